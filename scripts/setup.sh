@@ -17,6 +17,11 @@ WS="$ROOT/ros2_ws"
 
 log() { printf '[setup] %s\n' "$*"; }
 
+# One setup at a time per checkout (parallel `make test` runs share the venv and build tree).
+mkdir -p "$WS"
+exec 9>"$WS/.setup.lock"
+flock 9
+
 pick_python() {
   if [ -n "${ROS_DISTRO:-}" ] && command -v python3 >/dev/null && python3 -c 'import rclpy' 2>/dev/null; then
     command -v python3

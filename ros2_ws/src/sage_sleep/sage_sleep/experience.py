@@ -1,0 +1,317 @@
+# Copyright 2026 The SAGE authors. Licensed under the Apache License, Version 2.0.
+"""
+Experience: aligned training samples streamed out of recorded messages, and the memory.
+
+`SampleExtractor` turns a time-ordered stream of decoded messages (colour, depth, joint
+states, the teacher's commands, episode state) into samples at camera-frame times, holding
+only what it needs to align: joints and depth as-of the frame (within a tolerance), and the
+teacher's action chunk — the command in force at t, t + dt, ..., t + (K-1) dt — once the
+stream has passed t + (K-1) dt. When the episode ends inside a chunk, the rest of the chunk
+holds the teacher's last command (the robot holds there). Frames outside a running episode,
+without joints, or whose teacher fell silent, are skipped and counted by reason.
+
+`ExperienceMemory` is the ring buffer the trainer samples from: fixed capacity (100K by
+default), episode boundaries kept, uniform random sampling of samples and of short sequences
+that never cross an episode boundary, and retrieval of whole episodes.
+"""
+
+import bisect
+import collections
+import dataclasses
+
+import numpy as np
+
+NS = 1_000_000_000
+
+
+@dataclasses.dataclass
+class Sample:
+    """One moment: what the robot saw and felt, and what the teacher commanded next."""
+
+    stamp_ns: int
+    episode: int
+    color: np.ndarray        # (3, H, W) uint8, the encoder's input size
+    depth: np.ndarray        # (1, H, W) float32 metres
+    joint_pos: np.ndarray    # (J,) float32
+    joint_vel: np.ndarray    # (J,) float32
+    joint_eff: np.ndarray    # (J,) float32
+    action: np.ndarray       # (K, J) float32 teacher position targets at t + k * chunk_dt
+    depth_present: bool = True
+
+
+@dataclasses.dataclass
+class ExtractorConfig:
+    """Which topics play which role, and how samples are aligned."""
+
+    color_topic: str = '/camera/color/image_raw'
+    depth_topic: str = '/camera/depth/image_rect_raw'
+    joints_topic: str = '/joint_states'
+    action_topic: str = '/arm_controller/commands'
+    episode_topic: str = '/sim/episode'
+    joint_names: tuple = ('joint0', 'joint1')
+    chunk_len: int = 10
+    chunk_dt: float = 1.0 / 30.0
+    tolerance: float = 0.05          # seconds, as-of alignment of joints and depth
+    frame_stride: int = 1            # keep every n-th camera frame
+
+    def topics(self):
+        return [self.color_topic, self.depth_topic, self.joints_topic, self.action_topic,
+                self.episode_topic]
+
+
+def stamp_ns_of(msg, fallback_ns):
+    """Return the header stamp of a message in ns, or fallback_ns when it has none/zero."""
+    header = getattr(msg, 'header', None)
+    if header is None:
+        return fallback_ns
+    stamp = header.stamp
+    ns = int(stamp.sec) * NS + int(getattr(stamp, 'nanosec', 0))
+    return ns if ns > 0 else fallback_ns
+
+
+class SampleExtractor:
+    """
+    Stream (topic, receive_ns, msg) tuples in; aligned Samples out.
+
+    decode_color(msg) -> (3, H, W) uint8 and decode_depth(msg) -> (1, H, W) float32 turn the
+    image messages into encoder inputs (the perception package's preprocessing, so training
+    sees what the node feeds its model); they raise ValueError on bad images.
+    """
+
+    def __init__(self, config, decode_color, decode_depth):
+        self.config = config
+        self._decode_color = decode_color
+        self._decode_depth = decode_depth
+        self.skipped = collections.Counter()
+        self._joint_index = None
+        self._joints = collections.deque(maxlen=512)   # (ns, pos, vel, eff)
+        self._depths = collections.deque(maxlen=8)      # (ns, depth)
+        self._commands = []                             # (ns, targets), within the episode
+        self._pending = collections.deque()             # frames waiting for their chunk
+        self._episode = None                            # (episode, running)
+        self._frame_count = 0
+
+    def feed(self, topic, receive_ns, msg):
+        """Consume one message; return the samples it completed (possibly none)."""
+        cfg = self.config
+        if topic == cfg.episode_topic:
+            return self._on_episode(msg)
+        stamp = stamp_ns_of(msg, receive_ns)
+        if topic == cfg.joints_topic:
+            self._on_joints(stamp, msg)
+        elif topic == cfg.depth_topic:
+            try:
+                self._depths.append((stamp, self._decode_depth(msg)))
+            except ValueError:
+                self.skipped['bad_depth'] += 1
+        elif topic == cfg.action_topic:
+            targets = np.asarray(msg.data, dtype=np.float32)
+            if targets.shape != (len(cfg.joint_names),) or not np.all(np.isfinite(targets)):
+                self.skipped['bad_command'] += 1
+            elif self._episode_running():
+                self._commands.append((receive_ns, targets))
+        elif topic == cfg.color_topic:
+            self._on_color(stamp, msg)
+        return self._complete(receive_ns)
+
+    def finish(self):
+        """End of stream: frames still waiting for their action chunk are dropped."""
+        self.skipped['chunk_incomplete'] += len(self._pending)
+        self._pending.clear()
+        return []
+
+    # -- internals ---------------------------------------------------------------------
+    def _episode_running(self):
+        return self._episode is not None and self._episode[1]
+
+    def _on_episode(self, msg):
+        key = (int(msg.episode), bool(msg.running))
+        if key == self._episode:
+            return []
+        # The episode changed or ended: frames of the old one can use commands up to now
+        # only; whatever lacks a full chunk is dropped.
+        done = self._complete(None, flush=True)
+        if self._episode is None or key[0] != self._episode[0]:
+            self._commands = []
+        self._episode = key
+        return done
+
+    def _on_joints(self, stamp, msg):
+        if self._joint_index is None:
+            names = list(msg.name)
+            missing = [n for n in self.config.joint_names if n not in names]
+            if missing:
+                self.skipped['joints_missing_names'] += 1
+                return
+            self._joint_index = [names.index(n) for n in self.config.joint_names]
+        idx = self._joint_index
+        try:
+            pos = np.asarray(msg.position, dtype=np.float32)[idx]
+            vel = np.asarray(msg.velocity, dtype=np.float32)[idx]
+            eff = (np.asarray(msg.effort, dtype=np.float32)[idx] if len(msg.effort)
+                   else np.zeros(len(idx), np.float32))
+        except IndexError:
+            self._joint_index = None  # joint order changed: look the names up again
+            self.skipped['joints_bad_layout'] += 1
+            return
+        if not (np.all(np.isfinite(pos)) and np.all(np.isfinite(vel))):
+            self.skipped['joints_non_finite'] += 1
+            return
+        self._joints.append((stamp, pos, vel, eff))
+
+    def _on_color(self, stamp, msg):
+        if not self._episode_running():
+            self.skipped['outside_episode'] += 1
+            return
+        self._frame_count += 1
+        if (self._frame_count - 1) % self.config.frame_stride:
+            return
+        tol = int(self.config.tolerance * NS)
+        joints = _as_of(self._joints, stamp, tol)
+        if joints is None:
+            self.skipped['no_joints'] += 1
+            return
+        try:
+            color = self._decode_color(msg)
+        except ValueError:
+            self.skipped['bad_color'] += 1
+            return
+        depth = _nearest(self._depths, stamp, tol)
+        self._pending.append((stamp, self._episode[0], color, depth, joints))
+
+    def _complete(self, now_ns, flush=False):
+        cfg = self.config
+        horizon = int((cfg.chunk_len - 1) * cfg.chunk_dt * NS)
+        out = []
+        while self._pending:
+            stamp, episode, color, depth, joints = self._pending[0]
+            if not flush and (now_ns is None or now_ns < stamp + horizon):
+                break
+            self._pending.popleft()
+            chunk = self._chunk(stamp)
+            if chunk is None:
+                self.skipped['chunk_incomplete'] += 1
+                continue
+            _, pos, vel, eff = joints
+            present = depth is not None
+            if depth is None:
+                depth = np.zeros((1,) + color.shape[1:], np.float32)
+            out.append(Sample(stamp, episode, color, depth, pos, vel, eff, chunk, present))
+        return out
+
+    def _chunk(self, stamp):
+        cfg = self.config
+        times = [c[0] for c in self._commands]
+        if not times or times[0] > stamp:
+            return None  # no command in force yet at t
+        chunk = np.empty((cfg.chunk_len, len(cfg.joint_names)), np.float32)
+        for k in range(cfg.chunk_len):
+            t = stamp + int(k * cfg.chunk_dt * NS)
+            i = bisect.bisect_right(times, t) - 1
+            chunk[k] = self._commands[i][1]
+        if times[-1] < stamp + int((cfg.chunk_len - 1) * cfg.chunk_dt * NS) - NS // 2:
+            return None  # the teacher fell silent before the chunk's end
+        return chunk
+
+
+def _as_of(buffer, stamp, tol):
+    best = None
+    for item in reversed(buffer):
+        if item[0] <= stamp:
+            best = item
+            break
+    if best is None or stamp - best[0] > tol:
+        return None
+    return best
+
+
+def _nearest(buffer, stamp, tol):
+    if not buffer:
+        return None
+    item = min(buffer, key=lambda it: abs(it[0] - stamp))
+    return item[1] if abs(item[0] - stamp) <= tol else None
+
+
+class ExperienceMemory:
+    """Fixed-capacity ring buffer of Samples with episode boundaries."""
+
+    FIELDS = ('color', 'depth', 'joint_pos', 'joint_vel', 'joint_eff', 'action')
+
+    def __init__(self, capacity=100_000):
+        self.capacity = int(capacity)
+        self._arrays = None
+        self.stamp_ns = np.zeros(self.capacity, np.int64)
+        self.episode = np.full(self.capacity, -1, np.int64)
+        self.depth_present = np.zeros(self.capacity, bool)
+        self._next = 0
+        self.size = 0
+
+    def __len__(self):
+        return self.size
+
+    def add(self, sample):
+        """Store one sample, overwriting the oldest when full."""
+        if self._arrays is None:
+            self._arrays = {f: np.zeros((self.capacity,) + getattr(sample, f).shape,
+                                        getattr(sample, f).dtype) for f in self.FIELDS}
+        i = self._next
+        for f in self.FIELDS:
+            self._arrays[f][i] = getattr(sample, f)
+        self.stamp_ns[i] = sample.stamp_ns
+        self.episode[i] = sample.episode
+        self.depth_present[i] = sample.depth_present
+        self._next = (i + 1) % self.capacity
+        self.size = min(self.size + 1, self.capacity)
+
+    def extend(self, samples):
+        for s in samples:
+            self.add(s)
+
+    def _order(self):
+        """Return storage indices oldest first."""
+        if self.size < self.capacity:
+            return np.arange(self.size)
+        return (np.arange(self.capacity) + self._next) % self.capacity
+
+    def get(self, indices):
+        """Return a dict of arrays for storage indices."""
+        out = {f: self._arrays[f][indices] for f in self.FIELDS}
+        out['episode'] = self.episode[indices]
+        out['stamp_ns'] = self.stamp_ns[indices]
+        out['depth_present'] = self.depth_present[indices]
+        return out
+
+    def episodes(self):
+        """Return {episode id: storage indices in time order}."""
+        order = self._order()
+        result = collections.OrderedDict()
+        for idx in order:
+            result.setdefault(int(self.episode[idx]), []).append(int(idx))
+        return {k: np.asarray(v) for k, v in result.items()}
+
+    def sample(self, batch_size, rng):
+        """Return storage indices of batch_size uniformly drawn samples."""
+        if self.size == 0:
+            raise ValueError('experience memory is empty')
+        return self._order()[rng.integers(0, self.size, size=batch_size)]
+
+    def sequence_starts(self, length):
+        """Return storage-order positions where a `length`-long run stays in one episode."""
+        order = self._order()
+        ep = self.episode[order]
+        if len(order) < length:
+            return np.zeros(0, np.int64)
+        same = ep[length - 1:] == ep[:len(ep) - length + 1]
+        # A run inside one episode has the same id at both ends and no id change inside.
+        changes = np.concatenate([[0], np.cumsum(ep[1:] != ep[:-1])])
+        inside = changes[length - 1:] == changes[:len(ep) - length + 1]
+        return np.nonzero(same & inside)[0]
+
+    def sample_sequences(self, batch_size, length, rng, starts=None):
+        """Return (batch_size, length) storage indices of sequences inside one episode each."""
+        starts = self.sequence_starts(length) if starts is None else starts
+        if len(starts) == 0:
+            raise ValueError(f'no episode holds {length} consecutive samples')
+        order = self._order()
+        chosen = starts[rng.integers(0, len(starts), size=batch_size)]
+        return order[chosen[:, None] + np.arange(length)[None, :]]

@@ -25,6 +25,8 @@ setup(
     license='Apache-2.0',
     entry_points={
         'console_scripts': [
+            'sage_supervisor = sage_bringup.supervisor:main',
+            'sage_test_node = sage_bringup.fault_node:main',
         ],
     },
 )

@@ -1,0 +1,389 @@
+# Copyright 2026 The SAGE authors. Licensed under the Apache License, Version 2.0.
+"""
+The SAGE node graph, declared once in `launch/sage_graph.yaml`.
+
+Both `launch/sage.launch.py` (ros2 launch, on a machine with a ROS distro) and
+`sage_supervisor` (separate OS processes, on machines without ros2 launch) read it through
+this module, so the set of nodes, their parameters files, parameter overrides, remappings
+and conditions exist in one place only.
+
+File format::
+
+    arguments:                                # launch arguments
+      <name>: {default: <str>, description: <str>, choices: [<str>, ...]}
+    nodes:                                    # in start order
+      - name: <node name>
+        package: <package>
+        executable: <console script in lib/<package>>
+        params_files: [config/<node>.yaml]   # relative to the package's share directory
+        params: {<param>: <value or '${argument}'>}
+        remaps: {<from>: <to or '${argument}'>}
+        arguments: [<argv before --ros-args>]
+        required: true | false                # the graph stops when a required node exits
+        when: <argument> == <value>           # or !=; the node is omitted otherwise
+
+Strings may reference launch arguments as `${name}` and environment variables as
+`${env:NAME}`. A parameter whose whole value is one `${name}` gets the argument's value
+parsed as a YAML scalar (`true` -> bool, `3` -> int), like ros2 launch does.
+"""
+
+from dataclasses import dataclass, field
+import os
+from pathlib import Path
+import re
+
+import yaml
+
+GRAPH_KEYS = {'arguments', 'nodes'}
+ARGUMENT_KEYS = {'default', 'description', 'choices'}
+NODE_KEYS = {'name', 'package', 'executable', 'params_files', 'params', 'remaps', 'arguments',
+             'required', 'when'}
+NODE_REQUIRED_KEYS = ('name', 'package', 'executable')
+
+_IDENT = r'[A-Za-z_][A-Za-z0-9_]*'
+_REFERENCE = re.compile(r'\$\{(env:)?(' + _IDENT + r')\}')
+_WHOLE_REFERENCE = re.compile(r'^\$\{(' + _IDENT + r')\}$')
+_CONDITION = re.compile(r'^\s*(' + _IDENT + r')\s*(==|!=)\s*(\S+)\s*$')
+_NODE_NAME = re.compile(r'^' + _IDENT + r'$')
+
+
+class GraphError(ValueError):
+    """The graph file is malformed, or cannot be resolved on this machine."""
+
+
+def default_graph_file():
+    """
+    Return the graph file of this checkout.
+
+    `$SAGE_ROOT/launch/sage_graph.yaml` when SAGE_ROOT is set (scripts/env.sh sets it), else
+    the first `launch/sage_graph.yaml` found walking up from this module or the working
+    directory.
+    """
+    if os.environ.get('SAGE_ROOT'):
+        return Path(os.environ['SAGE_ROOT']) / 'launch' / 'sage_graph.yaml'
+    for start in (Path(__file__).resolve().parent, Path.cwd()):
+        for directory in (start, *start.parents):
+            candidate = directory / 'launch' / 'sage_graph.yaml'
+            if candidate.is_file():
+                return candidate
+    raise GraphError('cannot find launch/sage_graph.yaml: set SAGE_ROOT (source scripts/env.sh) '
+                     'or pass the graph file explicitly')
+
+
+@dataclass(frozen=True)
+class Argument:
+    """A launch argument: name, default (a string, may hold ${env:...}), description."""
+
+    name: str
+    default: str
+    description: str
+    choices: tuple = ()
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    """One node of the resolved graph: everything needed to start it."""
+
+    name: str
+    package: str
+    executable: str
+    executable_path: Path
+    params_files: tuple = ()
+    params: dict = field(default_factory=dict)
+    remaps: tuple = ()
+    arguments: tuple = ()
+    required: bool = False
+
+    def argv(self):
+        """Return the command line that starts this node, like ros2 launch builds it."""
+        argv = [str(self.executable_path), *self.arguments, '--ros-args',
+                '-r', f'__node:={self.name}']
+        for params_file in self.params_files:
+            argv += ['--params-file', str(params_file)]
+        for key, value in self.params.items():
+            argv += ['-p', f'{key}:={param_literal(value)}']
+        for src, dst in self.remaps:
+            argv += ['-r', f'{src}:={dst}']
+        return argv
+
+
+def param_literal(value):
+    """Return value as the YAML text ROS parses from `-p name:=<text>`."""
+    if isinstance(value, bool):
+        return 'true' if value else 'false'
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, (list, tuple)):
+        return '[' + ','.join(param_literal(v) for v in value) + ']'
+    if isinstance(value, str):
+        try:
+            plain = value != '' and yaml.safe_load(value) == value and ',' not in value \
+                and ']' not in value
+        except yaml.YAMLError:
+            plain = False
+        return value if plain else "'" + value.replace("'", "''") + "'"
+    raise GraphError(f'unsupported parameter value {value!r} ({type(value).__name__})')
+
+
+def find_package_prefix(package, prefixes=None):
+    """Return the install prefix holding package (ament index over AMENT_PREFIX_PATH)."""
+    if prefixes is None:
+        prefixes = [p for p in os.environ.get('AMENT_PREFIX_PATH', '').split(os.pathsep) if p]
+    if not prefixes:
+        raise GraphError('no ROS workspace is sourced (AMENT_PREFIX_PATH is empty): '
+                         'source scripts/env.sh or your ROS setup first')
+    for prefix in prefixes:
+        marker = Path(prefix) / 'share' / 'ament_index' / 'resource_index' / 'packages' / package
+        if marker.exists():
+            return Path(prefix)
+    raise GraphError(f'package {package!r} is not installed in any of AMENT_PREFIX_PATH '
+                     f'({len(prefixes)} prefixes): build it (make setup)')
+
+
+class Graph:
+    """A loaded and validated graph description."""
+
+    def __init__(self, arguments, nodes, source='<graph>'):
+        self.arguments = arguments
+        self.nodes = nodes
+        self.source = source
+
+    def defaults(self):
+        """Return {argument: default}."""
+        return {name: arg.default for name, arg in self.arguments.items()}
+
+    def resolve(self, values=None, only=None, environ=None, prefixes=None):
+        """
+        Resolve launch argument values into the list of nodes to start.
+
+        values: {argument: str} overriding the defaults (unknown names are an error);
+        only: node names to keep (others are dropped, unknown names are an error);
+        environ: environment for ${env:...} (default os.environ); prefixes: install prefixes
+        (default AMENT_PREFIX_PATH). Raise GraphError naming the problem.
+        """
+        environ = os.environ if environ is None else environ
+        args = self.resolve_arguments(values, environ)
+        names = [node['name'] for node in self.nodes]
+        if only is not None:
+            unknown = sorted(set(only) - set(names))
+            if unknown:
+                raise GraphError(f'{self.source}: no node named {", ".join(unknown)} '
+                                 f'(nodes: {", ".join(names)})')
+        specs = []
+        for node in self.nodes:
+            if only is not None and node['name'] not in only:
+                continue
+            if not _condition_holds(node.get('when'), args):
+                continue
+            specs.append(self._resolve_node(node, args, environ, prefixes))
+        return specs
+
+    def resolve_arguments(self, values, environ):
+        """Return {argument: final string} from defaults, overrides and the environment."""
+        values = dict(values or {})
+        unknown = sorted(set(values) - set(self.arguments))
+        if unknown:
+            raise GraphError(f'{self.source}: unknown launch argument(s) {", ".join(unknown)} '
+                             f'(declared: {", ".join(self.arguments)})')
+        resolved = {}
+        for name, arg in self.arguments.items():
+            value = str(values.get(name, arg.default))
+            value = _substitute(value, {}, environ, f'argument {name!r}')
+            if arg.choices and value not in arg.choices:
+                raise GraphError(f'launch argument {name}:={value} is not one of '
+                                 f'{", ".join(arg.choices)}')
+            resolved[name] = value
+        return resolved
+
+    def _resolve_node(self, node, args, environ, prefixes):
+        name = node['name']
+        what = f'node {name!r}'
+        package = node['package']
+        prefix = find_package_prefix(package, prefixes)
+        executable = prefix / 'lib' / package / node['executable']
+        if not (executable.is_file() and os.access(executable, os.X_OK)):
+            raise GraphError(f'{what}: package {package} has no executable '
+                             f'{node["executable"]!r} in {executable.parent} (make setup)')
+        share = prefix / 'share' / package
+        params_files = []
+        for relative in node.get('params_files', []):
+            path = share / _substitute(relative, args, environ, what)
+            _check_params_file(path, name)
+            params_files.append(path)
+        params = {key: _resolve_param(value, args, environ, f'{what} parameter {key!r}')
+                  for key, value in node.get('params', {}).items()}
+        remaps = tuple((_substitute(src, args, environ, what), _substitute(dst, args, environ,
+                                                                           what))
+                       for src, dst in node.get('remaps', {}).items())
+        arguments = tuple(_substitute(str(a), args, environ, what)
+                          for a in node.get('arguments', []))
+        return NodeSpec(name=name, package=package, executable=node['executable'],
+                        executable_path=executable, params_files=tuple(params_files),
+                        params=params, remaps=remaps, arguments=arguments,
+                        required=bool(node.get('required', False)))
+
+
+def load(path=None):
+    """Load and validate a graph file (default: default_graph_file()); raise GraphError."""
+    path = Path(path) if path is not None else default_graph_file()
+    try:
+        text = path.read_text(encoding='utf-8')
+    except OSError as exc:
+        raise GraphError(f'cannot read graph file {path}: {exc.strerror}') from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise GraphError(f'{path}: not valid YAML: {exc}') from exc
+    return parse(data, source=str(path))
+
+
+def parse(data, source='<graph>'):
+    """Validate a graph description already parsed from YAML; return a Graph."""
+    if not isinstance(data, dict):
+        raise GraphError(f'{source}: expected a mapping with keys {sorted(GRAPH_KEYS)}')
+    _check_keys(data, GRAPH_KEYS, source, 'the graph')
+    arguments = {}
+    for name, spec in (data.get('arguments') or {}).items():
+        arguments[name] = _parse_argument(name, spec, source)
+    nodes_data = data.get('nodes')
+    if not isinstance(nodes_data, list) or not nodes_data:
+        raise GraphError(f'{source}: "nodes" must be a non-empty list')
+    nodes, seen = [], set()
+    for index, node in enumerate(nodes_data):
+        node = _parse_node(index, node, arguments, source)
+        if node['name'] in seen:
+            raise GraphError(f'{source}: node name {node["name"]!r} is declared twice')
+        seen.add(node['name'])
+        nodes.append(node)
+    return Graph(arguments, nodes, source)
+
+
+def _parse_argument(name, spec, source):
+    where = f'{source}: argument {name!r}'
+    if not isinstance(name, str) or not re.fullmatch(_IDENT, name):
+        raise GraphError(f'{where}: names must be identifiers')
+    if not isinstance(spec, dict):
+        raise GraphError(f'{where}: expected a mapping with keys {sorted(ARGUMENT_KEYS)}')
+    _check_keys(spec, ARGUMENT_KEYS, source, f'argument {name!r}')
+    for key in ('default', 'description'):
+        if key not in spec:
+            raise GraphError(f'{where}: missing "{key}"')
+    default = spec['default']
+    if isinstance(default, (dict, list)) or default is None:
+        raise GraphError(f'{where}: "default" must be a scalar')
+    if not isinstance(spec['description'], str):
+        raise GraphError(f'{where}: "description" must be a string')
+    choices = spec.get('choices', [])
+    if not isinstance(choices, list) or not all(isinstance(c, str) for c in choices):
+        raise GraphError(f'{where}: "choices" must be a list of strings')
+    default = 'true' if default is True else 'false' if default is False else str(default)
+    if choices and default not in choices:
+        raise GraphError(f'{where}: default {default!r} is not one of {choices}')
+    _check_references(default, {}, where)
+    return Argument(name, default, spec['description'], tuple(choices))
+
+
+def _parse_node(index, node, arguments, source):
+    where = f'{source}: node #{index + 1}'
+    if not isinstance(node, dict):
+        raise GraphError(f'{where}: expected a mapping with keys {sorted(NODE_KEYS)}')
+    if isinstance(node.get('name'), str):
+        where = f'{source}: node {node["name"]!r}'
+    _check_keys(node, NODE_KEYS, source, where.split(': ', 1)[1])
+    for key in NODE_REQUIRED_KEYS:
+        if not isinstance(node.get(key), str) or not node[key]:
+            raise GraphError(f'{where}: "{key}" is required and must be a non-empty string')
+    if not _NODE_NAME.match(node['name']):
+        raise GraphError(f'{where}: node names must be identifiers')
+    expected = {'params_files': list, 'params': dict, 'remaps': dict, 'arguments': list,
+                'required': bool, 'when': str}
+    for key, kind in expected.items():
+        if key in node and not isinstance(node[key], kind):
+            raise GraphError(f'{where}: "{key}" must be a {kind.__name__}')
+    for text in [*node.get('params_files', []), *node.get('remaps', {}).keys(),
+                 *node.get('remaps', {}).values(), *map(str, node.get('arguments', []))]:
+        if not isinstance(text, str):
+            raise GraphError(f'{where}: params_files and remaps must be strings')
+        _check_references(text, arguments, where)
+    for key, value in node.get('params', {}).items():
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, (dict, list)) or item is None:
+                raise GraphError(f'{where}: parameter {key!r} must be a scalar or a list of '
+                                 f'scalars')
+            if isinstance(item, str):
+                _check_references(item, arguments, where)
+    if 'when' in node:
+        match = _CONDITION.match(node['when'])
+        if not match:
+            raise GraphError(f'{where}: "when" must read "<argument> == <value>" or '
+                             f'"<argument> != <value>", got {node["when"]!r}')
+        if match.group(1) not in arguments:
+            raise GraphError(f'{where}: "when" refers to undeclared argument '
+                             f'{match.group(1)!r}')
+    return dict(node)
+
+
+def _check_keys(mapping, allowed, source, what):
+    unknown = sorted(str(k) for k in set(mapping) - allowed)
+    if unknown:
+        raise GraphError(f'{source}: {what}: unknown key(s) {", ".join(unknown)} '
+                         f'(allowed: {", ".join(sorted(allowed))})')
+
+
+def _check_references(text, arguments, where):
+    for match in _REFERENCE.finditer(text):
+        if not match.group(1) and match.group(2) not in arguments:
+            raise GraphError(f'{where}: ${{{match.group(2)}}} is not a declared argument')
+    leftover = _REFERENCE.sub('', text)
+    if '${' in leftover:
+        raise GraphError(f'{where}: malformed reference in {text!r} (use ${{name}} or '
+                         f'${{env:NAME}})')
+
+
+def _substitute(text, args, environ, what):
+    def replace(match):
+        if match.group(1):
+            if match.group(2) not in environ:
+                raise GraphError(f'{what}: environment variable {match.group(2)} is not set')
+            return environ[match.group(2)]
+        return args[match.group(2)]
+    return _REFERENCE.sub(replace, text)
+
+
+def _resolve_param(value, args, environ, what):
+    if isinstance(value, list):
+        return [_resolve_param(v, args, environ, what) for v in value]
+    if not isinstance(value, str):
+        return value
+    whole = _WHOLE_REFERENCE.match(value)
+    if whole:
+        text = args[whole.group(1)]
+        try:
+            parsed = yaml.safe_load(text)
+        except yaml.YAMLError:
+            return text
+        return parsed if isinstance(parsed, (bool, int, float, str)) else text
+    return _substitute(value, args, environ, what)
+
+
+def _condition_holds(condition, args):
+    if condition is None:
+        return True
+    name, op, value = _CONDITION.match(condition).groups()
+    return (args[name] == value) == (op == '==')
+
+
+def _check_params_file(path, node_name):
+    if not path.is_file():
+        raise GraphError(f'node {node_name!r}: parameters file {path} does not exist '
+                         "(is it in the package's data_files? run make setup)")
+    try:
+        data = yaml.safe_load(path.read_text(encoding='utf-8'))
+    except yaml.YAMLError as exc:
+        raise GraphError(f'node {node_name!r}: parameters file {path} is not valid YAML: '
+                         f'{exc}') from exc
+    keys = set(data) if isinstance(data, dict) else set()
+    if not keys & {node_name, '/' + node_name, '/**', '**'}:
+        raise GraphError(f'node {node_name!r}: parameters file {path} has no section for '
+                         f'this node (top-level keys: {sorted(map(str, keys))}); ROS would '
+                         f'silently ignore it')

@@ -22,6 +22,7 @@ setup(
     license='Apache-2.0',
     entry_points={
         'console_scripts': [
+            'context_node = sage_perception.context_node:main',
         ],
     },
 )

@@ -1,0 +1,274 @@
+# Copyright 2026 The SAGE authors. Licensed under the Apache License, Version 2.0.
+"""
+The context pipeline without ROS: validate, align, encode, and say what was present.
+
+`ContextPipeline` takes Image and JointState messages (any objects with the same fields),
+rejects bad input by reason through a RejectCounter, pairs colour with depth by stamp,
+looks joints up as of the camera stamp, runs the encoder (`EncoderRuntime`, an ONNX Runtime
+session loaded and probed by `load_runtime`) and hands each context to a callback. The
+node (context_node.py) only wires topics, parameters and diagnostics to it.
+"""
+
+import threading
+import time
+
+import numpy as np
+
+from sage_common.onnx_runtime import create_session, probe_session
+from sage_common.registry import ModelError
+from sage_perception import layout
+from sage_perception.decode import (decode_color, decode_depth, DecodeError, JointOrder,
+                                    stamp_to_sec)
+from sage_perception.encoder import (encoder_config, initial_hidden, io_specs, MODEL_NAME,
+                                     preprocess)
+from sage_perception.sync import AsOfBuffer, make_synchronizer
+
+
+class EncoderRuntime:
+    """A verified, probed encoder version and its ONNX Runtime session (immutable)."""
+
+    def __init__(self, model_version, config, session, provider):
+        self.model_version = model_version
+        self.version = model_version.version
+        self.config = config
+        self.session = session
+        self.provider = provider
+
+    def run(self, feeds):
+        """Return (context (4096,), hidden_out (1, H)) for one preprocessed frame."""
+        context, hidden = self.session.run(None, feeds)
+        return context[0], hidden
+
+
+def load_runtime(registry, version, num_joints, threads=1, name=MODEL_NAME):
+    """
+    Load, verify and probe an encoder version; return an EncoderRuntime.
+
+    Raises ModelError naming what is wrong: missing version, hash mismatch, ONNX I/O that
+    does not match the manifest, a manifest that does not match the encoder layout or the
+    node's joints, or a probe that fails.
+    """
+    model_version = registry.load(name, version or None)
+    what = f'{name} {model_version.version}'
+    try:
+        config = encoder_config(**model_version.metadata['config'])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelError(f'{what}: manifest metadata has no usable encoder config ({exc})')
+    if int(config['num_joints']) != int(num_joints):
+        raise ModelError(f'{what}: built for {config["num_joints"]} joints, this node is '
+                         f'configured with {num_joints}')
+    inputs, outputs = io_specs(config)
+    for kind, expected, actual in (('inputs', inputs, model_version.manifest['inputs']),
+                                   ('outputs', outputs, model_version.manifest['outputs'])):
+        if expected != actual:
+            raise ModelError(f'{what}: manifest {kind} {actual} do not match the encoder '
+                             f'layout {expected}')
+    try:
+        session, provider = create_session(model_version.path('model.onnx'), threads)
+        feeds = preprocess(None, None, None, None, None, config)
+        feeds['hidden'] = initial_hidden(config)
+        context, hidden = probe_session(session, feeds)
+    except ModelError:
+        raise
+    except Exception as exc:  # onnxruntime raises its own exception types
+        raise ModelError(f'{what}: probe failed: {exc}')
+    if context.shape != (1, layout.DIM) or hidden.shape != feeds['hidden'].shape:
+        raise ModelError(f'{what}: probe gave shapes {context.shape}, {hidden.shape}')
+    if np.any(context[0, _masked_index()] != 0.0):
+        raise ModelError(f'{what}: masked groups {layout.MASKED_GROUPS} are not zero')
+    return EncoderRuntime(model_version, config, session, provider)
+
+
+def _masked_index():
+    return np.concatenate([np.arange(layout.DIM)[layout.SLICES[g]]
+                           for g in layout.MASKED_GROUPS])
+
+
+class Frame:
+    """A validated, decoded image with its header (message_filters reads header.stamp)."""
+
+    __slots__ = ('header', 'stamp', 'image')
+
+    def __init__(self, header, stamp, image):
+        self.header = header
+        self.stamp = stamp
+        self.image = image
+
+
+class ContextResult:
+    """One context: the colour frame's header, the vector, presence bits, version, timings."""
+
+    __slots__ = ('header', 'stamp', 'context', 'presence', 'version', 'preprocess_s',
+                 'encode_s')
+
+    def __init__(self, header, stamp, context, presence, version, preprocess_s, encode_s):
+        self.header = header
+        self.stamp = stamp
+        self.context = context
+        self.presence = presence
+        self.version = version
+        self.preprocess_s = preprocess_s
+        self.encode_s = encode_s
+
+
+DEFAULT_PIPELINE_PARAMS = {
+    'slop_s': 0.02,            # colour/depth pairing tolerance
+    'queue_size': 10,          # per-stream synchroniser queue
+    'depth_timeout_s': 0.5,    # no depth newer than this before a colour stamp: depth masked
+    'joint_max_age_s': 0.1,    # joints older than this at a colour stamp: joints masked
+    'max_future_s': 1.0,       # stamps further ahead of the clock are rejected
+    'allow_extra_joints': False,
+    'prefer_message_filters': True,
+}
+
+
+class ContextPipeline:
+    """Validated inputs in, contexts out through `on_context(ContextResult)`."""
+
+    def __init__(self, runtime, joint_names, rejects, on_context, params=None,
+                 clock=time.perf_counter):
+        self.params = dict(DEFAULT_PIPELINE_PARAMS)
+        self.params.update(params or {})
+        self.rejects = rejects
+        self.on_context = on_context
+        self.joints = JointOrder(joint_names, allow_extra=self.params['allow_extra_joints'])
+        self.joint_buffer = AsOfBuffer()
+        self._runtime = runtime
+        self._hidden = initial_hidden(runtime.config)
+        self._hidden_version = runtime
+        self._last_stamp = {}
+        self._last_depth_stamp = None
+        self._clock = clock
+        self._lock = threading.Lock()
+        self.sync, self.sync_impl = make_synchronizer(
+            2, int(self.params['queue_size']), float(self.params['slop_s']), self._paired,
+            prefer_message_filters=self.params['prefer_message_filters'])
+        self.accepted = {'color': 0, 'depth': 0, 'joints': 0}
+        self.published = 0
+
+    # -- model -----------------------------------------------------------------------------
+    @property
+    def runtime(self):
+        return self._runtime
+
+    def swap_runtime(self, runtime):
+        """Atomically switch to a loaded, probed runtime; the next frame uses it."""
+        self._runtime = runtime
+
+    # -- inputs ----------------------------------------------------------------------------
+    def _check_stamp(self, stream, header, now):
+        stamp = stamp_to_sec(header.stamp)
+        if stamp <= 0.0:
+            self.rejects.reject('stamp_zero', f'{stream}: header stamp is zero')
+            return None
+        if now is not None and stamp - now > self.params['max_future_s']:
+            self.rejects.reject('stamp_in_future',
+                                f'{stream}: stamp {stamp:.3f} is {stamp - now:.3f} s ahead')
+            return None
+        last = self._last_stamp.get(stream)
+        if last is not None and stamp <= last:
+            self.rejects.reject('stamp_out_of_order',
+                                f'{stream}: stamp {stamp:.6f} <= previous {last:.6f}')
+            return None
+        return stamp
+
+    def on_color(self, msg, now=None):
+        """Accept one colour Image; `now` is the clock in seconds for the future check."""
+        with self._lock:
+            stamp = self._check_stamp('color', msg.header, now)
+            if stamp is None:
+                return
+            try:
+                image = decode_color(msg)
+            except DecodeError as exc:
+                self.rejects.reject(exc.reason, f'color: {exc}')
+                return
+            self._last_stamp['color'] = stamp
+            self.accepted['color'] += 1
+            frame = Frame(msg.header, stamp, image)
+            if self.depth_silent(stamp):
+                self._encode(frame, None)
+            else:
+                self.sync.add(0, frame)
+
+    def on_depth(self, msg, now=None):
+        """Accept one depth Image (16UC1 mm or 32FC1 m)."""
+        with self._lock:
+            stamp = self._check_stamp('depth', msg.header, now)
+            if stamp is None:
+                return
+            try:
+                image = decode_depth(msg)
+            except DecodeError as exc:
+                self.rejects.reject(exc.reason, f'depth: {exc}')
+                return
+            self._last_stamp['depth'] = stamp
+            self._last_depth_stamp = stamp
+            self.accepted['depth'] += 1
+            self.sync.add(1, Frame(msg.header, stamp, image))
+
+    def on_joints(self, msg, now=None):
+        """Accept one JointState (names in any order, or a subset of the joints)."""
+        with self._lock:
+            stamp = self._check_stamp('joints', msg.header, now)
+            if stamp is None:
+                return
+            try:
+                state = self.joints.update(msg)
+            except DecodeError as exc:
+                self.rejects.reject(exc.reason, f'joints: {exc}')
+                return
+            self._last_stamp['joints'] = stamp
+            self.accepted['joints'] += 1
+            if state is not None:
+                self.joint_buffer.add(stamp, state)
+
+    def depth_silent(self, stamp):
+        """Return True when no depth arrived within depth_timeout_s before stamp."""
+        last = self._last_depth_stamp
+        return last is None or stamp - last > self.params['depth_timeout_s']
+
+    # -- encoding --------------------------------------------------------------------------
+    def _paired(self, color, depth):
+        self._encode(color, depth)
+
+    def _encode(self, color, depth):
+        runtime = self._runtime
+        if runtime is not self._hidden_version:
+            self._hidden = initial_hidden(runtime.config)
+            self._hidden_version = runtime
+        found = self.joint_buffer.as_of(color.stamp, self.params['joint_max_age_s'],
+                                        tolerance=self.params['slop_s'])
+        positions = velocities = efforts = None
+        if found is not None:
+            positions, velocities, efforts = found[1]
+        t0 = self._clock()
+        feeds = preprocess(color.image, None if depth is None else depth.image, positions,
+                           velocities, efforts, runtime.config)
+        feeds['hidden'] = self._hidden
+        t1 = self._clock()
+        context, hidden = runtime.run(feeds)
+        t2 = self._clock()
+        if not (np.all(np.isfinite(context)) and np.all(np.isfinite(hidden))):
+            self.rejects.reject('model_output_not_finite', f'model {runtime.version}')
+            self._hidden = initial_hidden(runtime.config)
+            return
+        self._hidden = hidden
+        presence = layout.PRESENT_COLOR
+        if depth is not None:
+            presence |= layout.PRESENT_DEPTH
+        if found is not None:
+            presence |= layout.PRESENT_JOINTS
+        self.published += 1
+        self.on_context(ContextResult(color.header, color.stamp, context, presence,
+                                      runtime.version, t1 - t0, t2 - t1))
+
+
+def heatmap_mono8(context, side=64, scale=3.0):
+    """
+    Return the context as a (side, side) uint8 image: value -scale..scale -> 0..255.
+
+    Row-major, so each 256-D group is a band of 256/side rows (4 rows at 64x64).
+    """
+    values = np.clip(np.asarray(context, dtype=np.float32), -scale, scale)
+    return ((values + scale) * (255.0 / (2 * scale))).astype(np.uint8).reshape(side, side)

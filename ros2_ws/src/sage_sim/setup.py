@@ -22,6 +22,8 @@ setup(
     license='Apache-2.0',
     entry_points={
         'console_scripts': [
+            'sim_robot = sage_sim.sim_robot_node:main',
+            'teacher = sage_sim.teacher_node:main',
         ],
     },
 )

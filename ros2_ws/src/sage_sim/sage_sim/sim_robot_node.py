@@ -1,0 +1,393 @@
+# Copyright 2026 The SAGE authors. Licensed under the Apache License, Version 2.0.
+"""
+sim_robot: a MuJoCo robot behind the topics a real robot driver offers.
+
+Threads: the physics loop (absolute deadlines at the model's timestep, PD tracking, joint
+states every step), the camera loop (30 Hz, renders a snapshot of the state outside the
+physics lock), and the executor (commands, reset service, /sim/episode, /diagnostics).
+Every stamp is the node clock at the simulated state's time (SimClock).
+"""
+
+import array
+import math
+import sys
+import threading
+import time
+
+from diagnostic_msgs.msg import DiagnosticArray
+import numpy as np
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+import rclpy
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from sage_common.diagnostics import make_array, make_status, OK, WARN
+from sage_common.qos import qos_from_name, reliable_qos
+from sage_common.rejects import RejectCounter
+from sage_common.stats import RateMeter
+from sage_interfaces.msg import EpisodeState
+from sage_interfaces.srv import ResetEpisode
+from sensor_msgs.msg import CameraInfo, Image, JointState
+from std_msgs.msg import Float64MultiArray
+
+from .episode import EpisodeRunner, SimClock
+from .robot import MujocoRobot, Perturbation, ReachTask
+
+# name: (default, description, (min, max) or None). Mirrored by config/sim_robot.yaml.
+PARAMETERS = {
+    'model_path': ('', "MJCF file; '' = gymnasium's Reacher-v5 reacher.xml", None),
+    'camera': ('top_down', 'camera name in the model (top_down is added if missing)', None),
+    'width': (320, 'rendered image width, px', (16, 4096)),
+    'height': (240, 'rendered image height, px', (16, 4096)),
+    'camera_rate': (30.0, 'camera frames per second', (1.0, 120.0)),
+    'timestep': (0.0, "physics timestep, s; 0 = the model's", (0.0, 0.1)),
+    'kp': (100.0, 'PD proportional gain, torque per rad (m)', (0.0, 1e5)),
+    'kd': (20.0, 'PD derivative gain, torque per rad/s (m/s)', (0.0, 1e4)),
+    'controller_name': ('arm_controller', 'commands come on /<controller_name>/commands', None),
+    'command_qos': ('reliable', 'QoS of the command subscription: sensor|reliable', None),
+    'sensor_qos': ('sensor', 'QoS of camera and joint topics: sensor|reliable', None),
+    'depth_encoding': ('32FC1', 'depth image encoding: 32FC1 (metres) or 16UC1 (mm)', None),
+    'color_frame_id': ('camera_color_optical_frame', 'frame_id of colour images', None),
+    'depth_frame_id': ('camera_depth_optical_frame', 'frame_id of depth images', None),
+    'episode_duration': (2.0, 'default episode length, s', (0.01, 3600.0)),
+    'episode_rate': (20.0, '/sim/episode publish rate, Hz (also on every change)', (1.0, 100.0)),
+    'seed': (0, 'seed of the idle scene at start-up', (0, 2 ** 31 - 1)),
+    'success_threshold': (0.02, 'effector-goal distance counted as success, m', (0.0, 1.0)),
+    'goal_radius': (0.2, 'goals are uniform in a disc of this radius, m', (0.0, 10.0)),
+    'diagnostics_period': (1.0, '/diagnostics period, s', (0.1, 60.0)),
+    'perturb.mass_scale': (1.0, 'body mass and inertia scale applied on reset', (0.01, 100.0)),
+    'perturb.friction_scale': (1.0, 'geom friction scale applied on reset', (0.01, 100.0)),
+    'perturb.damping_scale': (1.0, 'joint damping scale applied on reset', (0.01, 100.0)),
+    'perturb.gain_scale': (1.0, 'actuator gain scale applied on reset', (0.01, 100.0)),
+    'perturb.light_scale': (1.0, 'light intensity scale applied on reset', (0.0, 10.0)),
+    'perturb.color_shift': (0.0, 'max random rgb offset per geom (0..1)', (0.0, 1.0)),
+    'perturb.camera_jitter_m': (0.0, 'max random camera displacement per axis, m', (0.0, 1.0)),
+    'perturb.camera_jitter_deg': (0.0, 'max random camera rotation per axis, deg',
+                                  (0.0, 45.0)),
+}
+STRING_ARRAY_PARAMETERS = {
+    'joint_names': "joint order of commands and /joint_states; unset = the model's actuated "
+                   'joints',
+}
+
+
+def declare(node, parameters):
+    """Declare parameters with descriptors and ranges; return {name: value}."""
+    values = {}
+    for name, (default, description, bounds) in parameters.items():
+        desc = ParameterDescriptor(description=description)
+        if bounds is not None and isinstance(default, float):
+            desc.floating_point_range = [FloatingPointRange(from_value=float(bounds[0]),
+                                                            to_value=float(bounds[1]))]
+        elif bounds is not None:
+            desc.integer_range = [IntegerRange(from_value=int(bounds[0]),
+                                               to_value=int(bounds[1]), step=1)]
+        values[name] = node.declare_parameter(name, default, desc).value
+    return values
+
+
+def fill_image(msg, pixels, encoding, stamp, frame_id):
+    """Fill an Image from a C-contiguous array through the buffer protocol (no per-element)."""
+    msg.header.stamp = stamp
+    msg.header.frame_id = frame_id
+    msg.height, msg.width = pixels.shape[:2]
+    msg.encoding = encoding
+    msg.is_bigendian = sys.byteorder == 'big'
+    msg.step = pixels.strides[0]
+    data = array.array('B')
+    data.frombytes(np.ascontiguousarray(pixels).view(np.uint8).reshape(-1))
+    msg.data = data
+    return msg
+
+
+def camera_info(robot, stamp, frame_id):
+    """Return the pinhole CameraInfo of the robot's camera."""
+    fx, fy, cx, cy = robot.intrinsics()
+    info = CameraInfo()
+    info.header.stamp = stamp
+    info.header.frame_id = frame_id
+    info.width, info.height = robot.width, robot.height
+    info.distortion_model = 'plumb_bob'
+    info.d = [0.0] * 5
+    info.k = [fx, 0.0, cx, 0.0, fy, cy, 0.0, 0.0, 1.0]
+    info.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
+    info.p = [fx, 0.0, cx, 0.0, 0.0, fy, cy, 0.0, 0.0, 0.0, 1.0, 0.0]
+    return info
+
+
+def depth_pixels(depth, encoding):
+    """Return depth in metres as the array for `encoding` (32FC1 m, 16UC1 mm, 0 = no data)."""
+    if encoding == '32FC1':
+        return depth.astype(np.float32, copy=False)
+    mm = np.rint(depth * 1000.0)
+    mm[~np.isfinite(mm) | (mm > 65535)] = 0
+    return mm.astype(np.uint16)
+
+
+class SimRobotNode(Node):
+    """Thin ROS wiring around EpisodeRunner / MujocoRobot."""
+
+    def __init__(self):
+        super().__init__('sim_robot')
+        p = declare(self, PARAMETERS)
+        desc = ParameterDescriptor(description=STRING_ARRAY_PARAMETERS['joint_names'])
+        joint_names = self.declare_parameter('joint_names', Parameter.Type.STRING_ARRAY,
+                                             desc).value
+        if p['depth_encoding'] not in ('32FC1', '16UC1'):
+            raise ValueError(f"depth_encoding must be 32FC1 or 16UC1, got {p['depth_encoding']}")
+        self.p = p
+        task = ReachTask(goal_radius=p['goal_radius'], success_threshold=p['success_threshold'])
+        self.robot = MujocoRobot(p['model_path'] or None, p['camera'], p['width'], p['height'],
+                                 p['kp'], p['kd'], task, p['timestep'])
+        self.joint_names = list(joint_names) if joint_names else list(self.robot.joint_names)
+        unknown = [n for n in self.joint_names if n not in self.robot.joint_names]
+        if unknown or len(set(self.joint_names)) != len(self.joint_names):
+            raise ValueError(f'joint_names {self.joint_names} must be distinct actuated joints '
+                             f'of the model: {self.robot.joint_names}')
+        self._command_index = [self.robot.joint_names.index(n) for n in self.joint_names]
+        self.runner = EpisodeRunner(self.robot, p['episode_duration'], p['seed'],
+                                    self._perturbation())
+        self.clock_map = SimClock()
+        self._sim_lock = threading.Lock()
+        self._render_lock = threading.Lock()
+        self._stop = threading.Event()
+        self.rejects = RejectCounter(self.get_logger())
+        self.joint_rate = RateMeter()
+        self.camera_rate = RateMeter()
+        self.physics_overruns = 0
+        self.camera_overruns = 0
+        self.render_ms = 0.0
+
+        sensor = qos_from_name(p['sensor_qos'])
+        self.pub_joints = self.create_publisher(JointState, '/joint_states', sensor)
+        self.pub_color = self.create_publisher(Image, '/camera/color/image_raw', sensor)
+        self.pub_color_info = self.create_publisher(CameraInfo, '/camera/color/camera_info',
+                                                    sensor)
+        self.pub_depth = self.create_publisher(Image, '/camera/depth/image_rect_raw', sensor)
+        self.pub_depth_info = self.create_publisher(CameraInfo, '/camera/depth/camera_info',
+                                                    sensor)
+        self.pub_episode = self.create_publisher(EpisodeState, '/sim/episode', reliable_qos())
+        self.pub_diag = self.create_publisher(DiagnosticArray, '/diagnostics', reliable_qos())
+        topic = f"/{p['controller_name']}/commands"
+        self.create_subscription(Float64MultiArray, topic, self._on_command,
+                                 qos_from_name(p['command_qos']))
+        self.create_service(ResetEpisode, '~/reset_episode', self._on_reset)
+        self.create_timer(1.0 / p['episode_rate'], self._publish_episode)
+        self.create_timer(p['diagnostics_period'], self._publish_diagnostics)
+
+        self.clock_map.anchor(self.get_clock().now().nanoseconds, self.robot.time)
+        self.failure = None
+        self._camera_ready = threading.Event()
+        self._threads = [threading.Thread(target=self._guard, args=(loop,), name=loop.__name__,
+                                          daemon=True)
+                         for loop in (self._camera_loop, self._physics_loop)]
+        for t in self._threads:
+            t.start()
+        self.get_logger().info(
+            f'sim_robot: joints {self.joint_names} on {topic}, physics '
+            f'{1 / self.robot.timestep:.0f} Hz, camera {p["camera"]!r} {self.robot.width}x'
+            f'{self.robot.height} at {p["camera_rate"]:.0f} Hz, depth {p["depth_encoding"]}, '
+            f'episodes {p["episode_duration"]} s')
+
+    def _perturbation(self):
+        prefix = 'perturb.'
+        return Perturbation(**{name[len(prefix):]: self.get_parameter(name).value
+                               for name in PARAMETERS if name.startswith(prefix)})
+
+    def _stamp(self, sim_time):
+        ns = self.clock_map.stamp_ns(sim_time)
+        return rclpy.time.Time(nanoseconds=ns).to_msg()
+
+    # --- threads ----------------------------------------------------------------------
+
+    def _guard(self, loop):
+        """Run a thread's loop; a crash stops the node (main exits non-zero)."""
+        try:
+            loop()
+        except Exception as exc:
+            self.failure = f'{loop.__name__} failed: {exc!r}'
+            self.get_logger().fatal(self.failure)
+            self._stop.set()
+            self._camera_ready.set()
+            rclpy.try_shutdown(context=self.context)
+
+    def _physics_loop(self):
+        # The first render creates the GL context (slow); start the clock after it.
+        self._camera_ready.wait(30.0)
+        with self._sim_lock:
+            self.clock_map.anchor(self.get_clock().now().nanoseconds, self.robot.time)
+        dt = self.robot.timestep
+        msg = JointState()
+        msg.name = list(self.joint_names)
+        idx = self._command_index
+        next_t = time.monotonic()
+        while not self._stop.is_set():
+            with self._sim_lock:
+                ended = self.runner.step()
+                stamp = self._stamp(self.robot.time)
+                q = self.robot.joint_positions()[idx]
+                v = self.robot.joint_velocities()[idx]
+                e = self.robot.joint_efforts()[idx]
+                status = self.runner.status() if ended else None
+            msg.header.stamp = stamp
+            msg.position, msg.velocity, msg.effort = q.tolist(), v.tolist(), e.tolist()
+            if not self._publish(self.pub_joints, msg):
+                return
+            self.joint_rate.tick()
+            if status is not None:
+                self.get_logger().info(
+                    f'episode {status.episode} (seed {status.seed}) ended: distance '
+                    f'{status.distance:.4f} m, success {status.success}')
+                self._publish_episode()
+            next_t += dt
+            delay = next_t - time.monotonic()
+            if delay > 0:
+                self._stop.wait(delay)
+            elif delay < -5 * dt:
+                # Too far behind to catch up: skip ahead and keep stamps on the node clock.
+                self.physics_overruns += 1
+                next_t = time.monotonic()
+                with self._sim_lock:
+                    self.clock_map.anchor(self.get_clock().now().nanoseconds, self.robot.time)
+
+    def _camera_loop(self):
+        period = 1.0 / self.p['camera_rate']
+        enc = self.p['depth_encoding']
+        color, depth_msg = Image(), Image()
+        next_t = time.monotonic()
+        try:
+            while not self._stop.is_set():
+                with self._render_lock:
+                    with self._sim_lock:
+                        snap = self.robot.snapshot()
+                        stamp = self._stamp(snap.time)
+                    t0 = time.perf_counter()
+                    rgb, depth = self.robot.render(snap)
+                    self.render_ms = (time.perf_counter() - t0) * 1e3
+                first = not self._camera_ready.is_set()
+                self._camera_ready.set()
+                fill_image(color, rgb, 'rgb8', stamp, self.p['color_frame_id'])
+                fill_image(depth_msg, depth_pixels(depth, enc), enc, stamp,
+                           self.p['depth_frame_id'])
+                if not (self._publish(self.pub_color, color)
+                        and self._publish(self.pub_depth, depth_msg)
+                        and self._publish(self.pub_color_info, camera_info(
+                            self.robot, stamp, self.p['color_frame_id']))
+                        and self._publish(self.pub_depth_info, camera_info(
+                            self.robot, stamp, self.p['depth_frame_id']))):
+                    return
+                self.camera_rate.tick()
+                next_t += period
+                delay = next_t - time.monotonic()
+                if delay > 0:
+                    self._stop.wait(delay)
+                elif delay < -period:
+                    self.camera_overruns += 0 if first else 1  # the first creates the GL context
+                    next_t = time.monotonic()
+        finally:
+            with self._render_lock:
+                self.robot.close()
+
+    def _publish(self, publisher, msg):
+        """Publish unless shutting down; return False once the node can no longer publish."""
+        try:
+            publisher.publish(msg)
+            return True
+        except Exception:  # the context was shut down under a publishing thread
+            if self._stop.is_set() or not rclpy.ok(context=self.context):
+                return False
+            raise
+
+    def stop(self):
+        """Stop and join the physics and camera threads."""
+        self._stop.set()
+        self._camera_ready.set()
+        for t in self._threads:
+            t.join(5.0)
+
+    # --- executor callbacks -----------------------------------------------------------
+
+    def _on_command(self, msg):
+        values = msg.data
+        if len(values) != len(self.joint_names):
+            self.rejects.reject('wrong_length', f'{len(values)} values for joints '
+                                f'{self.joint_names}')
+            return
+        if not all(math.isfinite(v) for v in values):
+            self.rejects.reject('non_finite', f'{list(values)}')
+            return
+        with self._sim_lock:
+            self.robot.set_target(values, self._command_index)
+
+    def _on_reset(self, request, response):
+        try:
+            perturbation = self._perturbation()
+        except ValueError as exc:
+            response.success, response.message = False, str(exc)
+            return response
+        with self._render_lock, self._sim_lock:
+            goal = self.runner.reset(request.seed, request.duration, perturbation)
+            self.clock_map.anchor(self.get_clock().now().nanoseconds, self.robot.time)
+            episode, duration = self.runner.episode, self.runner.duration
+        response.success = True
+        response.episode = episode
+        response.goal = goal.tolist()
+        response.message = f'episode {episode} seed {request.seed}, {duration} s'
+        self.get_logger().info(f'reset: {response.message}, goal {np.round(goal, 4).tolist()}')
+        self._publish_episode()
+        return response
+
+    def _publish_episode(self):
+        with self._sim_lock:
+            s = self.runner.status()
+            stamp = self._stamp(s.time)
+        msg = EpisodeState()
+        msg.header.stamp = stamp
+        msg.header.frame_id = 'world'
+        msg.episode, msg.seed, msg.running, msg.step = s.episode, s.seed, s.running, s.step
+        msg.goal, msg.effector = s.goal.tolist(), s.effector.tolist()
+        msg.distance, msg.success = s.distance, s.success
+        self._publish(self.pub_episode, msg)
+
+    def _publish_diagnostics(self):
+        joint_hz, camera_hz = self.joint_rate.rate(), self.camera_rate.rate()
+        physics_hz = 1.0 / self.robot.timestep
+        level, message = OK, 'running'
+        if joint_hz < 0.9 * physics_hz or camera_hz < 0.9 * self.p['camera_rate']:
+            level, message = WARN, 'publishing below the configured rates'
+        values = {'joint_state_hz': joint_hz, 'camera_hz': camera_hz,
+                  'physics_hz_target': physics_hz, 'camera_hz_target': self.p['camera_rate'],
+                  'physics_overruns': self.physics_overruns,
+                  'camera_overruns': self.camera_overruns, 'render_ms': self.render_ms,
+                  'rejected_total': self.rejects.total(), 'episode': self.runner.episode,
+                  'episode_running': self.runner.running}
+        values.update(self.rejects.as_values())
+        status = make_status('sim_robot', 'mujoco', level, message, values)
+        self._publish(self.pub_diag, make_array(self.get_clock().now().to_msg(), [status]))
+
+
+def main(args=None):
+    rclpy.init(args=args)
+    node = None
+    code = 0
+    try:
+        node = SimRobotNode()
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except (ValueError, FileNotFoundError) as exc:
+        print(f'sim_robot: fatal: {exc}', file=sys.stderr)
+        code = 1
+    finally:
+        if node is not None:
+            node.stop()
+            if node.failure:
+                print(f'sim_robot: fatal: {node.failure}', file=sys.stderr)
+                code = 1
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return code
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,130 @@
+# Copyright 2026 The SAGE authors. Licensed under the Apache License, Version 2.0.
+"""
+teacher: the scripted Reacher expert as a node.
+
+Reads the privileged /sim/episode (goal) and /joint_states, publishes rate-limited joint
+position targets toward the IK solution on `output_topic` while an episode runs; silent
+otherwise. With `output_topic` = /teacher/commands and `reference` = measured it labels what
+it would do while something else drives.
+"""
+
+import sys
+
+import numpy as np
+from rcl_interfaces.msg import ParameterDescriptor
+import rclpy
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from sage_common.qos import qos_from_name, reliable_qos
+from sage_interfaces.msg import EpisodeState
+from sensor_msgs.msg import JointState
+from std_msgs.msg import Float64MultiArray
+
+from .robot import load_model
+from .sim_robot_node import declare
+from .teacher import ReachTeacher, TwoLinkArm
+
+# name: (default, description, (min, max) or None). Mirrored by config/teacher.yaml.
+PARAMETERS = {
+    'model_path': ('', "MJCF file of the arm; '' = gymnasium's Reacher-v5 reacher.xml", None),
+    'effector_body': ('fingertip', 'body whose position the IK places on the goal', None),
+    'output_topic': ('/arm_controller/commands', 'where the joint targets go', None),
+    'rate': (50.0, 'command rate, Hz', (1.0, 1000.0)),
+    'max_speed': (3.0, 'largest joint target speed, rad/s', (0.01, 100.0)),
+    'reference': ('command', "rate-limit from the last 'command' (driving) or the "
+                             "'measured' joints (labelling)", None),
+    'joint_state_qos': ('sensor', 'QoS of the /joint_states subscription: sensor|reliable',
+                        None),
+}
+JOINT_NAMES_DESCRIPTION = 'the two arm joints, base first; also the command order'
+
+
+def _ns(stamp):
+    return stamp.sec * 10 ** 9 + stamp.nanosec
+
+
+class TeacherNode(Node):
+    """Thin ROS wiring around ReachTeacher."""
+
+    def __init__(self):
+        super().__init__('teacher')
+        p = declare(self, PARAMETERS)
+        self.joint_names = list(self.declare_parameter(
+            'joint_names', ['joint0', 'joint1'],
+            ParameterDescriptor(description=JOINT_NAMES_DESCRIPTION)).value)
+        if len(self.joint_names) != 2:
+            raise ValueError(f'the teacher drives a two-link arm; joint_names has '
+                             f'{self.joint_names}')
+        arm = TwoLinkArm.from_model(load_model(p['model_path'] or None, camera=''),
+                                    self.joint_names, p['effector_body'])
+        self.teacher = ReachTeacher(arm, p['max_speed'], p['reference'])
+        self.dt = 1.0 / p['rate']
+        self.episode = None
+        self.started_episode = None
+        self.measured = None
+        self.measured_stamp_ns = -1
+        self.episode_seen_ns = 0
+        self.published = 0
+        self.pub = self.create_publisher(Float64MultiArray, p['output_topic'], reliable_qos())
+        self.create_subscription(EpisodeState, '/sim/episode', self._on_episode, reliable_qos())
+        self.create_subscription(JointState, '/joint_states', self._on_joints,
+                                 qos_from_name(p['joint_state_qos']))
+        self.create_timer(self.dt, self._tick)
+        self.get_logger().info(
+            f'teacher: arm l1={arm.l1:.3f} l2={arm.l2:.3f} m, {p["rate"]:.0f} Hz, max '
+            f'{p["max_speed"]} rad/s from the {p["reference"]}, publishing on '
+            f'{p["output_topic"]}')
+
+    def _on_episode(self, msg):
+        if self.episode is None or msg.episode != self.episode.episode:
+            self.episode_seen_ns = _ns(msg.header.stamp)
+        self.episode = msg
+
+    def _on_joints(self, msg):
+        try:
+            idx = [msg.name.index(n) for n in self.joint_names]
+        except ValueError:
+            return
+        self.measured = np.array([msg.position[i] for i in idx])
+        self.measured_stamp_ns = _ns(msg.header.stamp)
+
+    def _tick(self):
+        ep = self.episode
+        if ep is None or not ep.running or len(ep.goal) < 2 or self.measured is None:
+            return
+        if self.started_episode != ep.episode:
+            # Start from joint positions measured after the reset, never the previous pose.
+            if self.measured_stamp_ns < self.episode_seen_ns:
+                return
+            self.teacher.start(self.measured)
+            self.started_episode = ep.episode
+            self.get_logger().info(f'episode {ep.episode}: reaching for '
+                                   f'({ep.goal[0]:.3f}, {ep.goal[1]:.3f})')
+        target = self.teacher.tick(np.array(ep.goal[:2]), self.measured, self.dt)
+        msg = Float64MultiArray()
+        msg.data = target.tolist()
+        self.pub.publish(msg)
+        self.published += 1
+
+
+def main(args=None):
+    rclpy.init(args=args)
+    node = None
+    code = 0
+    try:
+        node = TeacherNode()
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except (ValueError, FileNotFoundError) as exc:
+        print(f'teacher: fatal: {exc}', file=sys.stderr)
+        code = 1
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return code
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -25,6 +25,7 @@ setup(
     license='Apache-2.0',
     entry_points={
         'console_scripts': [
+            'sleep_manager = sage_sleep.sleep_manager_node:main',
         ],
     },
 )

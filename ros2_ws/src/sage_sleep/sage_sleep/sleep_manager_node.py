@@ -1,0 +1,355 @@
+# Copyright 2026 The SAGE authors. Licensed under the Apache License, Version 2.0.
+"""
+The sleep_manager node: records the robot's day into rosbag2 segments and runs sleeps.
+
+Wiring only: raw subscriptions feed `Recorder.offer`, a timer drives `SleepTrigger` and the
+`TrainerRun` of a sleep, and publishes /sage/sleep_status and /diagnostics. On start,
+segments left open by a crash are salvaged before anything is recorded.
+"""
+
+import importlib
+import os
+from pathlib import Path
+import sys
+
+from diagnostic_msgs.msg import DiagnosticArray
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+import rclpy
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, ReliabilityPolicy
+from rosbags.interfaces import (Qos, QosDurability, QosHistory, QosLiveliness,
+                                QosReliability, QosTime)
+from sage_common.diagnostics import ERROR, make_array, make_status, OK, WARN
+from sage_common.qos import latched_qos, qos_from_name, reliable_qos
+from sage_common.registry import ModelRegistry
+from sage_interfaces.msg import SleepStatus
+from sensor_msgs.msg import JointState
+from std_srvs.srv import Trigger
+
+from .msgdefs import MessageDefinitions, normalize_type, UnknownTypeError
+from .quota import ACTIONS, DiskQuota
+from .recorder import Recorder, TopicInfo
+from .salvage import salvage_all
+from .sleep_cycle import SleepTrigger, TrainerRun
+
+MB = 1 << 20
+PARAMETERS = {
+    # name: (default, description, (min, max) or None)
+    'bag_root': ('', "where bags go; '' = $SAGE_ROOT/bags (else ./bags)", None),
+    'segment_max_mb': (512.0, 'rotate the segment once it reaches this size (MiB)',
+                       (0.01, 1e6)),
+    'segment_max_seconds': (300.0, 'rotate the segment after this long (s)', (1.0, 86400.0)),
+    'queue_max_mb': (256.0, 'writer queue bound (MiB); messages beyond it are dropped, counted',
+                     (1.0, 65536.0)),
+    'flush_period_s': (1.0, 'push the pending MCAP chunk to the file this often (s): the most '
+                       'a crash can lose', (0.05, 60.0)),
+    'quota_mb': (0.0, 'total size of all bags (MiB); 0 = no quota', (0.0, 1e9)),
+    'min_free_mb': (1024.0, 'never leave less free space than this on the volume (MiB)',
+                    (0.0, 1e9)),
+    'quota_action': ('prune', 'when the budget is reached: prune (delete the oldest segments) '
+                     'or pause (stop recording until space is available)', None),
+    'metadata_version': (8, 'rosbag2 metadata version written (8: Humble reads it; 9)',
+                         (8, 9)),
+    'sensor_qos_depth': (10, 'queue depth of the recording subscriptions', (1, 1000)),
+    'idle_sleep_minutes': (0.0, 'sleep after this many minutes without motion or teacher; '
+                           '0 = off', (0.0, 1e6)),
+    'motion_threshold': (0.01, 'joint position change (rad) that counts as motion',
+                         (0.0, 10.0)),
+    'joint_states_topic': ('/joint_states', 'joint states watched by the idle rule', None),
+    'model_dir': ('', "model registry root; '' = $SAGE_ROOT/models", None),
+    'status_period_s': (1.0, 'period of /sage/sleep_status and /diagnostics (s)',
+                        (0.05, 60.0)),
+}
+STRING_ARRAY_PARAMETERS = {
+    'topics': ('recorded topics, one "topic type qos" entry each (type pkg/msg/Name or '
+               '"auto" to take it from the graph; qos sensor, reliable or latched)'),
+    'sleep_schedule': "local times HH:MM at which to sleep ('' entries ignored)",
+    'idle_teacher_topics': 'topics whose messages count as teacher activity',
+    'trainer_command': "argv of the trainer a sleep runs ('' entries ignored; empty = none)",
+    'model_names': 'models whose active versions the status reports',
+}
+DEFAULT_TOPICS = [
+    '/camera/color/image_raw sensor_msgs/msg/Image sensor',
+    '/camera/color/camera_info sensor_msgs/msg/CameraInfo sensor',
+    '/camera/depth/image_rect_raw sensor_msgs/msg/Image sensor',
+    '/camera/depth/camera_info sensor_msgs/msg/CameraInfo sensor',
+    '/joint_states sensor_msgs/msg/JointState sensor',
+    '/sage/context sage_interfaces/msg/Context reliable',
+    '/sage/context_compressed sage_interfaces/msg/CompressedContext reliable',
+    '/arm_controller/commands std_msgs/msg/Float64MultiArray reliable',
+    '/sage/shadow/commands std_msgs/msg/Float64MultiArray reliable',
+    '/teacher/commands std_msgs/msg/Float64MultiArray reliable',
+    '/sage/estop std_msgs/msg/Bool latched',
+    '/sim/episode sage_interfaces/msg/EpisodeState reliable',
+]
+STRING_ARRAY_DEFAULTS = {
+    'topics': DEFAULT_TOPICS, 'sleep_schedule': [''], 'idle_teacher_topics': ['/teacher/commands'],
+    'trainer_command': [''], 'model_names': ['encoder', 'h_module', 'l_module'],
+}
+
+
+def declare(node):
+    values = {}
+    for name, (default, description, bounds) in PARAMETERS.items():
+        desc = ParameterDescriptor(description=description)
+        if bounds and isinstance(default, float):
+            desc.floating_point_range = [FloatingPointRange(
+                from_value=float(bounds[0]), to_value=float(bounds[1]), step=0.0)]
+        elif bounds:
+            desc.integer_range = [IntegerRange(from_value=bounds[0], to_value=bounds[1],
+                                               step=1)]
+        values[name] = node.declare_parameter(name, default, desc).value
+    for name, description in STRING_ARRAY_PARAMETERS.items():
+        desc = ParameterDescriptor(description=description)
+        value = node.declare_parameter(name, STRING_ARRAY_DEFAULTS[name], desc).value
+        values[name] = [v for v in value if v.strip()]
+    return values
+
+
+def parse_topic_entry(entry):
+    """Return (topic, type or 'auto', qos name) of a 'topic type qos' entry."""
+    parts = entry.split()
+    if len(parts) == 2:
+        parts.append('reliable')
+    if len(parts) != 3 or not parts[0].startswith('/'):
+        raise ValueError(f'topics entry {entry!r} is not "/topic pkg/msg/Type qos"')
+    qos_from_name(parts[2])  # validates the name
+    return parts[0], parts[1], parts[2]
+
+
+def message_class(msgtype):
+    """Return the rclpy message class of pkg/msg/Name (ImportError/AttributeError if none)."""
+    package, _, name = normalize_type(msgtype).split('/')
+    return getattr(importlib.import_module(f'{package}.msg'), name)
+
+
+def bag_qos(profile):
+    """Return the rosbags Qos describing an rclpy QoSProfile (for offered_qos_profiles)."""
+    never = QosTime(0x7FFFFFFF, 0xFFFFFFFF)
+    return Qos(QosHistory.KEEP_LAST, profile.depth,
+               QosReliability.RELIABLE if profile.reliability == ReliabilityPolicy.RELIABLE
+               else QosReliability.BEST_EFFORT,
+               QosDurability.TRANSIENT_LOCAL
+               if profile.durability == DurabilityPolicy.TRANSIENT_LOCAL
+               else QosDurability.VOLATILE,
+               never, never, QosLiveliness.AUTOMATIC, never, False)
+
+
+class SleepManagerNode(Node):
+    """Records the wake topics, triggers sleeps, runs the trainer, reports status."""
+
+    def __init__(self):
+        super().__init__('sleep_manager')
+        p = self.p = declare(self)
+        if p['quota_action'] not in ACTIONS:
+            raise ValueError(f'quota_action must be one of {ACTIONS}, not {p["quota_action"]!r}')
+        root = os.environ.get('SAGE_ROOT', '.')
+        self.bag_root = Path(p['bag_root'] or Path(root) / 'bags')
+        self.registry = ModelRegistry(p['model_dir'] or Path(root) / 'models')
+        self.trigger = SleepTrigger(p['sleep_schedule'], p['idle_sleep_minutes'],
+                                    p['motion_threshold'])
+        entries = [parse_topic_entry(e) for e in p['topics']]
+        if not entries:
+            raise ValueError('no topics to record (parameter topics is empty)')
+        self.bag_root.mkdir(parents=True, exist_ok=True)
+        for result in salvage_all(self.bag_root, p['metadata_version'],
+                                  log=self.get_logger().warning):
+            self.get_logger().info(f'salvage report kept beside the bag: {result.summary()}')
+        quota = DiskQuota(self.bag_root, p['quota_mb'] * MB, p['min_free_mb'] * MB,
+                          p['quota_action'])
+        self.recorder = Recorder(
+            self.bag_root, segment_max_bytes=p['segment_max_mb'] * MB,
+            segment_max_seconds=p['segment_max_seconds'], queue_max_bytes=p['queue_max_mb'] * MB,
+            flush_period_s=p['flush_period_s'], quota=quota,
+            metadata_version=p['metadata_version'], log=self.get_logger())
+        self.definitions = MessageDefinitions()
+        self.pending = {}    # topic -> qos name, type to be taken from the graph
+        self.unknown = {}    # topic -> why it is not recorded
+        self.subscriptions_ = []
+        self.teacher_topics = set(p['idle_teacher_topics'])
+        for topic, msgtype, qos in entries:
+            if msgtype == 'auto':
+                self.pending[topic] = qos
+            else:
+                self._subscribe(topic, msgtype, qos)
+        if p['idle_sleep_minutes'] > 0:
+            self.create_subscription(JointState, p['joint_states_topic'],
+                                     lambda m: self.trigger.note_joints(m.position),
+                                     qos_from_name('sensor', p['sensor_qos_depth']))
+        self.phase = SleepStatus.PHASE_WAKE
+        self.trainer = None
+        self.last_result = ''
+        self.status_pub = self.create_publisher(SleepStatus, '/sage/sleep_status', latched_qos())
+        self.diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', reliable_qos())
+        self.create_service(Trigger, '~/start_sleep', self._on_start_sleep)
+        self.create_timer(0.2, self._tick)
+        self.create_timer(p['status_period_s'], self._publish_status)
+        self.recorder.start()
+        self.get_logger().info(
+            f'recording {len(self.recorder.topics)} topics into {self.bag_root} '
+            f'(segments {p["segment_max_mb"]} MiB / {p["segment_max_seconds"]} s, quota '
+            f'{p["quota_mb"]} MiB, min free {p["min_free_mb"]} MiB, {p["quota_action"]})')
+
+    # -- recording -------------------------------------------------------------------------
+    def _subscribe(self, topic, msgtype, qos_name):
+        try:
+            msgtype = normalize_type(msgtype)
+            cls = message_class(msgtype)
+            msgdef, rihs01 = self.definitions.definition(msgtype)
+        except (ValueError, ImportError, AttributeError, UnknownTypeError) as exc:
+            self.unknown[topic] = f'{msgtype}: {exc}'
+            self.get_logger().error(f'not recording {topic}: unknown type {msgtype} ({exc})')
+            return
+        qos = qos_from_name(qos_name, self.p['sensor_qos_depth'])
+        self.recorder.add_topic(TopicInfo(topic, msgtype, msgdef, rihs01, (bag_qos(qos),)))
+        offer = self.recorder.offer
+        if topic in self.teacher_topics:
+            def callback(data, topic=topic):
+                self.trigger.note_teacher()
+                offer(topic, data)
+        else:
+            def callback(data, topic=topic):
+                offer(topic, data)
+        self.subscriptions_.append(
+            self.create_subscription(cls, topic, callback, qos, raw=True))
+        self.get_logger().info(f'recording {topic} [{msgtype}] with {qos_name} QoS')
+
+    def _discover_types(self):
+        graph = dict(self.get_topic_names_and_types())
+        for topic in [t for t in self.pending if t in graph]:
+            types = graph[topic]
+            qos = self.pending.pop(topic)
+            if len(types) != 1:
+                self.unknown[topic] = f'ambiguous types on the graph: {types}'
+                self.get_logger().error(f'not recording {topic}: {self.unknown[topic]}')
+                continue
+            self._subscribe(topic, types[0], qos)
+
+    # -- sleep -----------------------------------------------------------------------------
+    def _on_start_sleep(self, request, response):
+        del request
+        response.success, response.message = self._begin_sleep('requested')
+        return response
+
+    def _begin_sleep(self, reason):
+        if self.phase != SleepStatus.PHASE_WAKE:
+            return False, f'already asleep (phase {self.phase})'
+        self.get_logger().info(f'going to sleep ({reason}): wake recording pauses')
+        self.recorder.pause()
+        argv = self.p['trainer_command']
+        if not argv:
+            self.last_result = 'no trainer configured (trainer_command is empty)'
+            self.get_logger().info(f'sleep done: {self.last_result}')
+            self._wake()
+            return True, f'slept ({reason}): {self.last_result}'
+        env = dict(os.environ, SAGE_BAG_ROOT=str(self.bag_root),
+                   SAGE_MODEL_DIR=str(self.registry.root))
+        self.trainer = TrainerRun(argv, env=env)
+        if not self.trainer.start():
+            self.last_result = self.trainer.result()
+            self.get_logger().error(self.last_result)
+            self.trainer = None
+            self._wake()
+            return False, self.last_result
+        self.phase = SleepStatus.PHASE_SLEEP
+        return True, f'sleeping ({reason}): trainer pid started: {" ".join(argv)}'
+
+    def _wake(self):
+        self.trainer = None
+        self.phase = SleepStatus.PHASE_WAKE
+        self.trigger.reset()
+        self.recorder.resume()
+        self.get_logger().info('awake: recording resumes in a new wake period')
+
+    def _tick(self):
+        if self.pending:
+            self._discover_types()
+        if self.trainer is not None:
+            if self.trainer.done():
+                self.last_result = self.trainer.result()
+                log = self.get_logger().info if self.trainer.returncode == 0 \
+                    else self.get_logger().error
+                log(f'sleep done: {self.last_result}')
+                self._wake()
+            else:
+                self.phase = self.trainer.phase
+            return
+        reason = self.trigger.due()
+        if reason:
+            self._begin_sleep(reason)
+
+    # -- status ----------------------------------------------------------------------------
+    def _model_versions(self):
+        names = self.p['model_names']
+        return names, [self.registry.active(n) or '' for n in names]
+
+    def _publish_status(self):
+        snap = self.recorder.snapshot()
+        closed = list(self.recorder.quota.closed)
+        msg = SleepStatus()
+        msg.header.stamp = self.get_clock().now().to_msg()
+        msg.phase = self.phase
+        msg.progress = float(self.trainer.progress) if self.trainer else 0.0
+        msg.model_names, msg.model_versions = self._model_versions()
+        msg.last_result = self.last_result
+        msg.wake_periods = len({path.parent.name for path, _ in closed})
+        msg.bag_segments = len(closed)
+        msg.bag_bytes = int(snap['closed_bytes'])
+        msg.recording = bool(snap['recording'])
+        self.status_pub.publish(msg)
+        self.diag_pub.publish(make_array(msg.header.stamp, self._diagnostics(snap)))
+
+    def _diagnostics(self, snap):
+        topics = snap.pop('topics')
+        drops = sum(c['dropped_queue'] for c in topics.values())
+        quota_drops = sum(c['dropped_quota'] for c in topics.values())
+        level, message = OK, 'recording' if snap['recording'] else f'paused ({self.phase})'
+        if drops or quota_drops or self.unknown:
+            level = WARN
+            message = (f'{drops} queue drops, {quota_drops} over the disk budget, '
+                       f'{len(self.unknown)} topics of unknown type')
+        if snap['quota_blocked'] or snap['errors']:
+            level, message = ERROR, 'disk budget reached or write error: not recording ' \
+                f'({snap["last_error"] or "quota"})'
+        values = dict(snap, phase=self.phase, unknown_topics=' '.join(sorted(self.unknown)))
+        statuses = [make_status('sleep_manager: recorder', 'sleep_manager', level, message,
+                                values)]
+        for topic, counts in sorted(topics.items()):
+            bad = counts['dropped_queue'] + counts['dropped_quota']
+            statuses.append(make_status(f'sleep_manager: {topic}', 'sleep_manager',
+                                        WARN if bad else OK,
+                                        f'{counts["dropped_queue"]} drops', counts))
+        for topic, why in sorted(self.unknown.items()):
+            statuses.append(make_status(f'sleep_manager: {topic}', 'sleep_manager', WARN,
+                                        f'not recorded: {why}', {'type': why}))
+        return statuses
+
+    def stop(self):
+        if self.trainer is not None:
+            self.trainer.stop()
+        self.recorder.close()
+
+
+def main(args=None):
+    rclpy.init(args=args)
+    node = None
+    code = 0
+    try:
+        node = SleepManagerNode()
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except (ValueError, OSError) as exc:
+        print(f'sleep_manager: fatal: {exc}', file=sys.stderr)
+        code = 1
+    finally:
+        if node is not None:
+            node.stop()
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return code
+
+
+if __name__ == '__main__':
+    sys.exit(main())

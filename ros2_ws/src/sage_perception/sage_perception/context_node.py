@@ -28,13 +28,12 @@ from sage_common.rejects import RejectCounter
 from sage_common.stats import LatencyWindow, RateMeter
 from sage_interfaces.msg import Context
 from sage_interfaces.srv import LoadModel
-from sensor_msgs.msg import Image, JointState
-
 from sage_perception import layout
 from sage_perception.context_core import (ContextPipeline, DEFAULT_PIPELINE_PARAMS,
                                           heatmap_mono8, load_runtime)
 from sage_perception.decode import bytes_to_uint8_array, floats_to_array
 from sage_perception.encoder import MODEL_NAME
+from sensor_msgs.msg import Image, JointState
 
 INIT_COMMAND = 'sage_models init'
 

@@ -22,9 +22,11 @@ the `layout.PREDICTIVE_TARGET` group `config['predict_horizon']` frames ahead.
 
 import copy
 import hashlib
+import inspect
 import io
-import tempfile
 from pathlib import Path
+import tempfile
+import warnings
 
 import numpy as np
 
@@ -220,11 +222,15 @@ def export_onnx(model, config, path):
     torch = _torch()
     model = model.eval()
     dynamic = {name: {0: 'batch'} for name in INPUT_NAMES + OUTPUT_NAMES}
-    with torch.no_grad():
+    kwargs = {}
+    if 'dynamo' in inspect.signature(torch.onnx.export).parameters:
+        kwargs['dynamo'] = False  # the TorchScript exporter: no onnxscript dependency
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter('ignore', DeprecationWarning)
         torch.onnx.export(model, example_inputs(config), str(path),
                           input_names=list(INPUT_NAMES), output_names=list(OUTPUT_NAMES),
                           dynamic_axes=dynamic, opset_version=int(config['onnx_opset']),
-                          dynamo=False)
+                          **kwargs)
 
 
 def weights_bytes(model):

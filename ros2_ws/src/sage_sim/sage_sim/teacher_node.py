@@ -36,6 +36,7 @@ PARAMETERS = {
     'joint_state_qos': ('sensor', 'QoS of the /joint_states subscription: sensor|reliable',
                         None),
 }
+JOINT_NAMES = ['joint0', 'joint1']
 JOINT_NAMES_DESCRIPTION = 'the two arm joints, base first; also the command order'
 
 
@@ -50,7 +51,7 @@ class TeacherNode(Node):
         super().__init__('teacher')
         p = declare(self, PARAMETERS)
         self.joint_names = list(self.declare_parameter(
-            'joint_names', ['joint0', 'joint1'],
+            'joint_names', JOINT_NAMES,
             ParameterDescriptor(description=JOINT_NAMES_DESCRIPTION)).value)
         if len(self.joint_names) != 2:
             raise ValueError(f'the teacher drives a two-link arm; joint_names has '

@@ -91,14 +91,12 @@ def load_config(path):
     }
     for key, source, default in (('startup_timeout', data, 60.0),
                                  ('min_success_rate', data, 0.8),
-                                 ('duration', episodes, 4.0),
+                                 ('duration', episodes, 0.0),
                                  ('timeout_margin', episodes, 15.0)):
         value = source.get(key, default)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
             raise ConfigError(f'{path}: {key} must be a non-negative number, got {value!r}')
         config[key] = float(value)
-    if config['duration'] <= 0:
-        raise ConfigError(f'{path}: episodes.duration must be > 0 s')
     if config['min_success_rate'] > 1:
         raise ConfigError(f'{path}: min_success_rate is a fraction in [0, 1]')
     if config['nodes'] is not None and (not isinstance(config['nodes'], list) or
@@ -287,7 +285,8 @@ class Demo:
                                    bool(final.success), time.monotonic() - start)
             self.results.append(result)
             self.say(f'episode {index}/{len(seeds)}  seed {seed:<6d} final distance '
-                     f'{result.distance:.4f} m  {"success" if result.success else "FAIL   "}'
+                     f'{1000 * result.distance:7.2f} mm  '
+                     f'{"success" if result.success else "FAIL   "}'
                      f'  ({result.seconds:.1f} s)')
 
     def verdict(self):
@@ -297,7 +296,8 @@ class Demo:
         distances = [r.distance for r in self.results]
         self.say(f'== summary: {successes}/{len(self.results)} episodes succeeded '
                  f'({100 * rate:.0f}%), final distance median '
-                 f'{statistics.median(distances):.4f} m, max {max(distances):.4f} m')
+                 f'{1000 * statistics.median(distances):.2f} mm, max '
+                 f'{1000 * max(distances):.2f} mm')
         if rate < self.config['min_success_rate']:
             self.say(f'demo: FAILED: success rate {100 * rate:.0f}% is below the required '
                      f'{100 * self.config["min_success_rate"]:.0f}%')

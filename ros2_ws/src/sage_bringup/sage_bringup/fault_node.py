@@ -7,11 +7,13 @@ node that dies, crashes at start, ignores SIGINT, leaves a child behind). It doe
 ROS; it accepts and ignores a trailing `--ros-args ...` so the supervisor can start it like
 any node.
 
-    sage_test_node [--mode talk|exit|ignore-sigint] [--after S] [--code N] [--spawn-child]
+    sage_test_node [--mode talk|exit|ignore-sigint|ignore-signals] [--after S] [--code N]
+                   [--spawn-child]
 
 talk           print a line every 0.2 s until SIGINT/SIGTERM, then exit 0
 exit           print a line every 0.2 s, exit with --code after --after seconds
 ignore-sigint  like talk, but SIGINT is ignored (only SIGTERM/SIGKILL stop it)
+ignore-signals like talk, but SIGINT and SIGTERM are ignored (only SIGKILL stops it)
 --spawn-child  also start a sleeping child process in the same process group, as a node
                running a helper (e.g. a trainer) would
 """
@@ -28,18 +30,20 @@ def main(argv=None):
     if '--ros-args' in argv:
         argv = argv[:argv.index('--ros-args')]
     parser = argparse.ArgumentParser(prog='sage_test_node', description=__doc__.split('\n')[1])
-    parser.add_argument('--mode', choices=('talk', 'exit', 'ignore-sigint'), default='talk')
+    parser.add_argument('--mode', choices=('talk', 'exit', 'ignore-sigint', 'ignore-signals'), default='talk')
     parser.add_argument('--after', type=float, default=1.0, help='seconds before exiting')
     parser.add_argument('--code', type=int, default=1, help='exit code in mode exit')
     parser.add_argument('--spawn-child', action='store_true')
     args = parser.parse_args(argv)
 
     stopping = []
-    signal.signal(signal.SIGTERM, lambda signum, frame: stopping.append(signum))
-    if args.mode == 'ignore-sigint':
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-    else:
-        signal.signal(signal.SIGINT, lambda signum, frame: stopping.append(signum))
+    ignored = {'ignore-sigint': (signal.SIGINT,),
+               'ignore-signals': (signal.SIGINT, signal.SIGTERM)}.get(args.mode, ())
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        if sig in ignored:
+            signal.signal(sig, signal.SIG_IGN)
+        else:
+            signal.signal(sig, lambda signum, frame: stopping.append(signum))
     child = None
     if args.spawn_child:
         child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)'])

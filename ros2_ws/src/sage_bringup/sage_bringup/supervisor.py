@@ -3,7 +3,7 @@
 The SAGE supervisor: starts the graph's nodes as separate OS processes, without ros2 launch.
 
     sage_supervisor [--graph FILE] [--only NODE,...] [--domain-id N] [--dds-network]
-                    [--grace S] [name:=value ...]
+                    [--grace S] [--term-grace S] [name:=value ...]
 
 Each node runs in its own process group with its output prefixed by its name. SIGINT or
 SIGTERM to the supervisor is forwarded to every node; nodes still running after the grace
@@ -316,6 +316,8 @@ def main(argv=None):
                         help='let DDS discovery leave this machine (default: loopback only)')
     parser.add_argument('--grace', type=float, default=10.0,
                         help='seconds nodes get to exit after SIGINT before SIGTERM')
+    parser.add_argument('--term-grace', type=float, default=5.0,
+                        help='seconds nodes get to exit after SIGTERM before SIGKILL')
     parser.add_argument('launch_args', nargs='*', metavar='name:=value')
     args = parser.parse_args(argv)
     try:
@@ -331,7 +333,7 @@ def main(argv=None):
         print('sage_supervisor: error: no node to start with these arguments', file=sys.stderr)
         return EXIT_USAGE
 
-    supervisor = Supervisor(specs, env=env, grace=args.grace)
+    supervisor = Supervisor(specs, env=env, grace=args.grace, term_grace=args.term_grace)
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda signum, frame: supervisor.request_stop(signum))
     supervisor.log(f'graph {description.source}: {len(specs)} node(s), ROS_DOMAIN_ID='

@@ -1,0 +1,168 @@
+# Copyright 2026 The SAGE authors. Licensed under the Apache License, Version 2.0.
+"""Unit tests of the graph description: loading, validation, resolution, argv."""
+
+from pathlib import Path
+
+import pytest
+from sage_bringup import graph
+import yaml
+
+REPO_GRAPH = Path(__file__).resolve().parents[4] / 'launch' / 'sage_graph.yaml'
+
+
+def make_install(root, nodes):
+    """Build a fake install prefix with {package: {executable: config node name or None}}."""
+    for package, executables in nodes.items():
+        index = root / 'share' / 'ament_index' / 'resource_index' / 'packages'
+        index.mkdir(parents=True, exist_ok=True)
+        (index / package).write_text('')
+        for executable, node_name in executables.items():
+            exe = root / 'lib' / package / executable
+            exe.parent.mkdir(parents=True, exist_ok=True)
+            exe.write_text('#!/bin/sh\n')
+            exe.chmod(0o755)
+            if node_name:
+                config = root / 'share' / package / 'config' / f'{node_name}.yaml'
+                config.parent.mkdir(parents=True, exist_ok=True)
+                config.write_text(yaml.safe_dump({node_name: {'ros__parameters': {'a': 1}}}))
+    return root
+
+
+@pytest.fixture
+def install(tmp_path):
+    return make_install(tmp_path / 'install', {
+        'pkg': {'talker': 'talker', 'listener': 'listener'},
+    })
+
+
+def small_graph(**node_overrides):
+    node = {'name': 'talker', 'package': 'pkg', 'executable': 'talker',
+            'params_files': ['config/talker.yaml'],
+            'params': {'rate': '${rate}', 'label': 'x-${robot}', 'flag': True},
+            'remaps': {'/chatter': '${topic}'}, 'required': True}
+    node.update(node_overrides)
+    return {
+        'arguments': {
+            'robot': {'default': 'sim', 'choices': ['sim', 'hardware'], 'description': 'r'},
+            'rate': {'default': 10, 'description': 'hz'},
+            'topic': {'default': '/chatter', 'description': 't'},
+        },
+        'nodes': [node, {'name': 'listener', 'package': 'pkg', 'executable': 'listener',
+                         'when': 'robot == sim'}],
+    }
+
+
+def test_resolve_builds_specs_and_argv(install):
+    specs = graph.parse(small_graph()).resolve({'topic': '/other'}, prefixes=[install])
+    assert [s.name for s in specs] == ['talker', 'listener']
+    talker = specs[0]
+    assert talker.required and not specs[1].required
+    assert talker.params == {'rate': 10, 'label': 'x-sim', 'flag': True}
+    assert talker.argv() == [
+        str(install / 'lib/pkg/talker'), '--ros-args', '-r', '__node:=talker',
+        '--params-file', str(install / 'share/pkg/config/talker.yaml'),
+        '-p', 'rate:=10', '-p', 'label:=x-sim', '-p', 'flag:=true',
+        '-r', '/chatter:=/other']
+
+
+def test_condition_omits_node(install):
+    description = graph.parse(small_graph())
+    names = [s.name for s in description.resolve({'robot': 'hardware'}, prefixes=[install])]
+    assert names == ['talker']
+    unequal = graph.parse(small_graph(when='robot != sim'))
+    assert [s.name for s in unequal.resolve({}, prefixes=[install])] == ['listener']
+
+
+def test_only_selects_nodes(install):
+    description = graph.parse(small_graph())
+    assert [s.name for s in description.resolve(only=['listener'], prefixes=[install])] == \
+        ['listener']
+    with pytest.raises(graph.GraphError, match='no node named ghost'):
+        description.resolve(only=['ghost'], prefixes=[install])
+
+
+def test_param_literals_round_trip_through_yaml():
+    for value in ('/models/x', 'true', '', 'a,b', "it's", '3', 'plain', True, 2, 0.5,
+                  ['a', 'true'], [1, 2]):
+        text = graph.param_literal(value)
+        parsed = yaml.safe_load(text)
+        assert parsed == value or (value == '' and parsed == ''), (value, text)
+
+
+@pytest.mark.parametrize('mutate, message', [
+    (lambda g: g.update(extra=1), 'unknown key.*extra'),
+    (lambda g: g['nodes'][0].update(remap={}), "node 'talker'.*unknown key.*remap"),
+    (lambda g: g['nodes'][0].pop('executable'), '"executable" is required'),
+    (lambda g: g['nodes'].append(dict(g['nodes'][1])), 'declared twice'),
+    (lambda g: g['nodes'][0]['params'].update(x='${nope}'), r'\$\{nope\} is not a declared'),
+    (lambda g: g['nodes'][0]['remaps'].update({'/a': '${topic'}), 'malformed reference'),
+    (lambda g: g['nodes'][0].update(when='robot = sim'), '"when" must read'),
+    (lambda g: g['nodes'][0].update(when='colour == red'), 'undeclared argument'),
+    (lambda g: g['nodes'][0].update(required='yes'), '"required" must be a bool'),
+    (lambda g: g['nodes'][0]['params'].update(x={'a': 1}), 'must be a scalar'),
+    (lambda g: g['arguments']['robot'].update(default='boat'), "default 'boat' is not one"),
+    (lambda g: g['arguments']['rate'].pop('description'), 'missing "description"'),
+    (lambda g: g.update(nodes=[]), 'non-empty list'),
+    (lambda g: g['nodes'][0].update(name='bad name'), 'must be identifiers'),
+])
+def test_malformed_graphs_are_refused_with_the_reason(mutate, message):
+    data = small_graph()
+    mutate(data)
+    with pytest.raises(graph.GraphError, match=message):
+        graph.parse(data)
+
+
+def test_load_reports_file_problems(tmp_path):
+    with pytest.raises(graph.GraphError, match='cannot read graph file'):
+        graph.load(tmp_path / 'missing.yaml')
+    bad = tmp_path / 'bad.yaml'
+    bad.write_text('nodes: [\n')
+    with pytest.raises(graph.GraphError, match='not valid YAML'):
+        graph.load(bad)
+    bad.write_text('- just a list\n')
+    with pytest.raises(graph.GraphError, match='expected a mapping'):
+        graph.load(bad)
+
+
+def test_resolve_errors_name_the_problem(install, tmp_path):
+    description = graph.parse(small_graph())
+    with pytest.raises(graph.GraphError, match='unknown launch argument.*colour'):
+        description.resolve({'colour': 'red'}, prefixes=[install])
+    with pytest.raises(graph.GraphError, match='robot:=boat is not one of sim, hardware'):
+        description.resolve({'robot': 'boat'}, prefixes=[install])
+    with pytest.raises(graph.GraphError, match="package 'other' is not installed"):
+        graph.parse(small_graph(package='other')).resolve(prefixes=[install])
+    with pytest.raises(graph.GraphError, match="no executable 'ghost'"):
+        graph.parse(small_graph(executable='ghost')).resolve(prefixes=[install])
+    with pytest.raises(graph.GraphError, match='parameters file .* does not exist'):
+        graph.parse(small_graph(params_files=['config/x.yaml'])).resolve(prefixes=[install])
+    with pytest.raises(graph.GraphError, match='no section for this node'):
+        graph.parse(small_graph(params_files=['config/listener.yaml'])).resolve(
+            prefixes=[install])
+    with pytest.raises(graph.GraphError, match='AMENT_PREFIX_PATH is empty'):
+        description.resolve(prefixes=[])
+    env_graph = small_graph(params={'root': '${env:SAGE_TEST_ROOT}/models'})
+    with pytest.raises(graph.GraphError, match='SAGE_TEST_ROOT is not set'):
+        graph.parse(env_graph).resolve(environ={}, prefixes=[install])
+    spec = graph.parse(env_graph).resolve(environ={'SAGE_TEST_ROOT': '/r'},
+                                          prefixes=[install])[0]
+    assert spec.params == {'root': '/r/models'}
+
+
+def test_repository_graph_resolves_for_sim_and_hardware(tmp_path):
+    description = graph.load(REPO_GRAPH)
+    packages = {}
+    for node in description.nodes:
+        packages.setdefault(node['package'], {})[node['executable']] = node['name']
+    install = make_install(tmp_path / 'install', packages)
+    environ = {'SAGE_ROOT': '/sage'}
+    sim = description.resolve({}, environ=environ, prefixes=[install])
+    names = {s.name for s in sim}
+    assert {'sim_robot', 'teacher', 'context_node', 'h_module', 'l_module',
+            'sleep_manager'} <= names
+    assert all(s.params.get('model_dir', '/sage/models') == '/sage/models' for s in sim)
+    hardware = description.resolve({'robot': 'hardware', 'joint_states_topic': '/arm/joints'},
+                                   environ=environ, prefixes=[install])
+    assert not {'sim_robot', 'teacher'} & {s.name for s in hardware}
+    context = next(s for s in hardware if s.name == 'context_node')
+    assert ('/joint_states', '/arm/joints') in context.remaps

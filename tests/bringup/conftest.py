@@ -1,0 +1,168 @@
+# Copyright 2026 The SAGE authors. Licensed under the Apache License, Version 2.0.
+"""
+Fixtures of the bringup tests: graphs of test nodes, supervised commands, orphan checks.
+
+`tools` gives the helper functions; `command` starts a command in its own session (killed
+at the end of the test).
+"""
+
+import os
+from pathlib import Path
+import re
+import signal
+import subprocess
+import sys
+import time
+import types
+
+import pytest
+from sage_common.testing import executable_path
+import yaml
+
+
+def graph_node(name, *args, required=False):
+    """Return a graph node running sage_test_node (tests only) with args."""
+    return {'name': name, 'package': 'sage_bringup', 'executable': 'sage_test_node',
+            'arguments': list(args), 'required': required}
+
+
+def write_graph(path, nodes, arguments=None):
+    """Write a graph file with these nodes; return its path."""
+    path = Path(path)
+    path.write_text(yaml.safe_dump({'arguments': arguments or {}, 'nodes': nodes}))
+    return path
+
+
+class Command:
+    """A command in its own session with its output in a file; always cleaned up."""
+
+    def __init__(self, argv, env, log_path):
+        self.log_path = Path(log_path)
+        self._log = open(self.log_path, 'wb')
+        self.proc = subprocess.Popen(argv, env=env, stdout=self._log,
+                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                     start_new_session=True)
+
+    def output(self):
+        self._log.flush()
+        return self.log_path.read_text(errors='replace')
+
+    def wait_for_output(self, pattern, timeout=30.0):
+        regex = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            match = regex.search(self.output())
+            if match:
+                return match
+            if self.proc.poll() is not None:
+                match = regex.search(self.output())
+                if match:
+                    return match
+                break
+            time.sleep(0.05)
+        raise AssertionError(f'no output matching {pattern!r} within {timeout} s (exit '
+                             f'{self.proc.poll()}):\n{self.output()[-4000:]}')
+
+    def wait(self, timeout):
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f'still running after {timeout} s:\n'
+                                 f'{self.output()[-4000:]}') from None
+
+    def kill(self):
+        """Kill the command and every node group / child it reported starting."""
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(5)
+        output = self.output()
+        groups = set(started_pids(output).values())
+        # Only processes still in one of the nodes' groups: never a recycled pid.
+        for proc_dir in Path('/proc').iterdir():
+            if proc_dir.name.isdigit() and _pgid(proc_dir) in groups:
+                try:
+                    os.kill(int(proc_dir.name), signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        self._log.close()
+
+
+def supervisor_argv(*args):
+    return [str(executable_path('sage_bringup', 'sage_supervisor')), *args]
+
+
+def started_pids(output):
+    """Return {node: pid} from the supervisor's 'started' lines."""
+    return {m.group(1): int(m.group(2))
+            for m in re.finditer(r'started (\w+) \([^,]+, pid (\d+)', output)}
+
+
+def child_pids(output):
+    """Return the pids the test nodes report for their spawned children."""
+    return [int(pid) for pid in re.findall(r'child pid (\d+)', output)]
+
+
+def gone(pid):
+    """Return True once no process (or only a zombie) has this pid."""
+    try:
+        state = Path(f'/proc/{pid}/stat').read_text().rsplit(')', 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return True
+    return state == 'Z'
+
+
+def group_gone(pgid):
+    """Return True once no process is left in process group pgid."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return True
+    return all(gone(int(p.name)) for p in Path('/proc').iterdir() if p.name.isdigit()
+               and _pgid(p) == pgid)
+
+
+def _pgid(proc_dir):
+    try:
+        return int((proc_dir / 'stat').read_text().rsplit(')', 1)[1].split()[2])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def assert_no_orphans(output, timeout=5.0):
+    """Assert every node group and spawned child the output names is gone."""
+    pids = list(started_pids(output).values())
+    children = child_pids(output)
+    assert pids, f'no started nodes in the output:\n{output}'
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        left = [p for p in pids if not group_gone(p)] + [p for p in children if not gone(p)]
+        if not left:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f'processes left behind: {left}\n{output[-3000:]}')
+
+
+@pytest.fixture
+def tools():
+    """Return the helpers of this module as a namespace."""
+    module = sys.modules[__name__]
+    names = ('graph_node', 'write_graph', 'supervisor_argv', 'started_pids', 'child_pids', 'gone',
+             'assert_no_orphans')
+    return types.SimpleNamespace(**{name: getattr(module, name) for name in names})
+
+
+@pytest.fixture
+def command(tmp_path, ros_domain):
+    """Start commands in their own session: command(argv, env=None) -> Command."""
+    started = []
+
+    def start(argv, env=None):
+        env = dict(os.environ if env is None else env)
+        env['PYTHONUNBUFFERED'] = '1'
+        cmd = Command(argv, env, tmp_path / f'command_{len(started)}.log')
+        started.append(cmd)
+        return cmd
+
+    yield start
+    for cmd in started:
+        cmd.kill()

@@ -25,6 +25,8 @@ setup(
     license='Apache-2.0',
     entry_points={
         'console_scripts': [
+            'h_module = sage_hl_control.h_node:main',
+            'l_module = sage_hl_control.l_node:main',
         ],
     },
 )

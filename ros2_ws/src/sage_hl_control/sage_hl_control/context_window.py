@@ -1,0 +1,88 @@
+# Copyright 2026 The SAGE authors. Licensed under the Apache License, Version 2.0.
+"""Validating incoming contexts and keeping the H-module's window of recent ones."""
+
+import collections
+
+import numpy as np
+
+from sage_hl_control.layout import CONTEXT_DIM, NUM_GROUPS
+
+# Context.PRESENT_* bits -> the groups (DESIGN.md table) fed by that input. Groups computed
+# from fused features (semantic, physical, temporal) are present whenever the context is.
+PRESENT_COLOR, PRESENT_DEPTH, PRESENT_JOINTS = 1, 2, 4
+PRESENT_AUDIO, PRESENT_TACTILE, PRESENT_TASK = 8, 16, 32
+MODALITY_GROUPS = {
+    PRESENT_COLOR: (0, 1),
+    PRESENT_DEPTH: (2,),
+    PRESENT_AUDIO: (3,),
+    PRESENT_TACTILE: (4,),
+    PRESENT_JOINTS: (5,),
+    PRESENT_TASK: (9,),
+}
+
+
+def presence_group_mask(presence):
+    """Return the (16,) float32 mask of groups whose input modality is present."""
+    mask = np.ones(NUM_GROUPS, np.float32)
+    for bit, groups in MODALITY_GROUPS.items():
+        if not presence & bit:
+            mask[list(groups)] = 0.0
+    return mask
+
+
+def check_vector(data, dim):
+    """
+    Return (array, None) for a valid float vector of length dim, else (None, reason).
+
+    data is a message's float32[] field (array.array or sequence); the array is a view.
+    """
+    if len(data) != dim:
+        return None, 'wrong_size'
+    arr = np.frombuffer(data, dtype=np.float32) if hasattr(data, 'typecode') else \
+        np.asarray(data, dtype=np.float32)
+    if not np.all(np.isfinite(arr)):
+        return None, 'non_finite'
+    return arr, None
+
+
+class ContextWindow:
+    """
+    The last `size` valid contexts, oldest first, as the H-module's ONNX feed.
+
+    Slots older than `max_age_s` (by source stamp, relative to the newest) are marked
+    invalid; a stamp going backwards (a simulator reset, a replayed bag) clears the window.
+    """
+
+    def __init__(self, size, max_age_s):
+        self.size = int(size)
+        self.max_age_s = float(max_age_s)
+        self._slots = collections.deque(maxlen=self.size)
+        self.resets = 0
+
+    def __len__(self):
+        return len(self._slots)
+
+    def push(self, vector, group_mask, stamp_s):
+        """Add the newest context (4096,), its group mask (16,) and stamp (seconds)."""
+        if self._slots and stamp_s < self._slots[-1][2]:
+            self._slots.clear()
+            self.resets += 1
+        self._slots.append((np.array(vector, np.float32, copy=True),
+                            np.asarray(group_mask, np.float32), float(stamp_s)))
+
+    def feeds(self):
+        """Return the ONNX feed {window, valid, group_mask}, the newest context last."""
+        window = np.zeros((1, self.size, CONTEXT_DIM), np.float32)
+        valid = np.zeros((1, self.size), np.float32)
+        group_mask = np.zeros((1, self.size, NUM_GROUPS), np.float32)
+        if not self._slots:
+            return {'window': window, 'valid': valid, 'group_mask': group_mask}
+        newest = self._slots[-1][2]
+        offset = self.size - len(self._slots)
+        for i, (vector, mask, stamp) in enumerate(self._slots):
+            if newest - stamp > self.max_age_s:
+                continue
+            window[0, offset + i] = vector
+            valid[0, offset + i] = 1.0
+            group_mask[0, offset + i] = mask
+        return {'window': window, 'valid': valid, 'group_mask': group_mask}

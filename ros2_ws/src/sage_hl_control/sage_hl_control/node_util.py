@@ -1,0 +1,79 @@
+# Copyright 2026 The SAGE authors. Licensed under the Apache License, Version 2.0.
+"""Small helpers shared by the H- and L-module nodes."""
+
+import os
+from pathlib import Path
+import time
+
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+
+from sage_common.registry import ModelRegistry
+
+
+def declare(node, name, default, description, low=None, high=None):
+    """Declare a parameter with a description (and a range for numbers); return its value."""
+    descriptor = ParameterDescriptor(description=description)
+    if low is not None and isinstance(default, float):
+        descriptor.floating_point_range = [FloatingPointRange(from_value=float(low),
+                                                              to_value=float(high), step=0.0)]
+    elif low is not None and isinstance(default, int) and not isinstance(default, bool):
+        descriptor.integer_range = [IntegerRange(from_value=int(low), to_value=int(high),
+                                                 step=1)]
+    return node.declare_parameter(name, default, descriptor).value
+
+
+def model_dir_or_default(value):
+    """Return the model_dir parameter, defaulting to $SAGE_ROOT/models."""
+    if value:
+        return value
+    return str(Path(os.environ.get('SAGE_ROOT', os.getcwd())) / 'models')
+
+
+def stamp_seconds(stamp):
+    """Return a builtin_interfaces/Time as float seconds."""
+    return stamp.sec + stamp.nanosec * 1e-9
+
+
+class VersionGate:
+    """
+    Which upstream model versions a node accepts.
+
+    `accepted` is a comma-separated list; '*' accepts any non-empty version; empty means the
+    versions published in the registry under `model_name` (re-read at most once per
+    `refresh_s` when an unknown version shows up, so newly deployed versions are accepted).
+    """
+
+    def __init__(self, accepted, registry_root, model_name, refresh_s=1.0,
+                 clock=time.monotonic):
+        self._any = accepted.strip() == '*'
+        self._fixed = {v.strip() for v in accepted.split(',') if v.strip()} - {'*'}
+        self._registry = ModelRegistry(registry_root)
+        self._model_name = model_name
+        self._refresh_s = refresh_s
+        self._clock = clock
+        self._known = set()
+        self._last_refresh = None
+
+    def describe(self):
+        """Return a one-line description for logs."""
+        if self._any:
+            return 'any version'
+        if self._fixed:
+            return 'versions ' + ', '.join(sorted(self._fixed))
+        return f'versions of {self._model_name!r} in {self._registry.root}'
+
+    def accepts(self, version):
+        """Return True if version is accepted."""
+        if not version:
+            return False
+        if self._any:
+            return True
+        if self._fixed:
+            return version in self._fixed
+        if version in self._known:
+            return True
+        now = self._clock()
+        if self._last_refresh is None or now - self._last_refresh >= self._refresh_s:
+            self._last_refresh = now
+            self._known = set(self._registry.versions(self._model_name))
+        return version in self._known

@@ -1,0 +1,98 @@
+# Copyright 2026 The SAGE authors. Licensed under the Apache License, Version 2.0.
+"""Temporal ensembling and the H-module's context window, without ROS."""
+
+import array
+
+import numpy as np
+import pytest
+
+from sage_hl_control.context_window import check_vector, ContextWindow, presence_group_mask
+from sage_hl_control.ensemble import TemporalEnsembler
+
+
+def ramp(start, k=10, j=2, slope=1.0):
+    return np.array([[start + slope * i] * j for i in range(k)], dtype=float)
+
+
+def test_single_chunk_is_interpolated_in_time():
+    ens = TemporalEnsembler(decay=0.0)
+    ens.add(ramp(0.0), t0=1.0, dt=0.1)
+    assert ens.evaluate(1.0) == pytest.approx([0.0, 0.0])
+    assert ens.evaluate(1.25) == pytest.approx([2.5, 2.5])
+    assert ens.evaluate(1.9) == pytest.approx([9.0, 9.0])
+    assert ens.evaluate(0.5) is None  # before the chunk
+
+
+def test_expired_chunks_are_dropped():
+    ens = TemporalEnsembler()
+    ens.add(ramp(0.0), t0=0.0, dt=0.1)
+    assert ens.evaluate(0.95) is None
+    assert len(ens) == 0
+
+
+def test_overlapping_chunks_blend_with_exponential_weights():
+    decay = 5.0
+    ens = TemporalEnsembler(decay=decay)
+    ens.add(np.zeros((10, 2)), t0=0.0, dt=0.1)
+    ens.add(np.ones((10, 2)), t0=0.2, dt=0.1)
+    now = 0.3
+    w_old, w_new = np.exp(-decay * 0.3), np.exp(-decay * 0.1)
+    assert ens.evaluate(now) == pytest.approx([w_new / (w_old + w_new)] * 2)
+    ens_act = TemporalEnsembler(decay=-5.0)  # ACT: the older chunk dominates
+    ens_act.add(np.zeros((10, 2)), t0=0.0, dt=0.1)
+    ens_act.add(np.ones((10, 2)), t0=0.2, dt=0.1)
+    assert ens_act.evaluate(now)[0] < 0.5
+
+
+def test_blending_is_smooth_across_a_new_chunk():
+    ens = TemporalEnsembler(decay=10.0)
+    ens.add(ramp(0.0, slope=0.1), t0=0.0, dt=0.1)
+    before = ens.evaluate(0.299)
+    ens.add(ramp(0.5, slope=0.1), t0=0.3, dt=0.1)  # disagrees by 0.2 rad
+    after = ens.evaluate(0.3)
+    assert abs(after[0] - before[0]) < 0.2  # blended, not a jump to the new chunk
+
+
+def test_clear_and_bad_chunks():
+    ens = TemporalEnsembler()
+    ens.add(ramp(0.0), 0.0, 0.1, version='v0001')
+    assert ens.versions() == ['v0001']
+    ens.clear()
+    assert ens.evaluate(0.0) is None
+    with pytest.raises(ValueError):
+        ens.add(np.zeros(10), 0.0, 0.1)
+
+
+def test_presence_group_mask():
+    assert presence_group_mask(63).sum() == 16
+    mask = presence_group_mask(1 | 2 | 4)  # color, depth, joints; no audio/tactile/task
+    assert mask[0] == mask[1] == mask[2] == mask[5] == 1
+    assert mask[3] == mask[4] == mask[9] == 0
+    assert mask[10:].sum() == 6
+
+
+def test_check_vector():
+    good = array.array('f', [0.5] * 8)
+    arr, reason = check_vector(good, 8)
+    assert reason is None and arr.shape == (8,)
+    assert check_vector(array.array('f', [0.5] * 7), 8) == (None, 'wrong_size')
+    assert check_vector(array.array('f', [0.5] * 7 + [float('nan')]), 8)[1] == 'non_finite'
+    assert check_vector([0.0] * 7 + [float('inf')], 8)[1] == 'non_finite'
+
+
+def test_context_window_order_validity_and_age():
+    win = ContextWindow(size=3, max_age_s=0.5)
+    feeds = win.feeds()
+    assert feeds['valid'].sum() == 0
+    ones = np.ones(16, np.float32)
+    win.push(np.full(4096, 1.0), ones, 10.0)
+    feeds = win.feeds()
+    assert feeds['valid'].tolist() == [[0, 0, 1]]
+    assert feeds['window'][0, 2, 0] == 1.0 and feeds['window'][0, 0].sum() == 0
+    win.push(np.full(4096, 2.0), ones, 10.4)
+    win.push(np.full(4096, 3.0), ones, 10.6)  # the first (10.0) is now too old
+    feeds = win.feeds()
+    assert feeds['valid'].tolist() == [[0, 1, 1]]
+    assert feeds['window'][0, 2, 0] == 3.0 and feeds['window'][0, 1, 0] == 2.0
+    win.push(np.full(4096, 4.0), ones, 1.0)  # stamp went backwards: a reset
+    assert win.resets == 1 and win.feeds()['valid'].tolist() == [[0, 0, 1]]

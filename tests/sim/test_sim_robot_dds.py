@@ -47,8 +47,8 @@ def test_sim_publishes_every_topic_with_sane_sizes_and_stamps(launch_node, ros_n
     got = {key: ros_node.collect(t, topic, reliable_qos(50)) for key, (t, topic) in topics.items()}
     episodes = ros_node.collect(EpisodeState, '/sim/episode', reliable_qos())
     diags = ros_node.collect(DiagnosticArray, '/diagnostics', reliable_qos())
-    ros_node.wait_for(lambda: min(len(got[k]) for k in ('color', 'depth', 'color_info',
-                                                         'depth_info')) >= 10
+    cameras = ('color', 'depth', 'color_info', 'depth_info')
+    ros_node.wait_for(lambda: min(len(got[k]) for k in cameras) >= 10
                       and len(got['joints']) >= 100 and episodes and diags,
                       timeout=30, what='all sim topics')
     now = ros_node.node.get_clock().now().nanoseconds

@@ -1,0 +1,230 @@
+# Copyright 2026 The SAGE authors. Licensed under the Apache License, Version 2.0.
+"""The context node as its own process over real DDS: contexts, reload, bad input."""
+
+import shutil
+import threading
+import time
+
+from diagnostic_msgs.msg import DiagnosticArray
+import numpy as np
+import pytest
+from sage_common.diagnostics import status_values
+from sage_common.qos import reliable_qos
+from sage_common.registry import ModelRegistry
+from sage_interfaces.msg import Context
+from sage_interfaces.srv import LoadModel
+from sage_perception import layout
+from sage_perception.decode import fill_image, sec_to_stamp
+from sage_perception.encoder import publish_initial_encoder
+from sensor_msgs.msg import Image, JointState
+
+pytestmark = pytest.mark.integration
+ALL = layout.PRESENT_COLOR | layout.PRESENT_DEPTH | layout.PRESENT_JOINTS
+
+
+@pytest.fixture
+def registry(tmp_path):
+    reg = ModelRegistry(tmp_path / 'models')
+    publish_initial_encoder(reg, seed=0)
+    return reg
+
+
+class Sender:
+    """Publishes camera, depth and joint messages from the test process."""
+
+    def __init__(self, ros):
+        self.ros = ros
+        node = ros.node
+        qos = reliable_qos()
+        self.color = node.create_publisher(Image, '/camera/color/image_raw', qos)
+        self.depth = node.create_publisher(Image, '/camera/depth/image_rect_raw', qos)
+        self.joints = node.create_publisher(JointState, '/joint_states', qos)
+        self.contexts = ros.collect(Context, '/sage/context', reliable_qos())
+        self.heatmaps = ros.collect(Image, '/sage/context_heatmap', reliable_qos())
+        self.diagnostics = ros.collect(DiagnosticArray, '/diagnostics', 10)
+        rng = np.random.default_rng(0)
+        self.rgb = rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)
+        self.metres = rng.random((48, 64)).astype(np.float32) + 0.5
+
+    def wait_connected(self):
+        node = self.ros.node
+        self.ros.wait_for(lambda: all(p.get_subscription_count() > 0 for p in
+                                      (self.color, self.depth, self.joints))
+                          and node.count_publishers('/sage/context') > 0, 30, 'discovery')
+
+    def now(self):
+        return self.ros.node.get_clock().now().nanoseconds * 1e-9
+
+    def image(self, t, depth=False, **fields):
+        msg = fill_image(Image(), self.metres if depth else self.rgb,
+                         '32FC1' if depth else 'rgb8')
+        sec_to_stamp(t, msg.header.stamp)
+        for key, value in fields.items():
+            setattr(msg, key, value)
+        return msg
+
+    def joint_state(self, t, names=('joint1', 'joint0'), position=(0.3, -0.2)):
+        msg = JointState(name=list(names), position=list(position), velocity=[0.0, 0.1])
+        sec_to_stamp(t, msg.header.stamp)
+        return msg
+
+    def frame(self, depth=True, joints=True):
+        """Send one frame now; return its colour stamp."""
+        t = self.now()
+        if joints:
+            self.joints.publish(self.joint_state(t - 0.002))
+        if depth:
+            self.depth.publish(self.image(t, depth=True))
+        self.color.publish(self.image(t))
+        return t
+
+    def context_for(self, t):
+        for msg in list(self.contexts):
+            if abs(msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9 - t) < 1e-6:
+                return msg
+        return None
+
+    def frame_until_context(self, want=ALL, tries=20, **kwargs):
+        """
+        Send frames until one comes back as a context with presence want.
+
+        Best effort drops the first messages after discovery, so a few tries may be needed.
+        """
+        for _ in range(tries):
+            t = self.frame(**kwargs)
+            try:
+                self.ros.wait_for(lambda: self.context_for(t) is not None, 1.0, 'context')
+            except AssertionError:
+                continue
+            if self.context_for(t).presence == want:
+                return self.context_for(t)
+        raise AssertionError(f'no context with presence {want} after {tries} frames')
+
+    def diag(self):
+        for array in reversed(list(self.diagnostics)):
+            for status in array.status:
+                if 'reality context' in status.name:
+                    return status, status_values(status)
+        return None, {}
+
+
+def test_contexts_reload_without_drops_and_refusal(launch_node, ros_node, registry):
+    node = launch_node('sage_perception', 'context_node', name='context_node',
+                       params={'model_dir': str(registry.root), 'qos': 'reliable',
+                               'diagnostics_period_s': 0.2})
+    node.wait_for_output('context node ready')
+    send = Sender(ros_node)
+    send.wait_connected()
+    ctx = send.frame_until_context()
+    assert ctx.presence == ALL and ctx.model_version == 'v0001'
+    data = np.asarray(ctx.data, dtype=np.float32)
+    assert data.shape == (layout.DIM,) and np.all(np.isfinite(data))
+    assert not data[layout.SLICES['audio']].any() and not data[layout.SLICES['tactile']].any()
+    ros_node.wait_for(lambda: len(send.heatmaps) > 0, 10, 'heat-map')
+    heat = send.heatmaps[-1]
+    assert (heat.width, heat.height, heat.encoding) == (64, 64, 'mono8')
+    ros_node.wait_for(lambda: send.diag()[1].get('model_version') == 'v0001', 10, 'diagnostics')
+    values = send.diag()[1]
+    assert values['execution_provider'].endswith('ExecutionProvider')
+    assert float(values['latency_ms_p50']) > 0
+
+    # publish v0002 and reload it while frames keep coming at 30 Hz
+    publish_initial_encoder(registry, seed=1, activate=False)
+    sent, stop = [], threading.Event()
+
+    def stream():
+        while not stop.is_set():
+            sent.append(send.frame())
+            time.sleep(1 / 30)
+
+    streamer = threading.Thread(target=stream)
+    streamer.start()
+    try:
+        time.sleep(0.3)
+        response = ros_node.call(LoadModel, '/context_node/load_model',
+                                 LoadModel.Request(version='v0002'))
+        time.sleep(0.5)
+    finally:
+        stop.set()
+        streamer.join()
+    assert response.success, response.message
+    assert response.active_version == 'v0002'
+    ros_node.wait_for(lambda: all(send.context_for(t) for t in sent), 10,
+                      f'a context for each of the {len(sent)} frames sent during the reload')
+    versions = [send.context_for(t).model_version for t in sent]
+    assert versions == sorted(versions) and versions[0] == 'v0001' and versions[-1] == 'v0002'
+
+    # a tampered version is refused and v0002 stays
+    shutil.copytree(registry.root / 'encoder' / 'v0002', registry.root / 'encoder' / 'v0003')
+    manifest = registry.root / 'encoder' / 'v0003' / 'manifest.json'
+    manifest.write_text(manifest.read_text().replace('"v0002"', '"v0003"'))
+    with open(registry.root / 'encoder' / 'v0003' / 'model.onnx', 'ab') as f:
+        f.write(b'\0')
+    response = ros_node.call(LoadModel, '/context_node/load_model',
+                             LoadModel.Request(version='v0003'))
+    assert not response.success and 'sha256 mismatch' in response.message
+    assert response.active_version == 'v0002'
+    assert send.frame_until_context().model_version == 'v0002'
+    assert node.alive()
+
+
+def test_bad_input_is_counted_masked_and_never_encoded(launch_node, ros_node, registry):
+    # default (sensor, best effort) QoS: each bad message is resent until it is counted
+    node = launch_node('sage_perception', 'context_node', name='context_node',
+                       params={'model_dir': str(registry.root), 'diagnostics_period_s': 0.2,
+                               'depth_timeout_s': 0.3})
+    node.wait_for_output('context node ready')
+    send = Sender(ros_node)
+    send.wait_connected()
+    send.frame_until_context(ALL)
+    bad_stamps = []
+
+    def colour(**fields):
+        def make():
+            t = send.now() if 'stamp' not in fields else fields['stamp']()
+            bad_stamps.append(t)
+            extra = {k: v for k, v in fields.items() if k != 'stamp'}
+            send.color.publish(send.image(t, **extra))
+        return make
+
+    cases = {
+        'unsupported_encoding': colour(encoding='yuv422'),
+        'size_mismatch': colour(step=10),
+        'truncated': colour(data=bytes(100)),
+        'stamp_in_future': colour(stamp=lambda: send.now() + 60.0),
+        'stamp_out_of_order': colour(stamp=lambda: send.now() - 30.0),
+        'stamp_zero': colour(stamp=lambda: 0.0),
+        'joint_not_finite': lambda: send.joints.publish(
+            send.joint_state(send.now(), position=(float('nan'), 0.0))),
+        'unknown_joint_names': lambda: send.joints.publish(
+            send.joint_state(send.now(), names=('joint0', 'elbow'))),
+    }
+    for reason, make in cases.items():
+        key = f'rejected_{reason}'
+        for _ in range(10):
+            make()
+            try:
+                ros_node.wait_for(lambda: int(send.diag()[1].get(key, 0)) > 0, 1.0, key)
+                break
+            except AssertionError:
+                continue
+        assert int(send.diag()[1].get(key, 0)) > 0, f'{reason} never counted'
+        assert node.alive(), f'node died on {reason}'
+    send.frame_until_context(ALL)  # still working
+    assert not any(send.context_for(t) for t in bad_stamps if t > 0)
+    assert all(msg.header.stamp.sec > 0 for msg in send.contexts)
+
+    # depth goes silent: after depth_timeout_s contexts continue with depth masked
+    send.frame(depth=False)
+    time.sleep(0.4)
+    ctx = send.frame_until_context(layout.PRESENT_COLOR | layout.PRESENT_JOINTS, depth=False)
+    assert not np.asarray(ctx.data)[layout.SLICES['depth']].any()
+    ros_node.wait_for(lambda: 'depth' in send.diag()[0].message, 5, 'masked depth in diagnostics')
+    send.frame_until_context(ALL)  # depth back
+
+
+def test_without_a_model_the_node_exits_naming_the_init_command(launch_node, tmp_path):
+    node = launch_node('sage_perception', 'context_node', name='context_node',
+                       params={'model_dir': str(tmp_path / 'empty')})
+    node.wait_for_output('sage_models init', timeout=30)
+    assert node.proc.wait(30) == 1

@@ -18,6 +18,7 @@ from .segments import (dir_bytes, INDEX, is_complete, PERIOD_RE, PeriodIndex,
                        SEGMENT_RE)
 
 ACTIONS = ('prune', 'pause')
+FREE_RESERVE = 256 << 10  # metadata.yaml, index and journal rewrites, filesystem blocks
 
 
 def closed_segments(bag_root):
@@ -77,11 +78,17 @@ class DiskQuota:
     def used_bytes(self, open_bytes=0):
         return self.closed_bytes + open_bytes
 
-    def fits(self, open_bytes, extra):
-        """Return True if writing extra more bytes keeps within the quota and the free floor."""
+    def fits(self, open_bytes, extra, unwritten=0):
+        """
+        Return True if extra more bytes keep within the quota and above the free floor.
+
+        open_bytes is the open segment's size once closed, unwritten the part of it still in
+        memory (pending chunk, summary) that will reach the disk later.
+        """
         if self.quota_bytes and self.closed_bytes + open_bytes + extra > self.quota_bytes:
             return False
-        return self.free_bytes() - extra >= self.min_free_bytes
+        free = self.free_bytes() - unwritten - extra - FREE_RESERVE
+        return free >= self.min_free_bytes
 
     def add_closed(self, segment_dir, nbytes):
         self.closed.append((Path(segment_dir), nbytes))

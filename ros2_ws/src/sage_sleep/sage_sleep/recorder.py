@@ -183,7 +183,7 @@ class Recorder:
                 if item is not None:
                     self._handle(*item[:3])
                 self._housekeeping()
-            except OSError as exc:
+            except Exception as exc:  # noqa: B902 the writer thread must survive to report
                 self._fail(exc)
 
     def _handle(self, topic, stamp, payload):
@@ -214,6 +214,7 @@ class Recorder:
         if not self._make_room(size):
             counts.dropped_quota += 1
             return
+        seg = self.segment  # making room may have closed it
         if seg is None:
             seg = self._open_segment()
         if not seg.has_topic(topic):
@@ -227,20 +228,23 @@ class Recorder:
     def _make_room(self, size):
         """Return True once size bytes fit the budget; prune or block as configured."""
         quota = self.quota
-        open_bytes = self.segment.bytes_estimate() if self.segment else 0
-        if quota.fits(open_bytes, size):
+        seg = self.segment
+        open_bytes = seg.bytes_estimate() if seg else 0
+        unwritten = seg.unwritten_estimate() if seg else 0
+        if quota.fits(open_bytes, size, unwritten):
             return True
         if quota.action == 'prune':
-            while not quota.fits(open_bytes, size) and quota.prune_oldest() is not None:
+            while not quota.fits(open_bytes, size, unwritten) and \
+                    quota.prune_oldest() is not None:
                 self.log.warning(f'disk budget: pruned the oldest segment ({quota.pruned} '
                                  f'so far, {quota.pruned_bytes} bytes)')
-            if not quota.fits(open_bytes, size) and self.segment is not None:
+            if not quota.fits(open_bytes, size, unwritten) and seg is not None:
                 self._close_segment('quota')
-                open_bytes = 0
+                open_bytes = unwritten = 0
                 while not quota.fits(0, size) and quota.prune_oldest() is not None:
                     self.log.warning('disk budget: pruned the oldest segment '
                                      f'({quota.pruned} so far)')
-            if quota.fits(open_bytes, size):
+            if quota.fits(open_bytes, size, unwritten):
                 return True
         if self.segment is not None:
             self._close_segment('quota')

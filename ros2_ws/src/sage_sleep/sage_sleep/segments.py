@@ -171,10 +171,13 @@ class SegmentWriter:
 
     def bytes_estimate(self):
         """Return the bytes this segment will take once closed (file + pending + summary)."""
+        return self.storage.bio.tell() + self.unwritten_estimate()
+
+    def unwritten_estimate(self):
+        """Return the bytes of this segment not in the file yet (pending chunk, summary)."""
         storage = self.storage
-        pending = storage.chunk.bio.tell()
-        summary = 4096 + 64 * len(storage.chunks) + 512 * len(storage.channels)
-        return storage.bio.tell() + pending + summary + 26 * self.messages()
+        return storage.chunk.bio.tell() + 4096 + 64 * len(storage.chunks) + \
+            512 * len(storage.channels) + 26 * self.messages()
 
     def flush(self):
         """Write the pending chunk to the file (not fsync: a process crash keeps page cache)."""

@@ -172,9 +172,10 @@ def test_real_launch_ros_builds_the_described_nodes():
 
 
 @pytest.mark.parametrize('robot', ['sim', 'hardware'])
-def test_every_node_names_an_installed_executable(robot):
+@pytest.mark.parametrize('driver', ['teacher', 'sage'])
+def test_every_node_names_an_installed_executable(robot, driver):
     """Against the real workspace install: every node of the graph is built and installed."""
-    specs = graph.load(GRAPH_FILE).resolve({'robot': robot})
+    specs = graph.load(GRAPH_FILE).resolve({'robot': robot, 'driver': driver})
     for spec in specs:
         assert spec.executable_path.is_file(), spec
         assert all(path.is_file() for path in spec.params_files), spec

@@ -30,7 +30,8 @@ def main(argv=None):
     if '--ros-args' in argv:
         argv = argv[:argv.index('--ros-args')]
     parser = argparse.ArgumentParser(prog='sage_test_node', description=__doc__.split('\n')[1])
-    parser.add_argument('--mode', choices=('talk', 'exit', 'ignore-sigint', 'ignore-signals'), default='talk')
+    parser.add_argument('--mode', choices=('talk', 'exit', 'ignore-sigint', 'ignore-signals'),
+                        default='talk')
     parser.add_argument('--after', type=float, default=1.0, help='seconds before exiting')
     parser.add_argument('--code', type=int, default=1, help='exit code in mode exit')
     parser.add_argument('--spawn-child', action='store_true')

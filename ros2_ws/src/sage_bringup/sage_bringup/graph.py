@@ -20,7 +20,11 @@ File format::
         remaps: {<from>: <to or '${argument}'>}
         arguments: [<argv before --ros-args>]
         required: true | false                # the graph stops when a required node exits
-        when: <argument> == <value>           # or !=; the node is omitted otherwise
+        when: <argument> == <value>           # or !=, or a list of them that must all
+                                              # hold; the node is omitted otherwise
+
+A name may be declared more than once when every declaration has a `when`: variants of one
+node under different arguments (at most one may be selected).
 
 Strings may reference launch arguments as `${name}` and environment variables as
 `${env:NAME}`. A parameter whose whole value is one `${name}` gets the argument's value
@@ -176,6 +180,12 @@ class Graph:
             if not _condition_holds(node.get('when'), args):
                 continue
             specs.append(self._resolve_node(node, args, environ, prefixes))
+        selected = [spec.name for spec in specs]
+        twice = sorted({name for name in selected if selected.count(name) > 1})
+        if twice:
+            raise GraphError(f'{self.source}: these arguments select node(s) '
+                             f'{", ".join(twice)} more than once: make their "when" '
+                             f'conditions exclusive')
         return specs
 
     def resolve_arguments(self, values, environ):
@@ -188,6 +198,7 @@ class Graph:
         resolved = {}
         for name, arg in self.arguments.items():
             value = str(values.get(name, arg.default))
+            _check_references(value, {}, f'launch argument {name}:={value}')
             value = _substitute(value, {}, environ, f'argument {name!r}')
             if arg.choices and value not in arg.choices:
                 raise GraphError(f'launch argument {name}:={value} is not one of '
@@ -251,8 +262,10 @@ def parse(data, source='<graph>'):
     nodes, seen = [], set()
     for index, node in enumerate(nodes_data):
         node = _parse_node(index, node, arguments, source)
-        if node['name'] in seen:
-            raise GraphError(f'{source}: node name {node["name"]!r} is declared twice')
+        if node['name'] in seen and not all('when' in n for n in nodes + [node]
+                                            if n['name'] == node['name']):
+            raise GraphError(f'{source}: node name {node["name"]!r} is declared twice '
+                             f'(variants of a node need a "when" each)')
         seen.add(node['name'])
         nodes.append(node)
     return Graph(arguments, nodes, source)
@@ -296,10 +309,12 @@ def _parse_node(index, node, arguments, source):
     if not _NODE_NAME.match(node['name']):
         raise GraphError(f'{where}: node names must be identifiers')
     expected = {'params_files': list, 'params': dict, 'remaps': dict, 'arguments': list,
-                'required': bool, 'when': str}
+                'required': bool, 'when': (str, list)}
     for key, kind in expected.items():
         if key in node and not isinstance(node[key], kind):
-            raise GraphError(f'{where}: "{key}" must be a {kind.__name__}')
+            kinds = kind if isinstance(kind, tuple) else (kind,)
+            raise GraphError(f'{where}: "{key}" must be a '
+                             f'{" or ".join(k.__name__ for k in kinds)}')
     for text in [*node.get('params_files', []), *node.get('remaps', {}).keys(),
                  *node.get('remaps', {}).values(), *map(str, node.get('arguments', []))]:
         if not isinstance(text, str):
@@ -312,11 +327,13 @@ def _parse_node(index, node, arguments, source):
                                  f'scalars')
             if isinstance(item, str):
                 _check_references(item, arguments, where)
-    if 'when' in node:
-        match = _CONDITION.match(node['when'])
+    conditions = node.get('when', [])
+    for condition in conditions if isinstance(conditions, list) else [conditions]:
+        match = _CONDITION.match(condition) if isinstance(condition, str) else None
         if not match:
             raise GraphError(f'{where}: "when" must read "<argument> == <value>" or '
-                             f'"<argument> != <value>", got {node["when"]!r}')
+                             f'"<argument> != <value>" (or a list of them), got '
+                             f'{condition!r}')
         if match.group(1) not in arguments:
             raise GraphError(f'{where}: "when" refers to undeclared argument '
                              f'{match.group(1)!r}')
@@ -369,6 +386,8 @@ def _resolve_param(value, args, environ, what):
 def _condition_holds(condition, args):
     if condition is None:
         return True
+    if isinstance(condition, list):
+        return all(_condition_holds(c, args) for c in condition)
     name, op, value = _CONDITION.match(condition).groups()
     return (args[name] == value) == (op == '==')
 

@@ -73,6 +73,23 @@ def test_condition_omits_node(install):
     assert [s.name for s in unequal.resolve({}, prefixes=[install])] == ['listener']
 
 
+def test_variants_of_a_node_are_selected_by_conditions(install):
+    data = small_graph()
+    listener = data['nodes'][1]
+    data['nodes'].append(dict(listener, when=['robot == hardware', 'rate == 5'],
+                              params={'variant': 'slow'}))
+    description = graph.parse(data)
+    sim = description.resolve({}, prefixes=[install])
+    assert [(s.name, s.params) for s in sim][1:] == [('listener', {})]
+    assert [s.name for s in description.resolve({'robot': 'hardware'}, prefixes=[install])] \
+        == ['talker']
+    slow = description.resolve({'robot': 'hardware', 'rate': '5'}, prefixes=[install])
+    assert [(s.name, s.params) for s in slow][1:] == [('listener', {'variant': 'slow'})]
+    data['nodes'][-1]['when'] = 'rate == 5'
+    with pytest.raises(graph.GraphError, match='select node.*listener more than once'):
+        graph.parse(data).resolve({'rate': '5'}, prefixes=[install])
+
+
 def test_only_selects_nodes(install):
     description = graph.parse(small_graph())
     assert [s.name for s in description.resolve(only=['listener'], prefixes=[install])] == \
@@ -93,7 +110,8 @@ def test_param_literals_round_trip_through_yaml():
     (lambda g: g.update(extra=1), 'unknown key.*extra'),
     (lambda g: g['nodes'][0].update(remap={}), "node 'talker'.*unknown key.*remap"),
     (lambda g: g['nodes'][0].pop('executable'), '"executable" is required'),
-    (lambda g: g['nodes'].append(dict(g['nodes'][1])), 'declared twice'),
+    (lambda g: g['nodes'].append(dict(g['nodes'][0])), 'declared twice'),
+    (lambda g: g['nodes'][0].update(when=['robot == sim', 'rate']), '"when" must read'),
     (lambda g: g['nodes'][0]['params'].update(x='${nope}'), r'\$\{nope\} is not a declared'),
     (lambda g: g['nodes'][0]['remaps'].update({'/a': '${topic'}), 'malformed reference'),
     (lambda g: g['nodes'][0].update(when='robot = sim'), '"when" must read'),
@@ -128,6 +146,8 @@ def test_resolve_errors_name_the_problem(install, tmp_path):
     description = graph.parse(small_graph())
     with pytest.raises(graph.GraphError, match='unknown launch argument.*colour'):
         description.resolve({'colour': 'red'}, prefixes=[install])
+    with pytest.raises(graph.GraphError, match=r'\$\{rate\} is not a declared argument'):
+        description.resolve({'topic': '/a/${rate}'}, prefixes=[install])
     with pytest.raises(graph.GraphError, match='robot:=boat is not one of sim, hardware'):
         description.resolve({'robot': 'boat'}, prefixes=[install])
     with pytest.raises(graph.GraphError, match="package 'other' is not installed"):
@@ -160,9 +180,20 @@ def test_repository_graph_resolves_for_sim_and_hardware(tmp_path):
     names = {s.name for s in sim}
     assert {'sim_robot', 'teacher', 'context_node', 'h_module', 'l_module',
             'sleep_manager'} <= names
-    assert all(s.params.get('model_dir', '/sage/models') == '/sage/models' for s in sim)
+    assert all(s.params.get('model_dir', '') == '' for s in sim)
+    custom = description.resolve({'model_dir': '${env:SAGE_ROOT}/m'}, environ=environ,
+                                 prefixes=[install])
+    assert {s.params.get('model_dir') for s in custom} == {'/sage/m', None}
     hardware = description.resolve({'robot': 'hardware', 'joint_states_topic': '/arm/joints'},
                                    environ=environ, prefixes=[install])
     assert not {'sim_robot', 'teacher'} & {s.name for s in hardware}
     context = next(s for s in hardware if s.name == 'context_node')
     assert ('/joint_states', '/arm/joints') in context.remaps
+    shadow = {s.name: s for s in sim}
+    assert shadow['l_module'].params['mode'] == 'shadow'
+    assert shadow['teacher'].params['output_topic'] == '/arm_controller/commands'
+    driven = {s.name: s for s in description.resolve({'driver': 'sage'}, environ=environ,
+                                                     prefixes=[install])}
+    assert driven['l_module'].params['mode'] == 'drive'
+    assert ('/arm_controller/commands', '/arm_controller/commands') in driven['l_module'].remaps
+    assert driven['teacher'].params['output_topic'] == '/teacher/commands'

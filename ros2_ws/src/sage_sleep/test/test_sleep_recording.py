@@ -101,8 +101,8 @@ def test_sleep_pause_resume_makes_wake_periods(tmp_path):
     recorder.offer('/s', string_cdr('second'))
     recorder.close()
     periods = list_wake_periods(tmp_path)
-    assert [[m.data for _, _, m in iter_messages(p)] for p in periods] == [['first'],
-                                                                          ['second']]
+    texts = [[m.data for _, _, m in iter_messages(p)] for p in periods]
+    assert texts == [['first'], ['second']]
     assert recorder.counts['/s'].skipped_paused == 1
 
 
@@ -259,7 +259,8 @@ def test_sleep_reader_skips_topics_with_unknown_types(tmp_path):
     recorder = Recorder(tmp_path)
     good = info('/s', STRING)
     recorder.add_topic(good)
-    recorder.add_topic(TopicInfo('/odd', 'odd_msgs/msg/Odd', 'int32 broken[', 'RIHS01_' + 64 * '0'))
+    recorder.add_topic(TopicInfo('/odd', 'odd_msgs/msg/Odd', 'int32 broken[',
+                                 'RIHS01_' + 64 * '0'))
     recorder.start()
     recorder.offer('/s', string_cdr('kept'))
     recorder.offer('/odd', b'\0\1\0\0\1\0\0\0')

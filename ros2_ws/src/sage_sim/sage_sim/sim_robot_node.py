@@ -39,6 +39,8 @@ PARAMETERS = {
     'camera': ('top_down', 'camera name in the model (top_down is added if missing)', None),
     'width': (320, 'rendered image width, px', (16, 4096)),
     'height': (240, 'rendered image height, px', (16, 4096)),
+    'render_samples': (0, 'anti-aliasing samples per pixel (4 = MuJoCo default, 3x slower '
+                          'in software rendering)', (0, 16)),
     'camera_rate': (30.0, 'camera frames per second', (1.0, 120.0)),
     'timestep': (0.0, "physics timestep, s; 0 = the model's", (0.0, 0.1)),
     'kp': (100.0, 'PD proportional gain, torque per rad (m)', (0.0, 1e5)),
@@ -138,7 +140,7 @@ class SimRobotNode(Node):
         self.p = p
         task = ReachTask(goal_radius=p['goal_radius'], success_threshold=p['success_threshold'])
         self.robot = MujocoRobot(p['model_path'] or None, p['camera'], p['width'], p['height'],
-                                 p['kp'], p['kd'], task, p['timestep'])
+                                 p['kp'], p['kd'], task, p['timestep'], p['render_samples'])
         self.joint_names = list(joint_names) if joint_names else list(self.robot.joint_names)
         unknown = [n for n in self.joint_names if n not in self.robot.joint_names]
         if unknown or len(set(self.joint_names)) != len(self.joint_names):

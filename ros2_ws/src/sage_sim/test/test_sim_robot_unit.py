@@ -241,3 +241,9 @@ def test_sim_clock_follows_the_node_clock_and_never_goes_back():
     assert clock.stamp_ns(0.0) >= 1_250_000_000
     clock.anchor(5_000_000_000, 0.0)
     assert clock.stamp_ns(0.01) == 5_010_000_000
+
+
+def test_render_samples_set_the_anti_aliasing():
+    r = MujocoRobot(width=64, height=48, render_samples=0)
+    assert r.model.vis.quality.offsamples == 0
+    assert MujocoRobot(width=64, height=48).model.vis.quality.offsamples == 4

@@ -16,6 +16,7 @@ import argparse
 import os
 from pathlib import Path
 import tempfile
+import warnings
 
 import numpy as np
 from sage_common.registry import ModelRegistry, tensor_spec
@@ -61,7 +62,8 @@ def export_onnx(model, feeds, output_name, path):
     names = list(feeds)
     args = tuple(torch.from_numpy(feeds[n]) for n in names)
     axes = {n: {0: 'batch'} for n in names + [output_name]}
-    with torch.no_grad():
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter('ignore', DeprecationWarning)  # the TorchScript path is intended
         torch.onnx.export(model, args, str(path), input_names=names, output_names=[output_name],
                           dynamic_axes=axes, opset_version=OPSET, dynamo=False)
 

@@ -153,7 +153,7 @@ def tools():
 
 @pytest.fixture
 def command(tmp_path, ros_domain):
-    """Start commands in their own session: command(argv, env=None) -> Command."""
+    """Return a factory starting commands in their own session (killed after the test)."""
     started = []
 
     def start(argv, env=None):

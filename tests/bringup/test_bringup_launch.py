@@ -84,7 +84,7 @@ def stand_in_launch(monkeypatch):
 
 @pytest.fixture
 def fake_install(tmp_path, monkeypatch):
-    """An install prefix holding every package/executable/params file the graph names."""
+    """Build an install prefix holding every package, executable and params file named."""
     root = tmp_path / 'install'
     for node in graph.load(GRAPH_FILE).nodes:
         package = node['package']

@@ -13,13 +13,13 @@ fails is refused with the reason and the current one stays.
 import os
 from pathlib import Path
 import sys
+import threading
 import time
 
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 import rclpy
-from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from sage_common.diagnostics import ERROR, make_array, make_status, OK, WARN
 from sage_common.qos import qos_from_name, reliable_qos
@@ -109,22 +109,22 @@ class ContextNode(Node):
         self.encode_ms = LatencyWindow(600)
         self.last_presence = 0
 
-        sensors = MutuallyExclusiveCallbackGroup()
-        loader = MutuallyExclusiveCallbackGroup()
         qos = qos_from_name(param['qos'], param['qos_depth'])
-        self.create_subscription(Image, '/camera/color/image_raw', self._on_color, qos,
-                                 callback_group=sensors)
-        self.create_subscription(Image, '/camera/depth/image_rect_raw', self._on_depth, qos,
-                                 callback_group=sensors)
-        self.create_subscription(JointState, '/joint_states', self._on_joints, qos,
-                                 callback_group=sensors)
+        self.create_subscription(Image, '/camera/color/image_raw', self._on_color, qos)
+        self.create_subscription(Image, '/camera/depth/image_rect_raw', self._on_depth, qos)
+        self.create_subscription(JointState, '/joint_states', self._on_joints, qos)
         self.context_pub = self.create_publisher(Context, '/sage/context', reliable_qos())
         self.heatmap_pub = self.create_publisher(Image, '/sage/context_heatmap', reliable_qos(2))
         self.diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
-        self.create_service(LoadModel, '~/load_model', self._on_load_model,
-                            callback_group=loader)
-        self.create_timer(param['diagnostics_period_s'], self._publish_diagnostics,
-                          callback_group=sensors)
+        # ~/load_model lives on a helper node spun by its own executor thread, so loading,
+        # verifying and probing a model never blocks the sensor callbacks (rclpy's
+        # MultiThreadedExecutor would, but costs far more per callback at camera rates).
+        self.loader_node = rclpy.create_node(f'{self.get_name()}_loader',
+                                             namespace=self.get_namespace(),
+                                             context=self.context)
+        self.loader_node.create_service(
+            LoadModel, f'{self.get_fully_qualified_name()}/load_model', self._on_load_model)
+        self.create_timer(param['diagnostics_period_s'], self._publish_diagnostics)
         self.get_logger().info(
             f'context node ready: joints {self.joint_names}, input QoS {param["qos"]}, '
             f'alignment by {self.pipeline.sync_impl} (slop {param["slop_s"]} s)')
@@ -221,14 +221,24 @@ class ContextNode(Node):
         return response
 
 
+def _spin_quietly(executor):
+    try:
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+
+
 def main(args=None):
     """Run the context node until SIGINT/SIGTERM; exit 1 when no usable model exists."""
     rclpy.init(args=args)
-    node = None
+    node = loader = None
     code = 0
     try:
         node = ContextNode()
-        executor = MultiThreadedExecutor(num_threads=2)
+        loader = SingleThreadedExecutor()
+        loader.add_node(node.loader_node)
+        threading.Thread(target=_spin_quietly, args=(loader,), daemon=True).start()
+        executor = SingleThreadedExecutor()
         executor.add_node(node)
         executor.spin()
     except ModelError as exc:
@@ -239,7 +249,10 @@ def main(args=None):
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
+        if loader is not None:
+            loader.shutdown(timeout_sec=5.0)
         if node is not None:
+            node.loader_node.destroy_node()
             node.destroy_node()
         rclpy.try_shutdown()
     return code

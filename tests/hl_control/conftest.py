@@ -17,7 +17,7 @@ ENCODER_VERSION = 'enc_test'
 
 @pytest.fixture(scope='session')
 def hl_registry(tmp_path_factory):
-    """A registry with the initial H- and L-module versions (v0001)."""
+    """Return a registry holding the initial H- and L-module versions (v0001)."""
     from sage_hl_control.models import publish_initial_h_module, publish_initial_l_module
 
     root = tmp_path_factory.mktemp('models')
@@ -130,8 +130,9 @@ def command_values(msg):
 
 def assert_commands_safe(msgs, measured=MEASURED, dt=0.01):
     """
-    Every command is finite, in the position limits, and either the (clamped) hold position
-    or within the velocity limit of the previous command.
+    Assert every command is finite, in the position limits, and in the velocity limit.
+
+    A command equal to the (clamped) hold position is exempt from the velocity check.
     """
     hold = np.clip(measured, LOWER, UPPER)
     prev = None
@@ -161,7 +162,7 @@ def latest_diag(diags, name):
 
 @pytest.fixture
 def hl():
-    """The helpers and constants above, for the test modules."""
+    """Return the helpers and constants above, for the test modules."""
     import types
 
     return types.SimpleNamespace(

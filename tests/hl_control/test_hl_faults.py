@@ -57,8 +57,8 @@ def test_bad_compressed_contexts_and_joint_states_never_reach_the_robot(
     assert l_node.alive()
 
 
-def test_killing_the_h_module_makes_l_hold_then_estop_latches(launch_node, ros_node, hl,
-                                                             hl_registry, feeders):
+def test_killing_the_h_module_makes_l_hold_then_estop_latches(
+        launch_node, ros_node, hl, hl_registry, feeders):
     from sage_interfaces.msg import Context
     from sensor_msgs.msg import JointState
     from std_msgs.msg import Bool, Float64MultiArray
@@ -125,7 +125,8 @@ def test_corrupt_model_reload_is_refused_and_good_one_takes_over(launch_node, ro
         path = mv.path('model.onnx')
         path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
     for node, mv in (('l_module', bad_l), ('h_module', bad_h)):
-        res = ros_node.call(LoadModel, f'/{node}/load_model', LoadModel.Request(version=mv.version))
+        res = ros_node.call(LoadModel, f'/{node}/load_model',
+                            LoadModel.Request(version=mv.version))
         assert not res.success and 'sha256' in res.message, res.message
         assert res.active_version == 'v0001'
     res = ros_node.call(LoadModel, '/l_module/load_model', LoadModel.Request(version='v0077'))
@@ -137,7 +138,8 @@ def test_corrupt_model_reload_is_refused_and_good_one_takes_over(launch_node, ro
     good_h = publish_initial_h_module(registry, seed=2)
     good_l = publish_initial_l_module(registry, seed=2)
     for node, mv in (('l_module', good_l), ('h_module', good_h)):
-        res = ros_node.call(LoadModel, f'/{node}/load_model', LoadModel.Request(version=mv.version))
+        res = ros_node.call(LoadModel, f'/{node}/load_model',
+                            LoadModel.Request(version=mv.version))
         assert res.success and res.active_version == mv.version, res.message
     ros_node.wait_for(lambda: compressed and compressed[-1].model_version == good_h.version, 10,
                       'new H version in the compressed contexts')

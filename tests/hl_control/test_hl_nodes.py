@@ -54,8 +54,8 @@ def test_h_module_compresses_valid_contexts_and_rejects_bad_ones(launch_node, ro
     assert h.alive()
 
 
-def test_l_module_drives_safely_and_follows_its_lifecycle(launch_node, ros_node, hl,
-                                                         hl_registry, feeders):
+def test_l_module_drives_safely_and_follows_its_lifecycle(
+        launch_node, ros_node, hl, hl_registry, feeders):
     from lifecycle_msgs.msg import Transition
     from lifecycle_msgs.srv import ChangeState, GetState
     from sage_interfaces.msg import Context

@@ -129,6 +129,11 @@ def _receiver(out_path):
     rclpy.try_shutdown()
 
 
+def _cpu_seconds(pid):
+    fields = Path(f'/proc/{pid}/stat').read_text().rsplit(')', 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
+
+
 def run(out_dir, quick=False, domain_id=None):
     """Run the benchmark (60 s, quick: 10 s); write out_dir/perception.json; return figures."""
     from sage_common.registry import ModelRegistry
@@ -164,8 +169,12 @@ def run(out_dir, quick=False, domain_id=None):
                                                str(duration), '--out', str(tmp / 'tx.json')],
                                          env=env)
             procs.append(publisher)
+            cpu_start = (_cpu_seconds(procs[0].pid), time.monotonic())
             if publisher.wait(duration + 60) != 0:
                 raise RuntimeError(f'bench publisher failed (exit {publisher.returncode})')
+            node_cpu = ((_cpu_seconds(procs[0].pid) - cpu_start[0])
+                        / (time.monotonic() - cpu_start[1]) * 100.0)
+            load = os.getloadavg()[0]
             time.sleep(1.5)  # last contexts and a diagnostics period
             receiver.send_signal(signal.SIGINT)
             receiver.wait(20)
@@ -204,6 +213,9 @@ def run(out_dir, quick=False, domain_id=None):
         'preprocess_ms_p50': float(diag.get('preprocess_ms_p50', 'nan')),
         'node_latency_ms_p50': float(diag.get('latency_ms_p50', 'nan')),
         'node_rejected_total': int(diag.get('rejected_total', 0) or 0),
+        'node_cpu_percent': round(node_cpu, 1),
+        'machine_load_1min': round(load, 2),
+        'cores': os.cpu_count(),
     }
     if stats['n']:
         result['p50_above_floor_ms'] = round(stats['p50_ms'] - floor, 3)

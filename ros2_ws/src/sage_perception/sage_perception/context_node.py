@@ -80,7 +80,9 @@ class ContextNode(Node):
                 'reject stamps further ahead of the clock', 0.0, 3600.0)),
             'allow_extra_joints': (p['allow_extra_joints'], ParameterDescriptor(
                 description='ignore JointState names not in joint_names instead of rejecting')),
-            'threads': (2, _int_param('ONNX Runtime intra-op threads', 1, 64)),
+            'threads': (1, _int_param(
+                'ONNX Runtime intra-op threads (1: no spinning pool; the encoder is tiny)',
+                1, 64)),
             'heatmap_every': (1, _int_param('publish the heat-map every N contexts (0: off)',
                                             0, 1000)),
             'diagnostics_period_s': (1.0, _float_param('diagnostics period', 0.1, 60.0)),
@@ -184,6 +186,8 @@ class ContextNode(Node):
             'encoder_ms_p50': self.encode_ms.percentile_ms(50),
             'rejected_total': self.rejects.total(),
         }
+        if self.pipeline.sync.dropped is not None:
+            values['unpaired_dropped'] = self.pipeline.sync.dropped
         for key, meter in self.rates.items():
             values[f'rate_{key}_hz'] = meter.rate()
         for key, count in self.pipeline.accepted.items():

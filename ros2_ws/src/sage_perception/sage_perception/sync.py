@@ -32,6 +32,7 @@ class ApproxTimeSync:
         self._callback = callback
         self._stamp = stamp or (lambda msg: stamp_to_sec(msg.header.stamp))
         self.emitted = 0
+        self.dropped = 0  # messages discarded without a partner (queue overflow or stale)
 
     def add(self, index, msg):
         """Add a message to stream index; call the callback with a matched set, if any."""
@@ -40,6 +41,7 @@ class ApproxTimeSync:
         queue[t] = msg
         while len(queue) > self._queue_size:
             queue.popitem(last=False)
+            self.dropped += 1
         chosen = [None] * len(self._queues)
         chosen[index] = t
         for i, other in enumerate(self._queues):
@@ -57,12 +59,15 @@ class ApproxTimeSync:
         for q, s in zip(self._queues, chosen):
             for stale in [k for k in q if k <= s]:
                 del q[stale]
+                self.dropped += stale < s
         self.emitted += 1
         self._callback(*msgs)
 
 
 class _MessageFiltersSync:
     """message_filters' ApproximateTimeSynchronizer behind the same `.add` interface."""
+
+    dropped = None  # message_filters does not report unpaired messages
 
     def __init__(self, n, queue_size, slop, callback):
         import message_filters

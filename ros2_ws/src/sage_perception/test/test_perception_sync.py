@@ -34,6 +34,7 @@ def test_no_pair_outside_slop_and_stale_messages_are_dropped():
     sync.add(0, _msg(1.021, 'c2'))      # pairs with d1; c1 is older than the match: dropped
     sync.add(1, _msg(1.0, 'd0'))        # would have matched c1, but c1 is gone
     assert pairs == [('c2', 'd1')]
+    assert sync.dropped == 1
 
 
 def test_closest_candidate_wins_and_queue_is_bounded():

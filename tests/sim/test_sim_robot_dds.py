@@ -148,6 +148,9 @@ def test_reset_service_starts_seeded_episodes_that_end(launch_node, ros_node):
                                                                       final.goal)))
     assert final.success == (final.distance < 0.02)
     assert any(m.episode == 2 and m.running for m in episodes)
+    refused = ros_node.call(ResetEpisode, '/sim_robot/reset_episode',
+                            ResetEpisode.Request(seed=-1, duration=0.5))
+    assert not refused.success and 'seed' in refused.message
 
 
 def test_teacher_drives_the_sim_to_the_goal(launch_node, ros_node):

@@ -26,7 +26,8 @@ class EpisodeRunner:
     Steps a robot and ends the episode after `duration` simulated seconds.
 
     Episode 0 is the idle scene after start-up (not running). Each reset starts the next
-    episode number; when it ends, its final distance and success stay in the status.
+    episode number; when it ends, its final distance and success stay in the status. step()
+    reports the changes worth publishing at once: the end, and success flipping.
     """
 
     def __init__(self, robot, duration, seed=0, perturbation=None):
@@ -49,18 +50,23 @@ class EpisodeRunner:
         self.episode += 1
         self.steps = 0
         self.running = True
+        self._success = self.robot.success()
         return goal
 
     def step(self):
-        """Run one physics step; return True when this step ended the episode."""
+        """Run one physics step; return 'ended' or 'success' (it flipped), else None."""
         self.robot.step()
         if not self.running:
-            return False
+            return None
         self.steps += 1
         if self.steps * self.robot.timestep >= self.duration - 1e-9:
             self.running = False
-            return True
-        return False
+            return 'ended'
+        success = self.robot.success()
+        if success != self._success:
+            self._success = success
+            return 'success'
+        return None
 
     def status(self):
         """Return the EpisodeStatus now."""

@@ -225,18 +225,20 @@ class SimRobotNode(Node):
         next_t = time.monotonic()
         while not self._stop.is_set():
             with self._sim_lock:
-                ended = self.runner.step()
+                change = self.runner.step()
                 stamp = self._stamp(self.robot.time)
                 q = self.robot.joint_positions()[idx]
                 v = self.robot.joint_velocities()[idx]
                 e = self.robot.joint_efforts()[idx]
-                status = self.runner.status() if ended else None
+                status = self.runner.status() if change else None
             msg.header.stamp = stamp
             msg.position, msg.velocity, msg.effort = q.tolist(), v.tolist(), e.tolist()
             if not self._publish(self.pub_joints, msg):
                 return
             self.joint_rate.tick()
-            if status is not None:
+            if change == 'success':
+                self._publish_episode()
+            elif change == 'ended':
                 self.get_logger().info(
                     f'episode {status.episode} (seed {status.seed}) ended: distance '
                     f'{status.distance:.4f} m, success {status.success}')
@@ -323,8 +325,11 @@ class SimRobotNode(Node):
 
     def _on_reset(self, request, response):
         try:
+            if request.seed < 0:
+                raise ValueError(f'seed must be >= 0, got {request.seed}')
             perturbation = self._perturbation()
         except ValueError as exc:
+            self.get_logger().warning(f'reset refused: {exc}')
             response.success, response.message = False, str(exc)
             return response
         with self._render_lock, self._sim_lock:

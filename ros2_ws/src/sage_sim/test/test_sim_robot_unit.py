@@ -222,13 +222,14 @@ def test_episode_ends_after_its_duration(robot):
     assert runner.episode == 0 and not runner.running
     runner.reset(9)
     assert runner.episode == 1 and runner.running
-    ended = [runner.step() for _ in range(60)]
-    assert ended.index(True) == 49 and ended.count(True) == 1
+    changes = [runner.step() for _ in range(60)]
+    assert changes.index('ended') == 49 and changes.count('ended') == 1
+    assert changes[50:] == [None] * 10
     status = runner.status()
     assert not status.running and status.step == 50 and status.seed == 9
     runner.reset(9, duration=0.1)
     assert runner.episode == 2
-    assert [runner.step() for _ in range(10)][-1]
+    assert [runner.step() for _ in range(10)][-1] == 'ended'
     with pytest.raises(ValueError):
         EpisodeRunner(robot, duration=0.0)
 
@@ -247,3 +248,14 @@ def test_render_samples_set_the_anti_aliasing():
     r = MujocoRobot(width=64, height=48, render_samples=0)
     assert r.model.vis.quality.offsamples == 0
     assert MujocoRobot(width=64, height=48).model.vis.quality.offsamples == 4
+
+
+def test_episode_reports_success_flips(robot):
+    runner = EpisodeRunner(robot, duration=5.0)
+    runner.reset(0)
+    robot.set_target(robot.joint_positions() + [0.0, 0.0])
+    robot.data.qpos[-2:] = robot.effector()  # goal on the fingertip: success on the next step
+    assert runner.step() == 'success' and runner.status().success
+    assert runner.step() is None
+    robot.data.qpos[-2:] = robot.effector() + [0.1, 0.0]
+    assert runner.step() == 'success' and not runner.status().success

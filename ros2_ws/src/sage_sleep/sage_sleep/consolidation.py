@@ -1,0 +1,281 @@
+# Copyright 2026 The SAGE authors. Licensed under the Apache License, Version 2.0.
+"""
+Consolidation: one training step of encoder + H-module + L-module (+ coherence scorer).
+
+The models are the ones the nodes run (imported from sage_perception and sage_hl_control).
+A training batch is a set of short recorded sequences (B, T). Per step:
+
+- two augmented views of every sequence (image shifts/rotations, colour and depth noise; the
+  second view's history resampled at 0.5x or 2x speed) go through the encoder (its GRU
+  unrolled over T frames) and the H-module (a window over the last frames);
+- VICReg between the views' 256-D codes: invariance plus explicit variance/covariance terms
+  against collapse;
+- the predictive group at t is trained to predict the immediate group `predict_horizon`
+  frames ahead (stop-gradient target);
+- the H-module reconstructs the current 4096-D context from its code (stop-gradient target)
+  and predicts the teacher's next command from it (probe); variational codes pay a KL term;
+- the L-module imitates the teacher's recorded action chunks from the code and the joints;
+- dreaming (when enabled): one of the five modifications of `sage_sleep.dreams` is applied to
+  the batch, and the coherence scorer learns to score real above dreamed sequences, with its
+  gradient reaching encoder and H-module so they keep what tells them apart.
+"""
+
+import dataclasses
+import math
+
+import numpy as np
+from sage_hl_control.context_window import presence_group_mask
+from sage_perception import layout
+from sage_perception.encoder import preprocess
+from sage_sleep.dreams import CoherenceScorer, dream, MODIFICATIONS
+from sage_sleep.objectives import kl_standard_normal, vicreg_loss
+import torch
+import torch.nn.functional as F
+
+
+@dataclasses.dataclass
+class ConsolidationConfig:
+    """Budgets, augmentations and loss weights of consolidation."""
+
+    steps: int = 300
+    batch_size: int = 16
+    seq_len: int = 6
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    grad_clip: float = 1.0
+    dreams: bool = True
+    shift_px: float = 4.0
+    rotate_deg: float = 5.0
+    color_noise: float = 0.03
+    brightness: float = 0.1
+    depth_noise: float = 0.01
+    resample_prob: float = 0.5
+    w_action: float = 1.0
+    w_probe: float = 0.1
+    w_recon: float = 0.1
+    w_vicreg: float = 0.02
+    w_predict: float = 0.1
+    w_kl: float = 1e-4
+    w_coherence: float = 0.1
+
+
+# -- batches --------------------------------------------------------------------------------
+def joint_inputs(joint_pos, joint_vel, joint_eff, encoder_config):
+    """Return the encoder's `joints` features (N, 4J), computed by the node's preprocess."""
+    rows = [preprocess(None, None, p, v, e, encoder_config)['joints'][0]
+            for p, v, e in zip(joint_pos, joint_vel, joint_eff)]
+    return np.stack(rows).astype(np.float32)
+
+
+def make_batch(memory, indices, encoder_config):
+    """Return a dict of torch tensors (B, T, ...) for storage indices (B, T) of the memory."""
+    b, t = indices.shape
+    got = memory.get(indices.reshape(-1))
+    joints = joint_inputs(got['joint_pos'], got['joint_vel'], got['joint_eff'], encoder_config)
+    presence = np.ones((b * t, len(layout.MODALITY_BITS)), np.float32)
+    presence[:, 1] = got['depth_present']
+    bits = layout.PRESENT_COLOR | layout.PRESENT_JOINTS
+    group_mask = np.stack([presence_group_mask(bits | (layout.PRESENT_DEPTH if d else 0))
+                           for d in got['depth_present']])
+
+    def tensor(x, dtype=torch.float32):
+        x = torch.from_numpy(np.ascontiguousarray(x)).to(dtype)
+        return x.reshape((b, t) + tuple(x.shape[1:]))
+
+    return {
+        'color': tensor(got['color']) / 255.0,
+        'depth': tensor(got['depth']),
+        'joints': tensor(joints),
+        'presence': tensor(presence),
+        'group_mask': tensor(group_mask),
+        'joint_pos': tensor(got['joint_pos']),
+        'joint_vel': tensor(got['joint_vel']),
+        'joint_eff': tensor(got['joint_eff']),
+        'action': tensor(got['action']),
+    }
+
+
+def dream_batch(batch, modification, generator, encoder_config):
+    """Return a dreamed batch whose encoder joint features match its dreamed joints."""
+    dreamed = dream(batch, modification, generator)
+    b, t, j = dreamed['joint_pos'].shape
+    feats = joint_inputs(dreamed['joint_pos'].reshape(-1, j).numpy(),
+                         dreamed['joint_vel'].reshape(-1, j).numpy(),
+                         dreamed['joint_eff'].reshape(-1, j).numpy(), encoder_config)
+    dreamed['joints'] = torch.from_numpy(feats).reshape(b, t, -1)
+    return dreamed
+
+
+# -- augmentation ---------------------------------------------------------------------------
+def augment_images(color, depth, cfg, generator):
+    """Random shift + rotation per sequence (same for all its frames), colour/depth noise."""
+    b, t, _, h, w = color.shape
+    angle = (torch.rand(b, generator=generator) * 2 - 1) * math.radians(cfg.rotate_deg)
+    shift = (torch.rand(b, 2, generator=generator) * 2 - 1) * (2.0 * cfg.shift_px / w)
+    cos, sin = torch.cos(angle), torch.sin(angle)
+    theta = torch.stack([torch.stack([cos, -sin, shift[:, 0]], dim=1),
+                         torch.stack([sin, cos, shift[:, 1]], dim=1)], dim=1)
+    theta = theta.repeat_interleave(t, dim=0)
+
+    def warp(x):
+        c = x.shape[2]
+        flat = x.reshape(b * t, c, h, w)
+        grid = F.affine_grid(theta, flat.shape, align_corners=False)
+        return F.grid_sample(flat, grid, align_corners=False,
+                             padding_mode='border').reshape(b, t, c, h, w)
+
+    gain = 1.0 + (torch.rand(b, 1, 1, 1, 1, generator=generator) * 2 - 1) * cfg.brightness
+    noise = torch.randn(color.shape, generator=generator) * cfg.color_noise
+    color = (warp(color) * gain + noise).clamp(0.0, 1.0)
+    depth = (warp(depth) + torch.randn(depth.shape, generator=generator) * cfg.depth_noise)
+    return color, depth.clamp(0.0, 1.0)
+
+
+def resampled_history(t, speed):
+    """Return frame indices (T,) ending at the last frame, played at `speed` x (0.5 or 2)."""
+    back = torch.arange(t - 1, -1, -1, dtype=torch.float32)  # frames before the last
+    idx = (t - 1) - torch.floor(back * speed).long()
+    return idx.clamp(0, t - 1)
+
+
+def view(batch, cfg, generator, resample):
+    """Return an augmented view of a batch; `resample` also retimes the history."""
+    out = dict(batch)
+    if resample and float(torch.rand(1, generator=generator)) < cfg.resample_prob:
+        speed = 2.0 if float(torch.rand(1, generator=generator)) < 0.5 else 0.5
+        idx = resampled_history(batch['color'].shape[1], speed)
+        out = {k: v[:, idx] for k, v in batch.items()}
+    out['color'], out['depth'] = augment_images(out['color'], out['depth'], cfg, generator)
+    return out
+
+
+# -- forward passes -------------------------------------------------------------------------
+def encode_sequence(encoder, batch):
+    """Unroll the encoder over T frames from a zero history; return contexts (B, T, 4096)."""
+    b, t = batch['color'].shape[:2]
+    hidden = torch.zeros(b, int(encoder.config['hidden_dim']))
+    contexts = []
+    for i in range(t):
+        context, hidden = encoder(batch['color'][:, i], batch['depth'][:, i],
+                                  batch['joints'][:, i], batch['presence'][:, i], hidden)
+        contexts.append(context)
+    return torch.stack(contexts, dim=1)
+
+
+def compress_sequence(h_module, contexts, group_mask, first=0):
+    """
+    Run the H-module on the window ending at each frame from `first` on.
+
+    Returns a dict of (B, T', ...) tensors: z, mu, logvar (None without a bottleneck).
+    Frames before the window is full see invalid (padded) slots, as the node does at start.
+    """
+    b, t, d = contexts.shape
+    w = int(h_module.config['window'])
+    padded = torch.cat([contexts.new_zeros(b, w - 1, d), contexts], dim=1)
+    masks = torch.cat([group_mask.new_zeros(b, w - 1, group_mask.shape[-1]), group_mask], 1)
+    valid_all = torch.cat([contexts.new_zeros(b, w - 1), contexts.new_ones(b, t)], dim=1)
+    steps = range(first, t)
+    windows = torch.stack([padded[:, i:i + w] for i in steps], dim=1).reshape(-1, w, d)
+    valid = torch.stack([valid_all[:, i:i + w] for i in steps], dim=1).reshape(-1, w)
+    gm = torch.stack([masks[:, i:i + w] for i in steps], dim=1).reshape(-1, w, masks.shape[-1])
+    out = h_module.encode(windows, valid, gm)
+    n = len(steps)
+    return {k: (None if v is None else v.reshape(b, n, *v.shape[1:]))
+            for k, v in out.items()}
+
+
+class SleepModels(torch.nn.Module):
+    """The models consolidation trains together, so one optimizer (and DDP) covers them."""
+
+    def __init__(self, encoder, h_module, l_module, scorer=None):
+        super().__init__()
+        self.encoder = encoder
+        self.h_module = h_module
+        self.l_module = l_module
+        self.scorer = scorer or CoherenceScorer(
+            code_dim=h_module.config.get('compressed_dim', 256),
+            num_joints=int(l_module.config['num_joints']))
+
+    def forward(self, batch):
+        """Return (contexts, compressed dict) of a batch."""
+        contexts = encode_sequence(self.encoder, batch)
+        return contexts, compress_sequence(self.h_module, contexts, batch['group_mask'])
+
+    def coherence(self, batch):
+        """Return the coherence logit (B,) of each sequence of a batch."""
+        _, comp = self(batch)
+        return self.scorer(comp['z'], batch['joint_pos'], batch['joint_vel'],
+                           batch['action'][:, :, 0])
+
+
+def consolidation_losses(models, batch, cfg, generator, step, module=None):
+    """
+    Return (total loss, dict of float parts) for one batch.
+
+    `models` is what is called (a SleepModels or its DDP wrapper); `module` the SleepModels
+    itself (for attribute access under DDP).
+    """
+    module = module or models
+    enc_cfg = module.encoder.config
+    view_a = view(batch, cfg, generator, resample=False)
+    view_b = view(batch, cfg, generator, resample=True)
+    contexts_a, comp_a = models(view_a)
+    _, comp_b = models(view_b)
+    z_a, z_b = comp_a['z'], comp_b['z']
+    t = z_a.shape[1]
+    parts = {}
+
+    # Invariance + anti-collapse on the last frame's code (the moment both views share).
+    vic, vic_parts = vicreg_loss(z_a[:, -1], z_b[:, -1])
+    parts.update({f'vicreg_{k}': float(v) for k, v in vic_parts.items()})
+    parts['vicreg'] = float(vic.detach())
+
+    # The predictive group predicts the immediate group `h` frames ahead.
+    h = int(enc_cfg['predict_horizon'])
+    pred_slice = layout.SLICES['predictive']
+    target_slice = layout.SLICES[layout.PREDICTIVE_TARGET]
+    if t > h:
+        predictive = F.mse_loss(contexts_a[:, :t - h, pred_slice],
+                                contexts_a[:, h:, target_slice].detach())
+    else:
+        predictive = contexts_a.new_zeros(())
+    parts['predictive'] = float(predictive)
+
+    # H keeps what reconstruction and the L-module need.
+    flat_z = z_a.reshape(-1, z_a.shape[-1])
+    recon = F.mse_loss(module.h_module.decode(flat_z),
+                       contexts_a.reshape(-1, contexts_a.shape[-1]).detach())
+    probe = F.mse_loss(module.h_module.probe(flat_z),
+                       batch['action'][:, :, 0].reshape(flat_z.shape[0], -1))
+    kl = (kl_standard_normal(comp_a['mu'].reshape(-1, z_a.shape[-1]),
+                             comp_a['logvar'].reshape(-1, z_a.shape[-1]))
+          if comp_a['mu'] is not None else z_a.new_zeros(()))
+    parts.update({'recon': float(recon), 'probe': float(probe), 'kl': float(kl)})
+
+    # The L-module imitates the teacher's chunks (L1, as in ACT).
+    chunk = module.l_module(flat_z, batch['joint_pos'].reshape(flat_z.shape[0], -1),
+                            batch['joint_vel'].reshape(flat_z.shape[0], -1))
+    action = F.l1_loss(chunk, batch['action'].reshape(chunk.shape))
+    parts['action'] = float(action)
+
+    total = (cfg.w_action * action + cfg.w_probe * probe + cfg.w_recon * recon
+             + cfg.w_vicreg * vic + cfg.w_predict * predictive + cfg.w_kl * kl)
+
+    half = batch['color'].shape[0] // 2
+    if cfg.dreams and half >= 2:
+        # Dream on half the batch (a different modification each step) to bound the cost.
+        modification = MODIFICATIONS[step % len(MODIFICATIONS)]
+        real = {k: v[:half] for k, v in batch.items()}
+        dreamed = dream_batch(real, modification, generator, enc_cfg)
+        real_logit = module.scorer(z_a[:half], view_a['joint_pos'][:half],
+                                   view_a['joint_vel'][:half], view_a['action'][:half, :, 0])
+        _, comp_d = models(dreamed)
+        fake_logit = module.scorer(comp_d['z'], dreamed['joint_pos'], dreamed['joint_vel'],
+                                   dreamed['action'][:, :, 0])
+        logits = torch.cat([real_logit, fake_logit])
+        labels = torch.cat([torch.ones_like(real_logit), torch.zeros_like(fake_logit)])
+        coherence = F.binary_cross_entropy_with_logits(logits, labels)
+        parts['coherence'] = float(coherence)
+        total = total + cfg.w_coherence * coherence
+    parts['total'] = float(total)
+    return total, parts

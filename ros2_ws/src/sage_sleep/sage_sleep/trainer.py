@@ -1,0 +1,406 @@
+# Copyright 2026 The SAGE authors. Licensed under the Apache License, Version 2.0.
+"""
+`sage_train`: one sleep — consolidate and dream on recorded wake periods, validate, deploy.
+
+    sage_train --bags bags/ --models models/ --run-dir runs/sleep-001 [--steps 600]
+               [--no-dreams] [--no-deploy] [--seed 0]
+    torchrun --nproc-per-node 2 -m sage_sleep.trainer ...      (PyTorch DDP; gloo on CPU)
+
+It continues training from the running (active) versions of encoder, H-module and L-module,
+holds out whole episodes for validation, and publishes new versions (ONNX + weights +
+manifests) with a validation report. The new versions become active only when they are no
+worse than the running ones on the held-out episodes, did not diverge or collapse, and tell
+real from dreamed sequences; otherwise they stay in the registry, unused, and the report says
+why. Re-running with the same --run-dir resumes from the last checkpoint. Progress goes to the
+terminal (tqdm), to TensorBoard (<run-dir>/tensorboard) and, for the sleep manager, as
+`SAGE_PROGRESS <phase> <fraction>` lines.
+"""
+
+import argparse
+import dataclasses
+import io
+import json
+import os
+from pathlib import Path
+import sys
+import time
+
+import numpy as np
+from sage_common.registry import ModelRegistry, tensor_spec
+from sage_hl_control.models import (load_h_module_torch, load_l_module_torch, publish_h_module,
+                                    publish_l_module)
+from sage_perception.decode import decode_color, decode_depth
+from sage_perception.encoder import load_encoder_torch, preprocess, publish_encoder
+from sage_sleep.bag_reader import iter_messages, list_wake_periods
+from sage_sleep.consolidation import (consolidation_losses, ConsolidationConfig, make_batch,
+                                      SleepModels)
+from sage_sleep.experience import ExperienceMemory, ExtractorConfig, SampleExtractor
+from sage_sleep.validation import compare_to_running, validate
+import torch
+
+EPISODE_STRIDE = 1_000_000  # episode ids are made unique across wake periods
+COHERENCE = 'coherence'
+
+
+class SleepError(Exception):
+    """Sleep cannot produce a model (no data, diverged): the message says why."""
+
+
+def progress(phase, fraction):
+    """Print a progress line the sleep manager relays into its status."""
+    print(f'SAGE_PROGRESS {phase} {fraction:.3f}', flush=True)
+
+
+# -- data -----------------------------------------------------------------------------------
+def image_decoders(encoder_config):
+    """Return (decode_color, decode_depth) producing stored encoder inputs from messages."""
+    def color(msg):
+        rgb = decode_color(msg)
+        small = preprocess(rgb, None, None, None, None, encoder_config)['color'][0]
+        return np.rint(small * 255.0).astype(np.uint8)
+
+    def depth(msg):
+        metres = decode_depth(msg)
+        return preprocess(None, metres, None, None, None, encoder_config)['depth'][0]
+
+    return color, depth
+
+
+def load_experience(bag_root, extractor_config, encoder_config, teacher_topics,
+                    capacity=100_000, log=print):
+    """
+    Stream every wake period under bag_root into an ExperienceMemory.
+
+    The action to imitate in a period is the first of teacher_topics recorded there: the
+    teacher's labels (`/teacher/commands`) when SAGE drove, else the commands the teacher
+    drove with. Returns (memory, report): report lists the periods, samples and skips per
+    period, and the problems of bags that were skipped.
+    """
+    color, depth = image_decoders(encoder_config)
+    memory = ExperienceMemory(capacity)
+    report = {'periods': [], 'problems': []}
+    periods = list_wake_periods(bag_root, log=lambda m: report['problems'].append(m))
+    for index, period in enumerate(periods):
+        counts = period.message_counts()
+        action_topic = next((t for t in teacher_topics if counts.get(t)), teacher_topics[-1])
+        config = dataclasses.replace(extractor_config, action_topic=action_topic)
+        extractor = SampleExtractor(config, color, depth)
+        added = 0
+        problems = []
+        for topic, stamp, msg in iter_messages(period, topics=config.topics(),
+                                               log=problems.append):
+            for sample in extractor.feed(topic, stamp, msg):
+                sample.episode += (index + 1) * EPISODE_STRIDE
+                memory.add(sample)
+                added += 1
+        extractor.finish()
+        report['problems'] += period.problems + problems
+        report['periods'].append({'id': period.id, 'segments': len(period.segments),
+                                  'action_topic': action_topic, 'samples': added,
+                                  'skipped': dict(extractor.skipped)})
+        log(f'wake period {period.id}: {len(period.segments)} segments, {added} samples '
+            f'imitating {action_topic}'
+            + (f', skipped {dict(extractor.skipped)}' if extractor.skipped else ''))
+    for problem in report['problems']:
+        log(f'skipped: {problem}')
+    return memory, report
+
+
+def split_episodes(memory, holdout_fraction, seed):
+    """Return (train episode ids, held-out episode ids), whole episodes, deterministic."""
+    episodes = sorted(memory.episodes())
+    rng = np.random.default_rng(seed)
+    shuffled = list(rng.permutation(episodes))
+    n_val = max(1, int(round(len(episodes) * holdout_fraction))) if len(episodes) > 1 else 0
+    return sorted(shuffled[n_val:]), sorted(shuffled[:n_val])
+
+
+def starts_in(memory, length, episodes):
+    """Return sequence starts of `length` that lie inside the given episodes."""
+    starts = memory.sequence_starts(length)
+    order = memory._order()
+    keep = np.isin(memory.episode[order[starts]], list(episodes))
+    return starts[keep]
+
+
+# -- models ---------------------------------------------------------------------------------
+def load_running(registry):
+    """Return (SleepModels, {name: version}) of the active versions (the starting point)."""
+    enc_mv = registry.load('encoder')
+    encoder, _ = load_encoder_torch(enc_mv)
+    h_mv, l_mv = registry.load('h_module'), registry.load('l_module')
+    versions = {'encoder': enc_mv.version, 'h_module': h_mv.version, 'l_module': l_mv.version}
+    models = SleepModels(encoder, load_h_module_torch(h_mv), load_l_module_torch(l_mv))
+    if registry.versions(COHERENCE):
+        mv = registry.load(COHERENCE)
+        models.scorer.load_state_dict(
+            torch.load(mv.path('weights.pt'), map_location='cpu', weights_only=True))
+        versions[COHERENCE] = mv.version
+    return models, versions
+
+
+def publish_all(registry, models, parents, metadata):
+    """Publish new (inactive) versions of the three models; return {name: version}."""
+    models.eval()
+    enc = publish_encoder(registry, models.encoder, models.encoder.config,
+                          parent=parents['encoder'], metadata=metadata)
+    h = publish_h_module(registry, models.h_module, models.h_module.config,
+                         parent=parents['h_module'], metadata=metadata)
+    lv = publish_l_module(registry, models.l_module, models.l_module.config,
+                          parent=parents['l_module'], metadata=metadata)
+    scorer = publish_scorer(registry, models.scorer, parents.get(COHERENCE), metadata)
+    return {'encoder': enc.version, 'h_module': h.version, 'l_module': lv.version,
+            COHERENCE: scorer.version}
+
+
+def publish_scorer(registry, scorer, parent, metadata):
+    """Publish the coherence scorer (torch weights only: it runs in sleep, not in a node)."""
+    buffer = io.BytesIO()
+    torch.save(scorer.state_dict(), buffer)
+    code_dim = scorer.inp[0].in_features
+    specs = ([tensor_spec('step_features', ['batch', 'time', code_dim])],
+             [tensor_spec('coherence_logit', ['batch'])])
+    return registry.publish(COHERENCE, {'weights.pt': buffer.getvalue()}, *specs,
+                            parent=parent, metadata=metadata)
+
+
+# -- checkpoints ----------------------------------------------------------------------------
+def save_checkpoint(path, models, optimizer, step, history):
+    """Write a checkpoint atomically (a kill never leaves half a file)."""
+    tmp = path.with_suffix('.tmp')
+    torch.save({'models': models.state_dict(), 'optimizer': optimizer.state_dict(),
+                'step': step, 'history': history,
+                'torch_rng': torch.get_rng_state()}, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path, models, optimizer):
+    """Restore a checkpoint; return (step, history)."""
+    state = torch.load(path, map_location='cpu', weights_only=True)
+    models.load_state_dict(state['models'])
+    optimizer.load_state_dict(state['optimizer'])
+    torch.set_rng_state(state['torch_rng'])
+    return int(state['step']), state['history']
+
+
+# -- distributed ----------------------------------------------------------------------------
+def init_distributed():
+    """Return (rank, world_size); initialise torch.distributed under torchrun."""
+    world = int(os.environ.get('WORLD_SIZE', '1'))
+    if world <= 1:
+        return 0, 1
+    import torch.distributed as dist
+    dist.init_process_group('nccl' if torch.cuda.is_available() else 'gloo')
+    return dist.get_rank(), world
+
+
+# -- training -------------------------------------------------------------------------------
+def train(models, memory, train_episodes, cfg, run_dir, seed, rank=0, world=1, log=print):
+    """Run consolidation steps (resuming from run_dir/checkpoint.pt); return the loss history."""
+    from torch.utils.tensorboard import SummaryWriter
+    from tqdm import tqdm
+
+    torch.manual_seed(seed + rank)
+    starts = starts_in(memory, cfg.seq_len, train_episodes)
+    if len(starts) == 0:
+        raise SleepError(f'no training episode holds {cfg.seq_len} consecutive samples')
+    trained = models
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+        trained = DistributedDataParallel(models, find_unused_parameters=True)
+    optimizer = torch.optim.AdamW(models.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    checkpoint = run_dir / f'checkpoint-rank{rank}.pt'
+    step, history = 0, []
+    if checkpoint.exists():
+        step, history = load_checkpoint(checkpoint, models, optimizer)
+        log(f'resuming from {checkpoint} at step {step}')
+    writer = SummaryWriter(str(run_dir / 'tensorboard')) if rank == 0 else None
+    rng = np.random.default_rng(seed * 1000 + rank * 7919 + step)
+    generator = torch.Generator().manual_seed(seed * 1000 + rank * 7919 + step)
+    models.train()
+    bar = tqdm(total=cfg.steps, initial=step, desc='consolidate', disable=rank != 0,
+               file=sys.stdout, mininterval=2.0)
+    every = max(1, cfg.steps // 50)
+    while step < cfg.steps:
+        lr = cfg.lr * 0.5 * (1 + np.cos(np.pi * step / cfg.steps))  # cosine schedule
+        for group in optimizer.param_groups:
+            group['lr'] = lr
+        indices = memory.sample_sequences(cfg.batch_size, cfg.seq_len, rng, starts=starts)
+        batch = make_batch(memory, indices, models.encoder.config)
+        loss, parts = consolidation_losses(trained, batch, cfg, generator, step, module=models)
+        if not torch.isfinite(loss):
+            raise SleepError(f'training diverged at step {step}: loss {float(loss)} '
+                             f'({parts})')
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(models.parameters(), cfg.grad_clip)
+        optimizer.step()
+        step += 1
+        history.append({'step': step, **parts})
+        bar.update(1)
+        if writer is not None:
+            for key, value in parts.items():
+                writer.add_scalar(f'loss/{key}', value, step)
+        if rank == 0 and (step % every == 0 or step == cfg.steps):
+            bar.set_postfix(action=f'{parts["action"]:.4f}', total=f'{parts["total"]:.3f}')
+            progress('sleep', step / cfg.steps)
+        if step % 100 == 0 or step == cfg.steps:
+            save_checkpoint(checkpoint, models, optimizer, step, history)
+    bar.close()
+    if writer is not None:
+        writer.close()
+    return history
+
+
+def plot_report(run_dir, history, report):
+    """Write PNG plots of the loss curves and validation figures next to the report."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    keys = ['total', 'action', 'recon', 'probe', 'vicreg', 'predictive', 'coherence']
+    fig, axes = plt.subplots(2, 4, figsize=(14, 6))
+    steps = [h['step'] for h in history]
+    for ax, key in zip(axes.flat, keys):
+        values = [h.get(key, np.nan) for h in history]
+        ax.plot(steps, values, lw=0.8)
+        ax.set_title(key)
+        ax.set_yscale('log' if np.nanmin(values + [1]) > 0 else 'linear')
+    ax = axes.flat[-1]
+    aurocs = report['new']['dream_auroc']
+    ax.bar(range(len(aurocs)), list(aurocs.values()))
+    ax.set_xticks(range(len(aurocs)), [k.replace('_', '\n') for k in aurocs], fontsize=6)
+    ax.axhline(0.5, color='k', lw=0.5)
+    ax.set_ylim(0, 1)
+    ax.set_title('dream AUROC (held out)')
+    fig.tight_layout()
+    fig.savefig(run_dir / 'training.png', dpi=90)
+    plt.close(fig)
+
+
+def write_report(run_dir, report):
+    """Write report.json and a short report.md."""
+    (run_dir / 'report.json').write_text(json.dumps(report, indent=2, default=float) + '\n')
+    new, running = report['new'], report.get('running') or {}
+    lines = [f'# Sleep {run_dir.name}', '',
+             f'- decision: **{report["decision"]}** — {report["reason"]}',
+             f'- data: {report["data"]["samples"]} samples, {report["data"]["train_episodes"]} '
+             f'train / {report["data"]["heldout_episodes"]} held-out episodes',
+             f'- steps: {report["config"]["steps"]}, dreams: {report["config"]["dreams"]}, '
+             f'wall time {report["wall_time_s"]:.0f} s', '',
+             '| held-out figure | running | new |', '|---|---|---|']
+    for key in ('action_l1', 'first_action_l1', 'pca_recon_r2', 'h_recon_r2',
+                'pca_action_probe_r2', 'h_action_probe_r2', 'z_effective_rank',
+                'z_dead_dims', 'dream_auroc_mean'):
+        lines.append(f'| {key} | {running.get(key, "-")} | {new.get(key, "-")} |')
+    lines += ['', '| dream modification | AUROC (new) |', '|---|---|']
+    lines += [f'| {k} | {v:.3f} |' for k, v in new['dream_auroc'].items()]
+    (run_dir / 'report.md').write_text('\n'.join(lines) + '\n')
+
+
+def run_sleep(args, log=print):
+    """Do one sleep; return the report dict (also written to the run directory)."""
+    start = time.monotonic()
+    rank, world = init_distributed()
+    run_dir = Path(args.run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    registry = ModelRegistry(args.models)
+    registry.clean_staging()
+    models, running = load_running(registry)
+    extractor_cfg = ExtractorConfig(chunk_len=int(models.l_module.config['chunk_size']),
+                                    chunk_dt=float(models.l_module.config['chunk_dt']))
+    progress('sleep', 0.0)
+    memory, data_report = load_experience(args.bags, extractor_cfg, models.encoder.config,
+                                          args.teacher_topics.split(','),
+                                          log=log if rank == 0 else (lambda m: None))
+    if len(memory) == 0:
+        raise SleepError(f'no usable samples in {args.bags} (problems: '
+                         f'{data_report["problems"] or "none"}); nothing to learn from')
+    train_eps, val_eps = split_episodes(memory, args.holdout, args.seed)
+    if not val_eps or not train_eps:
+        raise SleepError(f'need at least 2 episodes to hold some out, got {len(train_eps)}')
+    cfg = ConsolidationConfig(steps=args.steps, batch_size=args.batch_size,
+                              dreams=not args.no_dreams, lr=args.lr)
+    log(f'consolidating on {len(train_eps)} episodes ({len(memory)} samples), '
+        f'holding out {len(val_eps)}; {cfg.steps} steps, dreams {cfg.dreams}, '
+        f'{world} process(es)')
+    running_models, _ = load_running(registry)
+    history = train(models, memory, train_eps, cfg, run_dir, args.seed, rank, world, log)
+    if rank != 0:
+        return None
+    progress('dream', 0.0)
+    models.eval()
+    new_report = validate(models, memory, train_eps, val_eps, cfg.seq_len, args.seed)
+    running_report = validate(running_models, memory, train_eps, val_eps, cfg.seq_len,
+                              args.seed)
+    decision, reason = compare_to_running(new_report, running_report, history,
+                                          require_dreams=cfg.dreams,
+                                          tolerance=args.tolerance)
+    progress('deploy', 0.0)
+    report = {
+        'run': run_dir.name, 'decision': decision, 'reason': reason,
+        'running_versions': running, 'new_versions': None,
+        'config': dataclasses.asdict(cfg), 'world_size': world, 'seed': args.seed,
+        'data': {'samples': len(memory), 'train_episodes': len(train_eps),
+                 'heldout_episodes': len(val_eps), **data_report},
+        'new': new_report, 'running': running_report,
+        'final_losses': history[-1] if history else {},
+    }
+    if decision != 'rejected':
+        meta = {'sleep_run': run_dir.name, 'validation': {
+            k: v for k, v in new_report.items() if not isinstance(v, dict)}}
+        report['new_versions'] = publish_all(registry, models, running, meta)
+        if decision == 'deploy' and not args.no_deploy:
+            for name, version in report['new_versions'].items():
+                registry.set_active(name, version)
+            report['deployed'] = True
+        else:
+            report['deployed'] = False
+    else:
+        report['deployed'] = False
+    report['wall_time_s'] = time.monotonic() - start
+    write_report(run_dir, report)
+    plot_report(run_dir, history, report)
+    progress('deploy', 1.0)
+    log(f'sleep {run_dir.name}: {decision} ({reason}); report in {run_dir}/report.md')
+    return report
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog='sage_train', description=__doc__.split('\n\n')[0])
+    root = Path(os.environ.get('SAGE_ROOT', '.'))
+    parser.add_argument('--bags', type=Path, default=root / 'bags')
+    parser.add_argument('--models', type=Path, default=root / 'models')
+    parser.add_argument('--run-dir', type=Path, required=True)
+    parser.add_argument('--steps', type=int, default=ConsolidationConfig.steps)
+    parser.add_argument('--batch-size', type=int, default=ConsolidationConfig.batch_size)
+    parser.add_argument('--lr', type=float, default=ConsolidationConfig.lr)
+    parser.add_argument('--holdout', type=float, default=0.2,
+                        help='fraction of episodes held out for validation')
+    parser.add_argument('--tolerance', type=float, default=0.05,
+                        help='how much worse (relative) than the running action error a new '
+                             'version may be and still deploy')
+    parser.add_argument('--teacher-topics', default='/teacher/commands,/arm_controller/commands',
+                        help="where the teacher's commands are, in order of preference")
+    parser.add_argument('--no-dreams', action='store_true')
+    parser.add_argument('--no-deploy', action='store_true',
+                        help='publish new versions but leave the running ones active')
+    parser.add_argument('--seed', type=int, default=0)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    try:
+        report = run_sleep(args)
+    except SleepError as exc:
+        print(f'sleep failed: {exc}', file=sys.stderr, flush=True)
+        return 2
+    except KeyboardInterrupt:
+        print('sleep interrupted; rerun with the same --run-dir to resume', file=sys.stderr)
+        return 130
+    return 0 if report is None or report['decision'] != 'rejected' else 3
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -51,7 +51,8 @@ PARAMETERS = {
                      'or pause (stop recording until space is available)', None),
     'metadata_version': (8, 'rosbag2 metadata version written (8: Humble reads it; 9)',
                          (8, 9)),
-    'sensor_qos_depth': (10, 'queue depth of the recording subscriptions', (1, 1000)),
+    'qos_depth': (50, 'history depth of the recording subscriptions: absorbs bursts while '
+                  'the executor is busy (losses in the DDS queue cannot be counted)', (1, 10000)),
     'idle_sleep_minutes': (0.0, 'sleep after this many minutes without motion or teacher; '
                            '0 = off', (0.0, 1e6)),
     'motion_threshold': (0.01, 'joint position change (rad) that counts as motion',
@@ -176,7 +177,7 @@ class SleepManagerNode(Node):
         if p['idle_sleep_minutes'] > 0:
             self.create_subscription(JointState, p['joint_states_topic'],
                                      lambda m: self.trigger.note_joints(m.position),
-                                     qos_from_name('sensor', p['sensor_qos_depth']))
+                                     qos_from_name('sensor', p['qos_depth']))
         self.phase = SleepStatus.PHASE_WAKE
         self.trainer = None
         self.last_result = ''
@@ -201,7 +202,7 @@ class SleepManagerNode(Node):
             self.unknown[topic] = f'{msgtype}: {exc}'
             self.get_logger().error(f'not recording {topic}: unknown type {msgtype} ({exc})')
             return
-        qos = qos_from_name(qos_name, self.p['sensor_qos_depth'])
+        qos = qos_from_name(qos_name, self.p['qos_depth'])
         self.recorder.add_topic(TopicInfo(topic, msgtype, msgdef, rihs01, (bag_qos(qos),)))
         offer = self.recorder.offer
         if topic in self.teacher_topics:

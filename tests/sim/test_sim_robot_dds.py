@@ -160,7 +160,8 @@ def test_teacher_drives_the_sim_to_the_goal(launch_node, ros_node):
     teacher.wait_for_output(r'teacher: arm')
     commands = ros_node.collect(Float64MultiArray, '/arm_controller/commands', reliable_qos())
     episodes = ros_node.collect(EpisodeState, '/sim/episode', reliable_qos(50))
-    ros_node.wait_for(lambda: episodes, what='/sim/episode')
+    # A second of /sim/episode (20 Hz) without a running episode: the teacher stays silent.
+    ros_node.wait_for(lambda: len(episodes) >= 20, what='/sim/episode')
     assert not commands, 'the teacher must be silent while no episode runs'
     for seed in (11, 12, 13):
         reply = ros_node.call(ResetEpisode, '/sim_robot/reset_episode',
@@ -172,6 +173,12 @@ def test_teacher_drives_the_sim_to_the_goal(launch_node, ros_node):
     teacher.wait_for_output(r'episode 3: reaching')
     assert len(commands) > 0
     assert all(len(c.data) == 2 and all(math.isfinite(v) for v in c.data) for c in commands)
+    # Silent again once the episode is over.
+    seen = len(episodes)
+    ros_node.wait_for(lambda: len(episodes) >= seen + 10, what='/sim/episode after the end')
+    sent = len(commands)
+    ros_node.wait_for(lambda: len(episodes) >= seen + 30, what='/sim/episode after the end')
+    assert len(commands) == sent, 'the teacher kept publishing after the episode ended'
 
 
 @pytest.mark.parametrize('sig', [signal.SIGINT, signal.SIGTERM])
@@ -184,6 +191,19 @@ def test_nodes_exit_cleanly_on_signals(launch_node, sig):
         assert node.proc.wait(15) == 0, node.output()[-2000:]
         assert not node.group_alive()
         assert 'Traceback' not in node.output(), node.output()[-2000:]
+
+
+def test_killed_sim_leaves_nothing_behind_and_the_teacher_survives(launch_node):
+    sim = start_sim(launch_node)
+    teacher = launch_node('sage_sim', 'teacher', name='teacher')
+    teacher.wait_for_output(r'teacher: arm')
+    sim.signal(signal.SIGKILL)
+    assert sim.proc.wait(10) == -signal.SIGKILL
+    assert not sim.group_alive()
+    assert teacher.alive()
+    teacher.signal(signal.SIGINT)
+    assert teacher.proc.wait(15) == 0
+    assert not teacher.group_alive()
 
 
 @pytest.mark.parametrize('params, message', [

@@ -8,6 +8,7 @@ colour frames a subscriber receives. Prints and returns the figures; `run(out_di
 `<out_dir>/sim_teacher.json` (benchmark form).
 
     python -m sage_sim.evaluate_teacher --episodes 50 [--duration 2.0] [--domain-id 21]
+        [--sim-param width:=640 --sim-param height:=480 --sim-param perturb.mass_scale:=1.2]
 """
 
 import argparse
@@ -22,12 +23,13 @@ import time
 from diagnostic_msgs.msg import DiagnosticArray
 import numpy as np
 from sage_common.diagnostics import status_values
-from sage_common.qos import reliable_qos, sensor_qos
+from sage_common.qos import qos_from_name, reliable_qos
 from sage_common.testing import (executable_path, loopback_env, NodeProcess, pick_domain_id,
                                  ros_args, RosTestNode)
 from sage_interfaces.msg import EpisodeState
 from sage_interfaces.srv import ResetEpisode
 from sensor_msgs.msg import Image, JointState
+import yaml
 
 from .sim_robot_node import PARAMETERS
 
@@ -54,29 +56,38 @@ def settle_time(messages):
     return None if settled is None else (settled - start) / 1e9
 
 
+def cpu_seconds(pid):
+    """Return the user + system CPU seconds a process has used (Linux /proc)."""
+    fields = Path(f'/proc/{pid}/stat').read_text().rsplit(')', 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
+
+
 def _start(package, executable, name, domain, log_dir, params=None):
     argv = [str(executable_path(package, executable))] + ros_args(name, params)
     return NodeProcess(argv, loopback_env(domain), Path(log_dir) / f'{name}.log', name)
 
 
-def evaluate(episodes=50, duration=DEFAULT_DURATION, domain=None, log=print):
-    """Run the episodes; return the figures as a dict."""
+def evaluate(episodes=50, duration=DEFAULT_DURATION, domain=None, sim_params=None, log=print):
+    """Run the episodes (sim_robot with `sim_params` overrides); return the figures as a dict."""
     domain = pick_domain_id() if domain is None else domain
     os.environ.update(loopback_env(domain))
     log_dir = tempfile.mkdtemp(prefix='sage_eval_teacher_')
-    procs = [_start('sage_sim', 'sim_robot', 'sim_robot', domain, log_dir),
+    procs = [_start('sage_sim', 'sim_robot', 'sim_robot', domain, log_dir, sim_params),
              _start('sage_sim', 'teacher', 'teacher', domain, log_dir)]
     probe = RosTestNode('evaluate_teacher')
     try:
         for p in procs:
             p.wait_for_output(r'(sim_robot: joints|teacher: arm)', timeout=60)
-        joints = probe.collect(JointState, '/joint_states', sensor_qos(100))
-        frames = probe.collect(Image, '/camera/color/image_raw', sensor_qos(5))
+        # Subscribe as the sim publishes (sensor_qos parameter): best effort by default.
+        qos = qos_from_name((sim_params or {}).get('sensor_qos', 'sensor'), 10)
+        joints = probe.collect(JointState, '/joint_states', qos)
+        frames = probe.collect(Image, '/camera/color/image_raw', qos)
         status = probe.collect(EpisodeState, '/sim/episode', reliable_qos(100))
         diags = probe.collect(DiagnosticArray, '/diagnostics', reliable_qos())
         probe.wait_for(lambda: joints and frames and status, timeout=30, what='sim topics')
         results = []
         n_joints0, n_frames0, n_diag0, t0 = len(joints), len(frames), len(diags), time.monotonic()
+        cpu0 = [cpu_seconds(p.pid) for p in procs]
         for seed in range(episodes):
             reply = probe.call(ResetEpisode, '/sim_robot/reset_episode',
                                ResetEpisode.Request(seed=seed, duration=float(duration)))
@@ -95,6 +106,7 @@ def evaluate(episodes=50, duration=DEFAULT_DURATION, domain=None, log=print):
             log(f'seed {seed:3d}: {"success" if final.success else "FAIL   "} final distance '
                 f'{final.distance * 1000:6.2f} mm, settled after {results[-1]["settle_s"]} s')
         elapsed = time.monotonic() - t0
+        cpu = [(cpu_seconds(p.pid) - c) / elapsed * 100 for p, c in zip(procs, cpu0)]
         values = [status_values(d.status[0]) for d in diags[n_diag0:]]
         for p in procs:
             if not p.alive():
@@ -111,6 +123,7 @@ def evaluate(episodes=50, duration=DEFAULT_DURATION, domain=None, log=print):
 
     figures = {
         'episodes': episodes, 'episode_duration_s': duration, 'cpu_count': os.cpu_count(),
+        'sim_params': dict(sim_params or {}),
         'successes': sum(r['success'] for r in results),
         'success_rate': sum(r['success'] for r in results) / max(1, episodes),
         'final_distance_mm_p50': round(float(np.median(distances)) * 1000, 3),
@@ -121,14 +134,24 @@ def evaluate(episodes=50, duration=DEFAULT_DURATION, domain=None, log=print):
         'camera_hz_published_p50': median_of('camera_hz'),
         'render_ms_p50': median_of('render_ms'),
         'joint_hz_received': round((len(joints) - n_joints0) / elapsed, 2),
-        'camera_hz_received_best_effort': round((len(frames) - n_frames0) / elapsed, 2),
+        'camera_hz_received': round((len(frames) - n_frames0) / elapsed, 2),
         'physics_overruns': int(values[-1]['physics_overruns']) if values else None,
         'camera_overruns': int(values[-1]['camera_overruns']) if values else None,
+        'sim_robot_cpu_percent': round(cpu[0], 1), 'teacher_cpu_percent': round(cpu[1], 1),
+        'load_average_1min': round(os.getloadavg()[0], 2),
         'wall_s': round(elapsed, 1),
         'per_episode': results,
     }
     log(json.dumps({k: v for k, v in figures.items() if k != 'per_episode'}, indent=1))
     return figures
+
+
+def _parse_param(text):
+    """Parse NAME:=VALUE into (name, value) with YAML typing (640 -> int, 1.2 -> float)."""
+    name, sep, value = text.partition(':=')
+    if not sep or not name:
+        raise ValueError(f'expected NAME:=VALUE, got {text!r}')
+    return name, yaml.safe_load(value)
 
 
 def run(out_dir, quick=False):
@@ -147,9 +170,15 @@ def main(argv=None):
                         help='episode length, s (default: the sim_robot default)')
     parser.add_argument('--domain-id', type=int, default=None,
                         help='ROS_DOMAIN_ID (default: SAGE_TEST_DOMAIN_ID or from the pid)')
+    parser.add_argument('--sim-param', action='append', default=[], metavar='NAME:=VALUE',
+                        help='sim_robot parameter override, e.g. width:=640 (repeatable)')
     parser.add_argument('--out', default=None, help='also write the figures to this JSON file')
     args = parser.parse_args(argv)
-    figures = evaluate(args.episodes, args.duration, args.domain_id)
+    try:
+        sim_params = dict(_parse_param(p) for p in args.sim_param)
+    except ValueError as exc:
+        parser.error(str(exc))
+    figures = evaluate(args.episodes, args.duration, args.domain_id, sim_params)
     if args.out:
         Path(args.out).write_text(json.dumps(figures, indent=1))
     return 0 if figures['successes'] == args.episodes else 1

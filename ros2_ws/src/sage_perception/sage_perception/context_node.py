@@ -247,8 +247,9 @@ def main(args=None):
         executor.spin()
     except ModelError as exc:
         rclpy.logging.get_logger('context_node').fatal(
-            f'cannot start without an encoder model: {exc}. Create the first version with '
-            f'`{INIT_COMMAND}` (or publish one into the model_dir registry).')
+            f'cannot start without a usable encoder model: {exc}. If the registry is empty, '
+            f'create the first version with `{INIT_COMMAND}`; otherwise pick a good version '
+            f'with the model_version parameter or roll back the ACTIVE marker.')
         code = 1
     except (KeyboardInterrupt, ExternalShutdownException):
         pass

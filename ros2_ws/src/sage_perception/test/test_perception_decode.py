@@ -125,3 +125,27 @@ def test_extra_joints_allowed_by_option():
     np.testing.assert_array_equal(q, [1.5])
     with pytest.raises(DecodeError):
         order.update(_joints(['gripper'], [9.0]))
+
+
+def _ros_cv_bridge():
+    """Return cv_bridge only when a real ROS install provides it (the PyPI one is broken)."""
+    cv_bridge = pytest.importorskip('cv_bridge')
+    if '/opt/ros/' not in (getattr(cv_bridge, '__file__', '') or ''):
+        pytest.skip(f'cv_bridge at {cv_bridge.__file__} is not from a ROS install')
+    return cv_bridge
+
+
+@pytest.mark.parametrize('encoding,channels', [('rgb8', 3), ('bgr8', 3), ('bgra8', 4),
+                                               ('mono8', 1)])
+def test_colour_matches_ros_cv_bridge(encoding, channels):
+    bridge = _ros_cv_bridge().CvBridge()
+    raw = _image((7, 5, channels) if channels > 1 else (7, 5), np.uint8)
+    msg = fill_image(Image(), raw, encoding)
+    np.testing.assert_array_equal(decode_color(msg), bridge.imgmsg_to_cv2(msg, 'rgb8'))
+
+
+@pytest.mark.parametrize('encoding,dtype', [('16UC1', np.uint16), ('32FC1', np.float32)])
+def test_depth_matches_ros_cv_bridge(encoding, dtype):
+    bridge = _ros_cv_bridge().CvBridge()
+    msg = fill_image(Image(), _image((6, 9), dtype), encoding)
+    np.testing.assert_array_equal(image_to_array(msg), bridge.imgmsg_to_cv2(msg))

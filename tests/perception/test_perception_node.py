@@ -228,3 +228,10 @@ def test_without_a_model_the_node_exits_naming_the_init_command(launch_node, tmp
                        params={'model_dir': str(tmp_path / 'empty')})
     node.wait_for_output('sage_models init', timeout=30)
     assert node.proc.wait(30) == 1
+
+
+def test_bad_parameter_exits_with_a_clear_message(launch_node, registry):
+    node = launch_node('sage_perception', 'context_node', name='context_node',
+                       params={'model_dir': str(registry.root), 'qos': 'bogus'})
+    node.wait_for_output(r'bad parameter: unknown QoS profile', timeout=30)
+    assert node.proc.wait(30) == 1

@@ -233,34 +233,40 @@ def _spin_quietly(executor):
 
 
 def main(args=None):
-    """Run the context node until SIGINT/SIGTERM; exit 1 when no usable model exists."""
+    """Run the context node until SIGINT/SIGTERM; exit 1 without a usable model or params."""
     rclpy.init(args=args)
-    node = loader = None
-    code = 0
+    logger = rclpy.logging.get_logger('context_node')
     try:
         node = ContextNode()
-        loader = SingleThreadedExecutor()
-        loader.add_node(node.loader_node)
-        threading.Thread(target=_spin_quietly, args=(loader,), daemon=True).start()
-        executor = SingleThreadedExecutor()
-        executor.add_node(node)
-        executor.spin()
     except ModelError as exc:
-        rclpy.logging.get_logger('context_node').fatal(
+        logger.fatal(
             f'cannot start without a usable encoder model: {exc}. If the registry is empty, '
             f'create the first version with `{INIT_COMMAND}`; otherwise pick a good version '
             f'with the model_version parameter or roll back the ACTIVE marker.')
-        code = 1
+        rclpy.try_shutdown()
+        return 1
+    except ValueError as exc:
+        logger.fatal(f'bad parameter: {exc}')
+        rclpy.try_shutdown()
+        return 1
+    except (KeyboardInterrupt, ExternalShutdownException):
+        rclpy.try_shutdown()
+        return 0
+    loader = SingleThreadedExecutor()
+    loader.add_node(node.loader_node)
+    threading.Thread(target=_spin_quietly, args=(loader,), daemon=True).start()
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    try:
+        executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
-        if loader is not None:
-            loader.shutdown(timeout_sec=5.0)
-        if node is not None:
-            node.loader_node.destroy_node()
-            node.destroy_node()
+        loader.shutdown(timeout_sec=5.0)
+        node.loader_node.destroy_node()
+        node.destroy_node()
         rclpy.try_shutdown()
-    return code
+    return 0
 
 
 if __name__ == '__main__':

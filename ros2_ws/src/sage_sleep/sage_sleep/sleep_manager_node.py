@@ -330,6 +330,10 @@ class SleepManagerNode(Node):
         if self.trainer is not None:
             self.trainer.stop()
         self.recorder.close()
+        for topic, c in sorted(self.recorder.counts.items()):
+            print(f'topic {topic}: received {c.received}, written {c.written}, dropped '
+                  f'(queue) {c.dropped_queue}, dropped (disk budget) {c.dropped_quota}, '
+                  f'skipped while asleep {c.skipped_paused}', flush=True)
 
 
 def main(args=None):

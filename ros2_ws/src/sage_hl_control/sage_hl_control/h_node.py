@@ -16,7 +16,6 @@ import threading
 
 from diagnostic_msgs.msg import DiagnosticArray
 import numpy as np
-from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
 from sage_common.diagnostics import ERROR, make_array, make_status, OK, WARN
 from sage_common.qos import qos_from_name, reliable_qos
@@ -25,7 +24,8 @@ from sage_common.rejects import RejectCounter
 from sage_common.stats import LatencyWindow, RateMeter
 from sage_hl_control.context_window import check_vector, ContextWindow, presence_group_mask
 from sage_hl_control.layout import COMPRESSED_DIM, CONTEXT_DIM
-from sage_hl_control.node_util import declare, model_dir_or_default, stamp_seconds, VersionGate
+from sage_hl_control.node_util import (declare, model_dir_or_default, SideService,
+                                       stamp_seconds, VersionGate)
 from sage_hl_control.runtime import HRunner, PRECISION_FILES
 from sage_interfaces.msg import CompressedContext, Context
 from sage_interfaces.srv import LoadModel
@@ -46,7 +46,7 @@ class HModuleNode(Node):
                                       'contexts older than this (s, by stamp) leave the window',
                                       0.01, 60.0)
         accepted = declare(self, 'accepted_context_versions', '',
-                           "comma-separated encoder versions; '*' any; empty: the versions "
+                           "comma-separated encoder versions; 'any'; empty: the versions "
                            'of `encoder` in the registry')
         context_qos = declare(self, 'context_qos', 'reliable', 'QoS of /sage/context')
         period = declare(self, 'diagnostics_period', 1.0, '/diagnostics period (s)', 0.1, 60.0)
@@ -67,8 +67,8 @@ class HModuleNode(Node):
         self.diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
         self.create_subscription(Context, '/sage/context', self._on_context,
                                  qos_from_name(context_qos))
-        self.create_service(LoadModel, '~/load_model', self._on_load_model,
-                            callback_group=MutuallyExclusiveCallbackGroup())
+        self.side = SideService(self, LoadModel, self.get_fully_qualified_name() + '/load_model',
+                                self._on_load_model)
         self.create_timer(period, self._publish_diagnostics)
         self.get_logger().info(
             f'H-module {self.runner.version} ({self.precision}, {self.runner.provider}, window '
@@ -156,7 +156,7 @@ class HModuleNode(Node):
 def main(args=None):
     """Run the H-module node until SIGINT/SIGTERM."""
     import rclpy
-    from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+    from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 
     rclpy.init(args=args)
     try:
@@ -165,7 +165,7 @@ def main(args=None):
         print(f'h_module: cannot start: {exc}', file=sys.stderr)
         rclpy.try_shutdown()
         return 1
-    executor = MultiThreadedExecutor(num_threads=2)
+    executor = SingleThreadedExecutor()
     executor.add_node(node)
     try:
         executor.spin()
@@ -173,6 +173,7 @@ def main(args=None):
         pass
     finally:
         executor.shutdown()
+        node.side.close()
         node.destroy_node()
         rclpy.try_shutdown()
     return 0

@@ -8,6 +8,7 @@ passes the result through the SafetyFilter and publishes it: std_msgs/Float64Mul
 /<controller>/commands or trajectory_msgs/JointTrajectory on /<controller>/joint_trajectory
 (mode `drive`), or the same type on /sage/shadow/commands (mode `shadow`). Nothing is
 published unless the node is active. `autostart` configures and activates it at start.
+`~/holding` (std_msgs/Bool, latched) says on every change whether the commands are holds.
 `~/load_model` loads, verifies and probes another version off the data path; it takes over
 at the next chunk, and a version that fails is refused while the running one stays.
 """
@@ -19,7 +20,6 @@ import time
 from builtin_interfaces.msg import Duration
 from diagnostic_msgs.msg import DiagnosticArray
 import numpy as np
-from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
 from sage_common.diagnostics import make_array, make_status, OK, WARN
 from sage_common.qos import latched_qos, qos_from_name, reliable_qos
@@ -29,7 +29,8 @@ from sage_common.stats import LatencyWindow, RateMeter
 from sage_hl_control.context_window import check_vector
 from sage_hl_control.ensemble import TemporalEnsembler
 from sage_hl_control.layout import COMPRESSED_DIM
-from sage_hl_control.node_util import declare, model_dir_or_default, stamp_seconds, VersionGate
+from sage_hl_control.node_util import (declare, model_dir_or_default, SideService,
+                                       stamp_seconds, VersionGate)
 from sage_hl_control.runtime import LRunner, PRECISION_FILES
 from sage_hl_control.safety import SafetyFilter, SlowStart
 from sage_interfaces.msg import CompressedContext
@@ -77,7 +78,7 @@ class LModuleNode(LifecycleNode):
                                 '<0 favours older chunks (ACT)', -1000.0, 1000.0),
             'joint_states_qos': d('joint_states_qos', 'sensor', 'QoS of /joint_states'),
             'accepted_h_versions': d('accepted_h_versions', '',
-                                     "comma-separated H versions; '*' any; empty: the "
+                                     "comma-separated H versions; 'any'; empty: the "
                                      'versions of `h_module` in the registry'),
             'diagnostics_period': d('diagnostics_period', 1.0, '/diagnostics period (s)',
                                     0.1, 60.0),
@@ -86,7 +87,8 @@ class LModuleNode(LifecycleNode):
         self.runner = None
         self._pending = None
         self._load_lock = threading.Lock()
-        self._entities = {'publisher': [], 'subscription': [], 'service': []}
+        self._entities = {'publisher': [], 'subscription': []}
+        self._side = None
         self._timer = None
         self._active = False
         self._diag_timer = None
@@ -128,9 +130,11 @@ class LModuleNode(LifecycleNode):
                       else '/sage/shadow/commands')
         self.cmd_pub = self.create_publisher(self.msg_type, self.topic, reliable_qos())
         self.diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
+        self.holding_pub = self.create_publisher(Bool, '~/holding', latched_qos())
+        self._published_holding = None
         self._joint_vel = np.zeros(len(self.joint_names))
         self._entities = {
-            'publisher': [self.cmd_pub, self.diag_pub],
+            'publisher': [self.cmd_pub, self.diag_pub, self.holding_pub],
             'subscription': [
                 self.create_subscription(CompressedContext, '/sage/context_compressed',
                                          self._on_context, reliable_qos()),
@@ -138,9 +142,9 @@ class LModuleNode(LifecycleNode):
                                          qos_from_name(p['joint_states_qos'])),
                 self.create_subscription(Bool, '/sage/estop', self._on_estop, latched_qos()),
             ],
-            'service': [self.create_service(LoadModel, '~/load_model', self._on_load_model,
-                                            callback_group=MutuallyExclusiveCallbackGroup())],
         }
+        self._side = SideService(self, LoadModel, self.get_fully_qualified_name() + '/load_model',
+                                 self._on_load_model)
         self._diag_timer = self.create_timer(p['diagnostics_period'], self._publish_diagnostics)
         self.get_logger().info(
             f'configured: L-module {self.runner.version} ({p["precision"]}, '
@@ -151,6 +155,7 @@ class LModuleNode(LifecycleNode):
     def on_activate(self, state):
         self.ensembler.clear()
         self._last_tick = None
+        self._published_holding = None
         self._timer = self.create_timer(self.period, self._on_tick)
         self._active = True
         self.get_logger().info(f'active: publishing on {self.topic}')
@@ -162,11 +167,11 @@ class LModuleNode(LifecycleNode):
         return TransitionCallbackReturn.SUCCESS
 
     def on_cleanup(self, state):
-        self._release()
+        self.release()
         return TransitionCallbackReturn.SUCCESS
 
     def on_shutdown(self, state):
-        self._release()
+        self.release()
         return TransitionCallbackReturn.SUCCESS
 
     def _stop_timer(self):
@@ -175,7 +180,8 @@ class LModuleNode(LifecycleNode):
             self.destroy_timer(self._timer)
             self._timer = None
 
-    def _release(self):
+    def release(self):
+        """Stop publishing and destroy the configured entities (cleanup, shutdown, exit)."""
         self._stop_timer()
         if self._diag_timer is not None:
             self.destroy_timer(self._diag_timer)
@@ -185,6 +191,9 @@ class LModuleNode(LifecycleNode):
             for entity in entities:
                 destroy(entity)
             entities.clear()
+        if self._side is not None:
+            self._side.close()
+            self._side = None
         self.runner = None
 
     def _load(self, version):
@@ -264,6 +273,13 @@ class LModuleNode(LifecycleNode):
             self.rejects.reject('guard_blocked', f'command {command.positions}')
             return
         self._publish(command.positions)
+        if command.holding != self._published_holding:
+            self._published_holding = command.holding
+            self.holding_pub.publish(Bool(data=command.holding))
+            if command.holding:
+                self.get_logger().warning(f'holding: {", ".join(command.reasons)}')
+            else:
+                self.get_logger().info('driving from the model')
         if self._latency_stamp is not None and not command.holding:
             wall = self.get_clock().now().nanoseconds * 1e-9
             self.latency.add(wall - self._latency_stamp)
@@ -342,7 +358,7 @@ class LModuleNode(LifecycleNode):
 def main(args=None):
     """Run the L-module node until SIGINT/SIGTERM."""
     import rclpy
-    from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+    from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 
     rclpy.init(args=args)
     node = LModuleNode()
@@ -353,7 +369,7 @@ def main(args=None):
             rclpy.try_shutdown()
             return 1
         node.trigger_activate()
-    executor = MultiThreadedExecutor(num_threads=2)
+    executor = SingleThreadedExecutor()
     executor.add_node(node)
     try:
         executor.spin()
@@ -361,6 +377,7 @@ def main(args=None):
         pass
     finally:
         executor.shutdown()
+        node.release()
         node.destroy_node()
         rclpy.try_shutdown()
     return 0

@@ -3,6 +3,7 @@
 
 import os
 from pathlib import Path
+import threading
 import time
 
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
@@ -38,15 +39,15 @@ class VersionGate:
     """
     Which upstream model versions a node accepts.
 
-    `accepted` is a comma-separated list; '*' accepts any non-empty version; empty means the
+    `accepted` is a comma-separated list; 'any' accepts any non-empty version; empty means the
     versions published in the registry under `model_name` (re-read at most once per
     `refresh_s` when an unknown version shows up, so newly deployed versions are accepted).
     """
 
     def __init__(self, accepted, registry_root, model_name, refresh_s=1.0,
                  clock=time.monotonic):
-        self._any = accepted.strip() == '*'
-        self._fixed = {v.strip() for v in accepted.split(',') if v.strip()} - {'*'}
+        self._any = accepted.strip() == 'any'
+        self._fixed = {v.strip() for v in accepted.split(',') if v.strip()} - {'any'}
         self._registry = ModelRegistry(registry_root)
         self._model_name = model_name
         self._refresh_s = refresh_s
@@ -77,3 +78,44 @@ class VersionGate:
             self._last_refresh = now
             self._known = set(self._registry.versions(self._model_name))
         return version in self._known
+
+
+class SideService:
+    """
+    A service served from its own helper node and executor thread.
+
+    Slow requests (loading and probing a model) then never delay the owner's data path,
+    which keeps a single-threaded executor (far cheaper in rclpy than a multi-threaded one).
+    """
+
+    def __init__(self, owner, srv_type, srv_name, callback):
+        import rclpy
+        from rclpy.executors import SingleThreadedExecutor
+
+        context = owner.context
+        # No global arguments: a `__node:=` remap of the owner must not rename this node too.
+        self.node = rclpy.create_node(f'_{owner.get_name()}_side', context=context,
+                                      start_parameter_services=False,
+                                      use_global_arguments=False)
+        self.node.create_service(srv_type, srv_name, callback)
+        self._executor = SingleThreadedExecutor(context=context)
+        self._executor.add_node(self.node)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._spin, daemon=True)
+        self._thread.start()
+
+    def _spin(self):
+        from rclpy.executors import ExternalShutdownException
+
+        try:
+            while not self._stop.is_set() and self.node.context.ok():
+                self._executor.spin_once(timeout_sec=0.1)
+        except ExternalShutdownException:
+            pass  # the process is shutting down (SIGINT/SIGTERM)
+
+    def close(self):
+        """Stop the thread and destroy the helper node."""
+        self._stop.set()
+        self._thread.join(5)
+        self._executor.shutdown()
+        self.node.destroy_node()

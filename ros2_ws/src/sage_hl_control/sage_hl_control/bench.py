@@ -1,0 +1,264 @@
+# Copyright 2026 The SAGE authors. Licensed under the Apache License, Version 2.0.
+"""
+Control benchmark: sim robot + perception + H + L as separate processes, per precision.
+
+For each precision (fp32, fp16, int8) the installed `sim_robot`, `context_node`, `h_module`
+and `l_module` run in their own processes on a private registry holding the deterministic
+initial models; the L-module drives the simulated arm. This process listens to the commands,
+the diagnostics and `/l_module/holding`:
+
+* command rate (Hz) and jitter p99 (ms) as received here, and the L timer's own jitter p99;
+* camera stamp -> command latency p50/p99 (ms), from the L-module's diagnostics (camera
+  stamp, carried through context and compressed context, to the first command that blends
+  the resulting chunk in);
+* bare H and L compute p50/p99 (ms) from the nodes' diagnostics in the same run;
+* time from SIGKILL of the H-module to the first holding command (ms), and how long after
+  the watchdog deadline (last compressed context received + stale_timeout) it came;
+
+plus, offline, the bare ONNX compute times and the accuracy loss of FP16/INT8 against FP32
+on 64 random inputs. The first 3 s of each run are warm-up and are not measured.
+
+    python -m sage_hl_control.bench [--quick] [--out bench/results]
+"""
+
+import argparse
+import json
+import os
+from pathlib import Path
+import signal
+import tempfile
+import threading
+import time
+
+import numpy as np
+
+WARMUP_S = 3.0
+STALE_TIMEOUT_S = 0.1  # the l_module default the run uses
+PRECISIONS = ('fp32', 'fp16', 'int8')
+GOALS = {'command_rate_hz': 100.0, 'jitter_p99_ms': 2.0, 'camera_to_command_p99_ms': 12.0,
+         'hold_after_deadline_ms': 100.0}
+
+
+def offline_figures(registry_root, samples=64, repeats=300):
+    """Return bare ONNX compute times and FP16/INT8 output error vs FP32, per model."""
+    from sage_common.stats import summarize_ms
+    from sage_hl_control.runtime import h_probe_feeds, l_probe_feeds, load_runner
+
+    result = {}
+    for kind in ('h_module', 'l_module'):
+        runners = {p: load_runner(kind, registry_root, precision=p) for p in PRECISIONS}
+        cfg = runners['fp32'].config
+        feeds = [h_probe_feeds(cfg['window'], seed=s) if kind == 'h_module'
+                 else l_probe_feeds(cfg['num_joints'], seed=s) for s in range(samples)]
+        outputs = {p: np.stack([r.run(f)[0] for f in feeds]).astype(np.float64)
+                   for p, r in runners.items()}
+        entry = {'version': runners['fp32'].version,
+                 'param_count': runners['fp32'].mv.metadata.get('param_count')}
+        for p, r in runners.items():
+            times = []
+            for i in range(repeats):
+                start = time.perf_counter()
+                r.run(feeds[i % samples])
+                times.append(time.perf_counter() - start)
+            entry[p] = {'compute': summarize_ms(times)}
+            if p != 'fp32':
+                diff = outputs[p] - outputs['fp32']
+                ref = outputs['fp32']
+                if kind == 'l_module':  # error relative to the predicted motion
+                    ref = ref - np.stack([f['joint_pos'][0] for f in feeds])[:, None, :]
+                rmse = float(np.sqrt(np.mean(diff ** 2)))
+                entry[p]['error_vs_fp32'] = {
+                    'max_abs': float(np.abs(diff).max()), 'rmse': rmse,
+                    'rel_rmse': rmse / max(float(np.sqrt(np.mean(ref ** 2))), 1e-12)}
+        result[kind] = entry
+    return result
+
+
+class Listener:
+    """Commands, holding flags and diagnostics received in this process."""
+
+    def __init__(self):
+        import rclpy
+        from diagnostic_msgs.msg import DiagnosticArray
+        from rclpy.executors import SingleThreadedExecutor
+        from sage_common.diagnostics import status_values
+        from sage_common.qos import latched_qos, reliable_qos
+        from sage_interfaces.msg import CompressedContext
+        from std_msgs.msg import Bool, Float64MultiArray
+
+        self._status_values = status_values
+        self.context = rclpy.context.Context()
+        rclpy.init(context=self.context)
+        self.node = rclpy.create_node('control_bench', context=self.context)
+        self.commands = []   # monotonic receipt times
+        self.holding = []    # (monotonic time, bool)
+        self.compressed = []  # monotonic receipt times
+        self.diags = {}      # status name -> latest values
+        self.node.create_subscription(Float64MultiArray, '/arm_controller/commands',
+                                      lambda m: self.commands.append(time.monotonic()),
+                                      reliable_qos(100))
+        self.node.create_subscription(Bool, '/l_module/holding',
+                                      lambda m: self.holding.append((time.monotonic(), m.data)),
+                                      latched_qos())
+        self.node.create_subscription(CompressedContext, '/sage/context_compressed',
+                                      lambda m: self.compressed.append(time.monotonic()),
+                                      reliable_qos())
+        self.node.create_subscription(DiagnosticArray, '/diagnostics', self._on_diag, 50)
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor.add_node(self.node)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._spin, daemon=True)
+        self._thread.start()
+
+    def _spin(self):
+        while not self._stop.is_set() and self.context.ok():
+            self.executor.spin_once(timeout_sec=0.05)
+
+    def _on_diag(self, msg):
+        for status in msg.status:
+            self.diags[status.name] = self._status_values(status)
+
+    def close(self):
+        self._stop.set()
+        self._thread.join(5)
+        self.executor.shutdown()
+        self.node.destroy_node()
+        self.context.try_shutdown()
+
+
+def _wait(predicate, timeout, what):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.02)
+    raise RuntimeError(f'control bench: timed out waiting for {what}')
+
+
+def cpu_seconds(pid):
+    """Return the user + system CPU seconds a process has used so far."""
+    fields = Path(f'/proc/{pid}/stat').read_text().rsplit(')', 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
+
+
+def _float(values, key):
+    try:
+        return round(float(values[key]), 3)
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def run_pipeline(registry_root, precision, duration, domain_id, log_dir):
+    """Run sim + perception + H + L once with one precision; return its figures."""
+    from sage_common.testing import executable_path, loopback_env, NodeProcess, ros_args
+
+    os.environ.update(loopback_env(domain_id))
+    env = loopback_env(domain_id)
+    common = {'model_dir': str(registry_root)}
+    specs = [('sage_sim', 'sim_robot', {}),
+             ('sage_perception', 'context_node', common),
+             ('sage_hl_control', 'h_module', dict(common, precision=precision)),
+             ('sage_hl_control', 'l_module', dict(common, precision=precision))]
+    listener = Listener()
+    procs = {}
+    try:
+        for package, exe, params in specs:
+            argv = [str(executable_path(package, exe))] + ros_args(exe, params)
+            procs[exe] = NodeProcess(argv, env, Path(log_dir) / f'{precision}_{exe}.log',
+                                     f'{package}/{exe}')
+        _wait(lambda: len(listener.commands) > 50 and listener.holding and
+              not listener.holding[-1][1], 60, 'the L-module driving from the model')
+        time.sleep(WARMUP_S)
+        start = time.monotonic()
+        cpu0 = {exe: cpu_seconds(proc.pid) for exe, proc in procs.items()}
+        first = len(listener.commands)
+        time.sleep(duration)
+        end = time.monotonic()
+        cpu = {exe: round(100.0 * (cpu_seconds(proc.pid) - cpu0[exe]) / (end - start), 1)
+               for exe, proc in procs.items()}
+        load = round(os.getloadavg()[0], 2)
+        times = np.array([t for t in listener.commands[first:] if t <= end])
+        l_diag = dict(listener.diags.get('sage: l_module', {}))
+        h_diag = dict(listener.diags.get('sage: h_module', {}))
+        intervals = np.diff(times)
+        figures = {
+            'duration_s': round(end - start, 2),
+            'commands': int(times.size),
+            'command_rate_hz': round(float(times.size / (end - start)), 2),
+            'jitter_p99_ms_received': round(float(np.percentile(
+                np.abs(intervals - 0.01), 99) * 1e3), 3) if intervals.size else None,
+            'jitter_p99_ms_timer': _float(l_diag, 'jitter_p99_ms'),
+            'camera_to_command_p50_ms': _float(l_diag, 'stamp_to_command_p50_ms'),
+            'camera_to_command_p99_ms': _float(l_diag, 'stamp_to_command_p99_ms'),
+            'h_compute_p50_ms': _float(h_diag, 'compute_p50_ms'),
+            'h_compute_p99_ms': _float(h_diag, 'compute_p99_ms'),
+            'l_compute_p50_ms': _float(l_diag, 'compute_p50_ms'),
+            'l_compute_p99_ms': _float(l_diag, 'compute_p99_ms'),
+            'h_rate_hz': _float(h_diag, 'rate_hz'),
+            'interventions': l_diag.get('interventions'),
+            'cpu_percent': cpu,
+            'load_average_1min': load,
+        }
+        # Kill the H-module while driving: the L-module must hold once its inputs are stale.
+        _wait(lambda: not listener.holding[-1][1], 30, 'driving before the kill')
+        holds_before = len(listener.holding)
+        kill_time = time.monotonic()
+        procs['h_module'].signal(signal.SIGKILL)
+        _wait(lambda: any(h for _, h in listener.holding[holds_before:]), 5, 'a hold')
+        hold_time = next(t for t, h in listener.holding[holds_before:] if h)
+        last_context = max(t for t in listener.compressed if t <= kill_time)
+        figures['kill_to_hold_ms'] = round((hold_time - kill_time) * 1e3, 1)
+        figures['last_context_to_hold_ms'] = round((hold_time - last_context) * 1e3, 1)
+        figures['hold_after_deadline_ms'] = round(
+            (hold_time - last_context - STALE_TIMEOUT_S) * 1e3, 1)
+        return figures
+    finally:
+        for proc in reversed(list(procs.values())):
+            proc.stop()
+        listener.close()
+
+
+def run(out_dir, quick=False, domain_id=None):
+    """Run the control benchmark; write <out_dir>/control.json and return the results."""
+    from sage_common.registry import ModelRegistry
+    from sage_hl_control.models import publish_initial_h_module, publish_initial_l_module
+    from sage_perception.encoder import publish_initial_encoder
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    duration = 8.0 if quick else 60.0
+    domain_id = int(domain_id or os.environ.get('SAGE_BENCH_DOMAIN_ID', 47))
+    with tempfile.TemporaryDirectory(prefix='control-bench-') as tmp:
+        registry = ModelRegistry(Path(tmp) / 'models')
+        publish_initial_encoder(registry, seed=0)
+        publish_initial_h_module(registry, seed=0)
+        publish_initial_l_module(registry, seed=0, num_joints=2)
+        results = {'quick': quick, 'duration_s_per_precision': duration,
+                   'goals': GOALS, 'offline': offline_figures(registry.root),
+                   'pipeline': {}}
+        for precision in PRECISIONS:
+            figures = run_pipeline(registry.root, precision, duration, domain_id, tmp)
+            results['pipeline'][precision] = figures
+            print(f'[control bench] {precision}: {json.dumps(figures)}', flush=True)
+    for kind, entry in results['offline'].items():
+        for precision in PRECISIONS:
+            print(f'[control bench] offline {kind} {precision}: {json.dumps(entry[precision])}')
+    path = out_dir / 'control.json'
+    path.write_text(json.dumps(results, indent=2, sort_keys=True) + '\n')
+    print(f'[control bench] wrote {path}')
+    return results
+
+
+def main(argv=None):
+    """Command line entry point."""
+    parser = argparse.ArgumentParser(description='SAGE control benchmark')
+    parser.add_argument('--quick', action='store_true', help='8 s per precision instead of 60')
+    parser.add_argument('--out', default=str(Path(os.environ.get('SAGE_ROOT', '.')) /
+                                             'bench' / 'results'))
+    args = parser.parse_args(argv)
+    run(args.out, quick=args.quick)
+    return 0
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())

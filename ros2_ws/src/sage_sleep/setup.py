@@ -26,6 +26,9 @@ setup(
     entry_points={
         'console_scripts': [
             'sleep_manager = sage_sleep.sleep_manager_node:main',
+            'sage_train = sage_sleep.trainer:main',
+            'sage_models = sage_sleep.models_cli:main',
+            'sage_bc_baseline = sage_sleep.baseline:main',
         ],
     },
 )

@@ -239,7 +239,7 @@ def consolidation_losses(models, batch, cfg, generator, step, module=None):
                                 contexts_a[:, h:, target_slice].detach())
     else:
         predictive = contexts_a.new_zeros(())
-    parts['predictive'] = float(predictive)
+    parts['predictive'] = float(predictive.detach())
 
     # H keeps what reconstruction and the L-module need.
     flat_z = z_a.reshape(-1, z_a.shape[-1])
@@ -250,13 +250,14 @@ def consolidation_losses(models, batch, cfg, generator, step, module=None):
     kl = (kl_standard_normal(comp_a['mu'].reshape(-1, z_a.shape[-1]),
                              comp_a['logvar'].reshape(-1, z_a.shape[-1]))
           if comp_a['mu'] is not None else z_a.new_zeros(()))
-    parts.update({'recon': float(recon), 'probe': float(probe), 'kl': float(kl)})
+    parts.update({'recon': float(recon.detach()), 'probe': float(probe.detach()),
+                  'kl': float(kl.detach())})
 
     # The L-module imitates the teacher's chunks (L1, as in ACT).
     chunk = module.l_module(flat_z, batch['joint_pos'].reshape(flat_z.shape[0], -1),
                             batch['joint_vel'].reshape(flat_z.shape[0], -1))
     action = F.l1_loss(chunk, batch['action'].reshape(chunk.shape))
-    parts['action'] = float(action)
+    parts['action'] = float(action.detach())
 
     total = (cfg.w_action * action + cfg.w_probe * probe + cfg.w_recon * recon
              + cfg.w_vicreg * vic + cfg.w_predict * predictive + cfg.w_kl * kl)
@@ -275,7 +276,7 @@ def consolidation_losses(models, batch, cfg, generator, step, module=None):
         logits = torch.cat([real_logit, fake_logit])
         labels = torch.cat([torch.ones_like(real_logit), torch.zeros_like(fake_logit)])
         coherence = F.binary_cross_entropy_with_logits(logits, labels)
-        parts['coherence'] = float(coherence)
+        parts['coherence'] = float(coherence.detach())
         total = total + cfg.w_coherence * coherence
-    parts['total'] = float(total)
+    parts['total'] = float(total.detach())
     return total, parts

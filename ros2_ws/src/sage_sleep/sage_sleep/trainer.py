@@ -2,8 +2,8 @@
 """
 `sage_train`: one sleep — consolidate and dream on recorded wake periods, validate, deploy.
 
-    sage_train --bags bags/ --models models/ --run-dir runs/sleep-001 [--steps 600]
-               [--no-dreams] [--no-deploy] [--seed 0]
+    sage_train --bags bags/ --models models/ [--runs-root runs/ | --run-dir DIR]
+        [--steps 300] [--no-dreams] [--no-deploy] [--seed 0]
     torchrun --nproc-per-node 2 -m sage_sleep.trainer ...      (PyTorch DDP; gloo on CPU)
 
 It continues training from the running (active) versions of encoder, H-module and L-module,
@@ -11,9 +11,10 @@ holds out whole episodes for validation, and publishes new versions (ONNX + weig
 manifests) with a validation report. The new versions become active only when they are no
 worse than the running ones on the held-out episodes, did not diverge or collapse, and tell
 real from dreamed sequences; otherwise they stay in the registry, unused, and the report says
-why. Re-running with the same --run-dir resumes from the last checkpoint. Progress goes to the
-terminal (tqdm), to TensorBoard (<run-dir>/tensorboard) and, for the sleep manager, as
-`SAGE_PROGRESS <phase> <fraction>` lines.
+why. Each sleep works in its own run directory (`<runs-root>/sleep-NNN`); a sleep that was
+killed before its report was written is resumed from its last checkpoint by the next run.
+Progress goes to the terminal (tqdm), to TensorBoard (<run-dir>/tensorboard) and, for the
+sleep manager, as `SAGE_PROGRESS <phase> <fraction>` lines.
 """
 
 import argparse
@@ -195,12 +196,14 @@ def init_distributed():
 
 
 # -- training -------------------------------------------------------------------------------
-def train(models, memory, train_episodes, cfg, run_dir, seed, rank=0, world=1, log=print):
+def train(models, memory, train_episodes, cfg, run_dir, seed, rank=0, world=1, log=print,
+          threads=1):
     """Run consolidation steps (resuming from run_dir/checkpoint.pt); return the loss history."""
     from torch.utils.tensorboard import SummaryWriter
     from tqdm import tqdm
 
     torch.manual_seed(seed + rank)
+    torch.set_num_threads(threads)
     starts = starts_in(memory, cfg.seq_len, train_episodes)
     if len(starts) == 0:
         raise SleepError(f'no training episode holds {cfg.seq_len} consecutive samples')
@@ -222,7 +225,7 @@ def train(models, memory, train_episodes, cfg, run_dir, seed, rank=0, world=1, l
                file=sys.stdout, mininterval=2.0)
     every = max(1, cfg.steps // 50)
     while step < cfg.steps:
-        lr = cfg.lr * 0.5 * (1 + np.cos(np.pi * step / cfg.steps))  # cosine schedule
+        lr = float(cfg.lr * 0.5 * (1 + np.cos(np.pi * step / cfg.steps)))  # cosine schedule
         for group in optimizer.param_groups:
             group['lr'] = lr
         indices = memory.sample_sequences(cfg.batch_size, cfg.seq_len, rng, starts=starts)
@@ -279,8 +282,7 @@ def plot_report(run_dir, history, report):
 
 
 def write_report(run_dir, report):
-    """Write report.json and a short report.md."""
-    (run_dir / 'report.json').write_text(json.dumps(report, indent=2, default=float) + '\n')
+    """Write report.md and then, atomically, report.json (its presence marks a finished sleep)."""
     new, running = report['new'], report.get('running') or {}
     lines = [f'# Sleep {run_dir.name}', '',
              f'- decision: **{report["decision"]}** — {report["reason"]}',
@@ -296,14 +298,29 @@ def write_report(run_dir, report):
     lines += ['', '| dream modification | AUROC (new) |', '|---|---|']
     lines += [f'| {k} | {v:.3f} |' for k, v in new['dream_auroc'].items()]
     (run_dir / 'report.md').write_text('\n'.join(lines) + '\n')
+    tmp = run_dir / 'report.json.tmp'
+    tmp.write_text(json.dumps(report, indent=2, default=float) + '\n')
+    os.replace(tmp, run_dir / 'report.json')
+
+
+def choose_run_dir(runs_root):
+    """Return the unfinished newest sleep-NNN under runs_root (to resume), else the next one."""
+    root = Path(runs_root)
+    root.mkdir(parents=True, exist_ok=True)
+    runs = sorted(p for p in root.glob('sleep-[0-9][0-9][0-9]') if p.is_dir())
+    if runs and not (runs[-1] / 'report.json').exists():
+        return runs[-1]
+    number = int(runs[-1].name.split('-')[1]) + 1 if runs else 1
+    return root / f'sleep-{number:03d}'
 
 
 def run_sleep(args, log=print):
     """Do one sleep; return the report dict (also written to the run directory)."""
     start = time.monotonic()
     rank, world = init_distributed()
-    run_dir = Path(args.run_dir)
+    run_dir = Path(args.run_dir) if args.run_dir else choose_run_dir(args.runs_root)
     run_dir.mkdir(parents=True, exist_ok=True)
+    log(f'sleep run directory {run_dir}')
     registry = ModelRegistry(args.models)
     registry.clean_staging()
     models, running = load_running(registry)
@@ -325,7 +342,8 @@ def run_sleep(args, log=print):
         f'holding out {len(val_eps)}; {cfg.steps} steps, dreams {cfg.dreams}, '
         f'{world} process(es)')
     running_models, _ = load_running(registry)
-    history = train(models, memory, train_eps, cfg, run_dir, args.seed, rank, world, log)
+    history = train(models, memory, train_eps, cfg, run_dir, args.seed, rank, world, log,
+                    args.threads)
     if rank != 0:
         return None
     progress('dream', 0.0)
@@ -359,8 +377,8 @@ def run_sleep(args, log=print):
     else:
         report['deployed'] = False
     report['wall_time_s'] = time.monotonic() - start
-    write_report(run_dir, report)
     plot_report(run_dir, history, report)
+    write_report(run_dir, report)
     progress('deploy', 1.0)
     log(f'sleep {run_dir.name}: {decision} ({reason}); report in {run_dir}/report.md')
     return report
@@ -371,7 +389,9 @@ def build_parser():
     root = Path(os.environ.get('SAGE_ROOT', '.'))
     parser.add_argument('--bags', type=Path, default=root / 'bags')
     parser.add_argument('--models', type=Path, default=root / 'models')
-    parser.add_argument('--run-dir', type=Path, required=True)
+    parser.add_argument('--runs-root', type=Path, default=root / 'runs' / 'sleeps',
+                        help='each sleep gets <runs-root>/sleep-NNN (an unfinished one resumes)')
+    parser.add_argument('--run-dir', type=Path, help='use exactly this run directory')
     parser.add_argument('--steps', type=int, default=ConsolidationConfig.steps)
     parser.add_argument('--batch-size', type=int, default=ConsolidationConfig.batch_size)
     parser.add_argument('--lr', type=float, default=ConsolidationConfig.lr)
@@ -386,6 +406,9 @@ def build_parser():
     parser.add_argument('--no-deploy', action='store_true',
                         help='publish new versions but leave the running ones active')
     parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--threads', type=int, default=max(1, (os.cpu_count() or 2) // 2),
+                        help='torch threads per process (default: half the cores; the '
+                             'nodes of the robot keep running during sleep)')
     return parser
 
 

@@ -157,7 +157,8 @@ def test_teacher_drives_the_sim_to_the_goal(launch_node, ros_node):
     start_sim(launch_node)
     teacher = launch_node('sage_sim', 'teacher', name='teacher',
                           params_file=CONFIG / 'teacher.yaml')
-    teacher.wait_for_output(r'teacher: arm')
+    teacher.wait_for_output(r'teacher: receiving /sim/episode')
+    teacher.wait_for_output(r'teacher: receiving /joint_states')
     commands = ros_node.collect(Float64MultiArray, '/arm_controller/commands', reliable_qos())
     episodes = ros_node.collect(EpisodeState, '/sim/episode', reliable_qos(50))
     # A second of /sim/episode (20 Hz) without a running episode: the teacher stays silent.

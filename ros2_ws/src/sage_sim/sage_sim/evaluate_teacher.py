@@ -76,8 +76,10 @@ def evaluate(episodes=50, duration=DEFAULT_DURATION, domain=None, sim_params=Non
              _start('sage_sim', 'teacher', 'teacher', domain, log_dir)]
     probe = RosTestNode('evaluate_teacher')
     try:
-        for p in procs:
-            p.wait_for_output(r'(sim_robot: joints|teacher: arm)', timeout=60)
+        procs[0].wait_for_output(r'sim_robot: joints', timeout=60)
+        # The teacher hears both streams before the first reset (discovery takes a moment).
+        procs[1].wait_for_output(r'teacher: receiving /sim/episode', timeout=60)
+        procs[1].wait_for_output(r'teacher: receiving /joint_states', timeout=60)
         # Subscribe as the sim publishes (sensor_qos parameter): best effort by default.
         qos = qos_from_name((sim_params or {}).get('sensor_qos', 'sensor'), 10)
         joints = probe.collect(JointState, '/joint_states', qos)

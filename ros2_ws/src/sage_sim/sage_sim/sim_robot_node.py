@@ -21,6 +21,7 @@ import rclpy
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
+from rclpy.time import Time
 from sage_common.diagnostics import make_array, make_status, OK, WARN
 from sage_common.qos import qos_from_name, reliable_qos
 from sage_common.rejects import RejectCounter
@@ -198,7 +199,7 @@ class SimRobotNode(Node):
 
     def _stamp(self, sim_time):
         ns = self.clock_map.stamp_ns(sim_time)
-        return rclpy.time.Time(nanoseconds=ns).to_msg()
+        return Time(nanoseconds=ns).to_msg()
 
     # --- threads ----------------------------------------------------------------------
 

@@ -77,6 +77,8 @@ class TeacherNode(Node):
             f'{p["output_topic"]}')
 
     def _on_episode(self, msg):
+        if self.episode is None:
+            self.get_logger().info('teacher: receiving /sim/episode')
         if self.episode is None or msg.episode != self.episode.episode:
             self.episode_seen_ns = _ns(msg.header.stamp)
         self.episode = msg
@@ -86,6 +88,8 @@ class TeacherNode(Node):
             idx = [msg.name.index(n) for n in self.joint_names]
         except ValueError:
             return
+        if self.measured is None:
+            self.get_logger().info('teacher: receiving /joint_states')
         self.measured = np.array([msg.position[i] for i in idx])
         self.measured_stamp_ns = _ns(msg.header.stamp)
 

@@ -4,13 +4,18 @@ The sleep_manager node: records the robot's day into rosbag2 segments and runs s
 
 Wiring only: raw subscriptions feed `Recorder.offer`, a timer drives `SleepTrigger` and the
 `TrainerRun` of a sleep, and publishes /sage/sleep_status and /diagnostics. On start,
-segments left open by a crash are salvaged before anything is recorded.
+segments left open by a crash are salvaged before anything is recorded. When a trainer
+finishes successfully, the running nodes are told to load the registry's active versions
+(`reload_services`, LoadModel with an empty version) before the robot wakes. `~/set_recording`
+(SetBool) switches wake recording off and on, e.g. while a policy is evaluated on seeds that
+must never become training data.
 """
 
 import importlib
 import os
 from pathlib import Path
 import sys
+import time
 
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
@@ -24,8 +29,9 @@ from sage_common.diagnostics import ERROR, make_array, make_status, OK, WARN
 from sage_common.qos import latched_qos, qos_from_name, reliable_qos
 from sage_common.registry import ModelRegistry
 from sage_interfaces.msg import SleepStatus
+from sage_interfaces.srv import LoadModel
 from sensor_msgs.msg import JointState
-from std_srvs.srv import Trigger
+from std_srvs.srv import SetBool, Trigger
 
 from .msgdefs import MessageDefinitions, normalize_type, UnknownTypeError
 from .quota import ACTIONS, DiskQuota
@@ -61,6 +67,8 @@ PARAMETERS = {
     'model_dir': ('', "model registry root; '' = $SAGE_ROOT/models", None),
     'status_period_s': (1.0, 'period of /sage/sleep_status and /diagnostics (s)',
                         (0.05, 60.0)),
+    'reload_timeout_s': (30.0, 'how long to wait for the nodes to load new models (s)',
+                         (1.0, 600.0)),
 }
 STRING_ARRAY_PARAMETERS = {
     'topics': ('recorded topics, one "topic type qos" entry each (type pkg/msg/Name or '
@@ -69,6 +77,7 @@ STRING_ARRAY_PARAMETERS = {
     'idle_teacher_topics': 'topics whose messages count as teacher activity',
     'trainer_command': "argv of the trainer a sleep runs ('' entries ignored; empty = none)",
     'model_names': 'models whose active versions the status reports',
+    'reload_services': 'LoadModel services told to load the active versions after a sleep',
 }
 DEFAULT_TOPICS = [
     '/camera/color/image_raw sensor_msgs/msg/Image sensor',
@@ -87,6 +96,8 @@ DEFAULT_TOPICS = [
 STRING_ARRAY_DEFAULTS = {
     'topics': DEFAULT_TOPICS, 'sleep_schedule': [''], 'idle_teacher_topics': ['/teacher/commands'],
     'trainer_command': [''], 'model_names': ['encoder', 'h_module', 'l_module'],
+    'reload_services': ['/context_node/load_model', '/h_module/load_model',
+                        '/l_module/load_model'],
 }
 
 
@@ -181,9 +192,15 @@ class SleepManagerNode(Node):
         self.phase = SleepStatus.PHASE_WAKE
         self.trainer = None
         self.last_result = ''
+        self.recording_enabled = True
+        self.reload_clients = {name: self.create_client(LoadModel, name)
+                               for name in p['reload_services']}
+        self.reloads = None       # service -> future while the nodes load new models
+        self.reload_deadline = 0.0
         self.status_pub = self.create_publisher(SleepStatus, '/sage/sleep_status', latched_qos())
         self.diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', reliable_qos())
         self.create_service(Trigger, '~/start_sleep', self._on_start_sleep)
+        self.create_service(SetBool, '~/set_recording', self._on_set_recording)
         self.create_timer(0.2, self._tick)
         self.create_timer(p['status_period_s'], self._publish_status)
         self.recorder.start()
@@ -260,19 +277,79 @@ class SleepManagerNode(Node):
         self.trainer = None
         self.phase = SleepStatus.PHASE_WAKE
         self.trigger.reset()
-        self.recorder.resume()
-        self.get_logger().info('awake: recording resumes in a new wake period')
+        if self.recording_enabled:
+            self.recorder.resume()
+            self.get_logger().info('awake: recording resumes in a new wake period')
+        else:
+            self.get_logger().info('awake: recording stays off (set_recording false)')
+
+    def _on_set_recording(self, request, response):
+        self.recording_enabled = bool(request.data)
+        response.success = True
+        if self.phase != SleepStatus.PHASE_WAKE:
+            response.message = f'asleep ({self.phase}): takes effect on waking'
+        elif request.data and not self.recorder.snapshot()['recording']:
+            self.recorder.resume()
+            response.message = 'recording: a new wake period begins'
+        elif not request.data and self.recorder.snapshot()['recording']:
+            self.recorder.pause()
+            response.message = 'recording off: the wake period is closed'
+        else:
+            response.message = 'unchanged'
+        self.get_logger().info(f'set_recording {request.data}: {response.message}')
+        return response
+
+    def _start_reloads(self):
+        """Ask the nodes to load the active versions; the tick waits for their answers."""
+        self.phase = SleepStatus.PHASE_DEPLOY
+        self.reloads = {}
+        for name, client in self.reload_clients.items():
+            if client.service_is_ready():
+                self.reloads[name] = client.call_async(LoadModel.Request(version=''))
+            else:
+                self.reloads[name] = None
+        self.reload_deadline = time.monotonic() + self.p['reload_timeout_s']
+
+    def _finish_reloads(self):
+        """Return a one-line summary once every reload answered or timed out, else None."""
+        pending = [f for f in self.reloads.values() if f is not None and not f.done()]
+        if pending and time.monotonic() < self.reload_deadline:
+            return None
+        parts = []
+        for name, future in self.reloads.items():
+            node = name.strip('/').split('/')[0]
+            if future is None:
+                parts.append(f'{node}: not running')
+            elif not future.done():
+                parts.append(f'{node}: no answer')
+            else:
+                reply = future.result()
+                parts.append(f'{node}: {reply.active_version}' if reply.success
+                             else f'{node}: refused ({reply.message})')
+        self.reloads = None
+        return 'reloaded ' + ', '.join(parts)
 
     def _tick(self):
         if self.pending:
             self._discover_types()
+        if self.reloads is not None:
+            summary = self._finish_reloads()
+            if summary is not None:
+                self.last_result = f'{self.last_result}; {summary}'
+                self.get_logger().info(summary)
+                self._wake()
+            return
         if self.trainer is not None:
             if self.trainer.done():
                 self.last_result = self.trainer.result()
-                log = self.get_logger().info if self.trainer.returncode == 0 \
-                    else self.get_logger().error
-                log(f'sleep done: {self.last_result}')
-                self._wake()
+                ok = self.trainer.returncode == 0
+                (self.get_logger().info if ok else self.get_logger().error)(
+                    f'sleep done: {self.last_result}')
+                if ok and self.reload_clients:
+                    self.trainer = None
+                    self._start_reloads()
+                else:
+                    self._wake()
             else:
                 self.phase = self.trainer.phase
             return

@@ -387,8 +387,11 @@ def run_sleep(args, log=print):
 def build_parser():
     parser = argparse.ArgumentParser(prog='sage_train', description=__doc__.split('\n\n')[0])
     root = Path(os.environ.get('SAGE_ROOT', '.'))
-    parser.add_argument('--bags', type=Path, default=root / 'bags')
-    parser.add_argument('--models', type=Path, default=root / 'models')
+    env = os.environ  # the sleep manager says where its bags and registry are
+    parser.add_argument('--bags', type=Path, default=Path(env.get('SAGE_BAG_ROOT',
+                                                                  root / 'bags')))
+    parser.add_argument('--models', type=Path, default=Path(env.get('SAGE_MODEL_DIR',
+                                                                    root / 'models')))
     parser.add_argument('--runs-root', type=Path, default=root / 'runs' / 'sleeps',
                         help='each sleep gets <runs-root>/sleep-NNN (an unfinished one resumes)')
     parser.add_argument('--run-dir', type=Path, help='use exactly this run directory')

@@ -119,8 +119,8 @@ class ContextNode(Node):
         self.heatmap_pub = self.create_publisher(Image, '/sage/context_heatmap', reliable_qos(2))
         self.diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
         # ~/load_model lives on a helper node spun by its own executor thread, so loading,
-        # verifying and probing a model never blocks the sensor callbacks (rclpy's
-        # MultiThreadedExecutor would, but costs far more per callback at camera rates).
+        # verifying and probing a model never blocks the sensor callbacks. (Callback groups on
+        # rclpy's MultiThreadedExecutor would too, but it costs far more per callback.)
         self.loader_node = rclpy.create_node(f'{self.get_name()}_loader',
                                              namespace=self.get_namespace(),
                                              context=self.context)

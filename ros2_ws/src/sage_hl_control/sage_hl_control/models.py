@@ -13,6 +13,7 @@ publishes the deterministic initial versions of both models.
 """
 
 import argparse
+import inspect
 import os
 from pathlib import Path
 import tempfile
@@ -62,10 +63,14 @@ def export_onnx(model, feeds, output_name, path):
     names = list(feeds)
     args = tuple(torch.from_numpy(feeds[n]) for n in names)
     axes = {n: {0: 'batch'} for n in names + [output_name]}
+    # torch >= 2.9 defaults to the torch.export path (needs onnxscript); older torch (L4T
+    # wheels) has no `dynamo` argument and always uses the TorchScript path.
+    extra = {'dynamo': False} if 'dynamo' in inspect.signature(torch.onnx.export).parameters \
+        else {}
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter('ignore', DeprecationWarning)  # the TorchScript path is intended
         torch.onnx.export(model, args, str(path), input_names=names, output_names=[output_name],
-                          dynamic_axes=axes, opset_version=OPSET, dynamo=False)
+                          dynamic_axes=axes, opset_version=OPSET, **extra)
 
 
 def export_variants(fp32_path, directory):

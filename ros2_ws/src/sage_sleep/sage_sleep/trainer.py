@@ -82,7 +82,7 @@ def load_experience(bag_root, extractor_config, encoder_config, teacher_topics,
     report = {'periods': [], 'problems': []}
     periods = list_wake_periods(bag_root, log=lambda m: report['problems'].append(m))
     for index, period in enumerate(periods):
-        counts = period.message_counts()
+        counts = period.message_counts
         action_topic = next((t for t in teacher_topics if counts.get(t)), teacher_topics[-1])
         config = dataclasses.replace(extractor_config, action_topic=action_topic)
         extractor = SampleExtractor(config, color, depth)

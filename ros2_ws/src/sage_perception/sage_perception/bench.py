@@ -6,9 +6,11 @@ A publisher process sends 640x480 rgb8 + 32FC1 depth at 30 Hz and joint states a
 (reliable QoS, `array.array` fast path), the context node (installed executable, reliable
 inputs) encodes them, and a receiver process records each context's latency from its camera
 stamp. The node's own diagnostics give the bare encoder compute time measured in the same run
-(the floor). Fast DDS runs with FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA (shared memory + TCP on
-loopback), which DESIGN.md measured at 2.5 ms p50 for a 640x480 image against 13 ms with the
-default transports. The first 2 s are warm-up (discovery) and are not measured.
+(the floor). All three processes load `config/fastdds_shm.xml` (see sage_perception.transport):
+with discovery limited to localhost, rmw_fastrtps ignores FASTDDS_BUILTIN_TRANSPORTS and its
+512 KB shared-memory segment cannot hold a 640x480 image, which then crosses as fragmented UDP
+(~13 ms rgb8, ~25 ms 32FC1 p50 here); the profile's 32 MB segment brings that to ~3 ms. The
+first 2 s are warm-up (discovery) and are not measured.
 
     python -m sage_perception.bench [--quick] [--out bench/results]
 """
@@ -141,11 +143,11 @@ def run(out_dir, quick=False, domain_id=None):
     from sage_common.testing import executable_path, loopback_env, ros_args
 
     from sage_perception.encoder import publish_initial_encoder
+    from sage_perception.transport import PROFILE_ENV, with_large_sample_transport
 
     duration = 10.0 if quick else 60.0
     domain = int(domain_id or os.environ.get('SAGE_BENCH_DOMAIN_ID', 88))
-    env = loopback_env(domain)
-    env['FASTDDS_BUILTIN_TRANSPORTS'] = 'LARGE_DATA'
+    env = with_large_sample_transport(loopback_env(domain))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     procs = []
@@ -199,7 +201,7 @@ def run(out_dir, quick=False, domain_id=None):
     result = {
         'duration_s': duration,
         'image': '640x480 rgb8 + 640x480 32FC1 at 30 Hz, joints at 100 Hz',
-        'transport': 'FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA, reliable QoS, loopback',
+        'transport': f'reliable QoS, localhost discovery, {PROFILE_ENV}={env[PROFILE_ENV]}',
         'model_version': version.version,
         'encoder_input': version.metadata['config']['image_size'],
         'encoder_parameters': version.metadata['parameters'],

@@ -19,6 +19,7 @@ import time
 import traceback
 
 BENCHMARKS = (
+    ('sim_teacher', 'sage_sim.evaluate_teacher'),
     ('perception', 'sage_perception.bench'),
     ('control', 'sage_hl_control.bench'),
     ('recording', 'sage_sleep.bench_recording'),

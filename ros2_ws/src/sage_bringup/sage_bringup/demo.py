@@ -356,8 +356,9 @@ class Demo:
 
     def _specs(self, driver, only):
         description = graph_mod.load(self.config['graph'] or None)
-        specs = description.resolve({'robot': 'sim', 'driver': driver,
-                                     'model_dir': str(self.models)}, only=only)
+        values = {'robot': 'sim', 'driver': driver, 'model_dir': str(self.models)}
+        specs = description.resolve({k: v for k, v in values.items()
+                                     if k in description.arguments}, only=only)
         cam, sleep = self.config['camera'], self.config['sleep']
         trainer = [sys.executable, '-m', 'sage_sleep.trainer', '--runs-root', str(self.sleeps),
                    '--steps', str(sleep['steps']), '--batch-size', str(sleep['batch_size']),

@@ -1,0 +1,146 @@
+# Copyright 2026 The SAGE authors. Licensed under the Apache License, Version 2.0.
+"""
+Benchmark of sleep: data pipeline throughput, consolidation speed, one full sleep.
+
+Writes bench/results/sleep.json with, on the same wake bags in the same run:
+
+- raw rosbags read rate (MB/s of recorded message bytes, no decoding): the ceiling;
+- bag -> training tensors (decode, align, preprocess into the experience memory), MB/s of
+  the same bytes; goal: at least 50% of the raw rate;
+- consolidation samples/s (frames through encoder + H + L per second of training, 2 cores);
+- wall time of one full sleep (`sage_train` with the demo's budget) on that wake data.
+
+The wake data is the newest `make demo` run's bags (runs/*/bags) when there is one, else a
+wake period recorded here first (sim + teacher + sleep manager over ROS, 40 episodes; 10 with
+quick).
+"""
+
+import json
+import os
+from pathlib import Path
+import shutil
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+
+def newest_demo_bags(root):
+    """Return the bags directory of the newest demo run that has any, else None."""
+    runs = sorted(Path(root).glob('runs/*/bags/wake-*'), key=lambda p: p.stat().st_mtime)
+    return runs[-1].parent if runs else None
+
+
+def record_wake(work, episodes, domain_id):
+    """Record `episodes` teacher-driven episodes with the demo's machinery; return bags dir."""
+    from sage_bringup.demo import DEFAULTS, Demo
+
+    config = dict(DEFAULTS, run_root=str(work / 'runs'), report_root=str(work / 'reports'),
+                  cycles=[{'episodes': episodes, 'first_seed': 0}])
+    demo = Demo(config, domain_id)
+    try:
+        demo.phase_prepare()
+        demo.phase_bringup()
+        demo.phase_wake(1, config['cycles'][0])
+    finally:
+        demo.teardown()
+    return demo.bags
+
+
+def raw_read(bags):
+    """Return (bytes, seconds) of reading every message of every segment undecoded."""
+    from rosbags.rosbag2 import Reader
+
+    total, start = 0, time.perf_counter()
+    for segment in sorted(Path(bags).glob('wake-*/segment-*')):
+        if not (segment / 'metadata.yaml').exists():
+            continue
+        with Reader(segment) as reader:
+            for _, _, raw in reader.messages():
+                total += len(raw)
+    return total, time.perf_counter() - start
+
+
+def run(out_dir, quick=False, domain_id=None):
+    from sage_common.registry import ModelRegistry
+    from sage_perception.encoder import encoder_config
+    from sage_sleep.consolidation import ConsolidationConfig, consolidation_losses, make_batch
+    from sage_sleep.experience import ExtractorConfig
+    from sage_sleep.models_cli import init_models
+    from sage_sleep import trainer
+    import torch
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    root = Path(os.environ.get('SAGE_ROOT', '.'))
+    work = Path(tempfile.mkdtemp(prefix='sage-bench-sleep-'))
+    try:
+        bags = newest_demo_bags(root)
+        source = f'demo bags {bags}'
+        if bags is None:
+            episodes = 10 if quick else 40
+            bags = record_wake(work, episodes, domain_id or 70 + os.getpid() % 20)
+            source = f'recorded here: {episodes} teacher episodes'
+        print(f'wake data: {source}', flush=True)
+        raw_bytes, raw_s = raw_read(bags)
+        start = time.perf_counter()
+        memory, data = trainer.load_experience(
+            bags, ExtractorConfig(), encoder_config(),
+            ['/teacher/commands', '/arm_controller/commands'], log=lambda m: None)
+        pipeline_s = time.perf_counter() - start
+        raw_rate = raw_bytes / raw_s / 1e6
+        pipeline_rate = raw_bytes / pipeline_s / 1e6
+
+        registry = ModelRegistry(work / 'models')
+        init_models(registry, seed=0, log=lambda m: None)
+        models, _ = trainer.load_running(registry)
+        torch.set_num_threads(1)
+        cfg = ConsolidationConfig()
+        train_eps, _ = trainer.split_episodes(memory, 0.2, 0)
+        starts = trainer.starts_in(memory, cfg.seq_len, train_eps)
+        rng, gen = np.random.default_rng(0), torch.Generator().manual_seed(0)
+        step_times = []
+        for step in range(5 if quick else 20):
+            t0 = time.perf_counter()
+            batch = make_batch(memory, memory.sample_sequences(cfg.batch_size, cfg.seq_len,
+                                                               rng, starts=starts),
+                               models.encoder.config)
+            loss, _ = consolidation_losses(models, batch, cfg, gen, step)
+            loss.backward()
+            step_times.append(time.perf_counter() - t0)
+        step_s = float(np.median(step_times[1:]))
+
+        steps = 30 if quick else cfg.steps
+        start = time.perf_counter()
+        args = trainer.build_parser().parse_args(
+            ['--bags', str(bags), '--models', str(registry.root), '--run-dir',
+             str(work / 'sleep'), '--steps', str(steps), '--threads', '1'])
+        report = trainer.run_sleep(args, log=lambda m: None)
+        sleep_s = time.perf_counter() - start
+        result = {
+            'wake_data': source, 'samples': len(memory),
+            'recorded_mb': round(raw_bytes / 1e6, 1),
+            'raw_rosbags_read_mb_s': round(raw_rate, 1),
+            'bag_to_tensors_mb_s': round(pipeline_rate, 1),
+            'pipeline_fraction_of_raw': round(pipeline_rate / raw_rate, 3),
+            'goal_fraction': 0.5,
+            'consolidation_step_s_median': round(step_s, 3),
+            'consolidation_samples_per_s': round(cfg.batch_size * cfg.seq_len / step_s, 1),
+            'sleep_steps': steps, 'sleep_wall_s': round(sleep_s, 1),
+            'sleep_decision': report['decision'], 'quick': quick,
+            'periods': data['periods'],
+        }
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    (out_dir / 'sleep.json').write_text(json.dumps(result, indent=2) + '\n')
+    print(f'raw rosbags read {result["raw_rosbags_read_mb_s"]} MB/s, bag -> tensors '
+          f'{result["bag_to_tensors_mb_s"]} MB/s ({100 * result["pipeline_fraction_of_raw"]:.0f}%'
+          f' of raw; goal 50%); consolidation {result["consolidation_samples_per_s"]} '
+          f'samples/s; one sleep of {steps} steps: {result["sleep_wall_s"]} s')
+    return result
+
+
+if __name__ == '__main__':
+    quick = '--quick' in sys.argv
+    run(Path(os.environ.get('SAGE_ROOT', '.')) / 'bench' / 'results', quick=quick)

@@ -51,7 +51,6 @@ def loopback_env(domain_id, base=None):
     if env.get('ROS_DISTRO', 'kilted') in ('humble', 'iron'):
         env['ROS_LOCALHOST_ONLY'] = '1'
     env.setdefault('RMW_IMPLEMENTATION', 'rmw_fastrtps_cpp')
-    env.setdefault('FASTDDS_BUILTIN_TRANSPORTS', 'LARGE_DATA')
     env.setdefault('MUJOCO_GL', 'egl')
     env['PYTHONUNBUFFERED'] = '1'
     return env

@@ -197,15 +197,36 @@ class SleepModels(torch.nn.Module):
             num_joints=int(l_module.config['num_joints']))
 
     def forward(self, batch):
-        """Return (contexts, compressed dict) of a batch."""
+        """
+        Run every model on a batch of sequences; return a dict of (B, T, ...) tensors.
+
+        contexts, z, mu, logvar (None without a bottleneck), refined; recon (the H-module's
+        reconstruction of the context), probe (its action probe), chunk (the L-module's
+        action chunks, (B, T, K, J)) and coherence (the scorer's logit per sequence, (B,)).
+        Everything that trains runs inside this one call, so DDP synchronises every gradient.
+        """
         contexts = encode_sequence(self.encoder, batch)
-        return contexts, compress_sequence(self.h_module, contexts, batch['group_mask'])
+        out = compress_sequence(self.h_module, contexts, batch['group_mask'])
+        z = out['z']
+        b, t = z.shape[:2]
+        flat = z.reshape(b * t, -1)
+        joints = batch['joint_pos'].reshape(b * t, -1)
+        out['contexts'] = contexts
+        out['recon'] = self.h_module.decode(flat).reshape(b, t, -1)
+        out['probe'] = self.h_module.probe(flat).reshape(b, t, -1)
+        chunk = self.l_module(flat, joints, batch['joint_vel'].reshape(b * t, -1))
+        out['chunk'] = chunk.reshape(b, t, *chunk.shape[1:])
+        out['coherence'] = self.scorer(z, batch['joint_pos'], batch['joint_vel'],
+                                       batch['action'][:, :, 0])
+        return out
 
     def coherence(self, batch):
         """Return the coherence logit (B,) of each sequence of a batch."""
-        _, comp = self(batch)
-        return self.scorer(comp['z'], batch['joint_pos'], batch['joint_vel'],
-                           batch['action'][:, :, 0])
+        return self(batch)['coherence']
+
+
+def _concat(batches):
+    return {k: torch.cat([b[k] for b in batches]) for k in batches[0]}
 
 
 def consolidation_losses(models, batch, cfg, generator, step, module=None):
@@ -213,15 +234,27 @@ def consolidation_losses(models, batch, cfg, generator, step, module=None):
     Return (total loss, dict of float parts) for one batch.
 
     `models` is what is called (a SleepModels or its DDP wrapper); `module` the SleepModels
-    itself (for attribute access under DDP).
+    itself (for attribute access under DDP). Both views (and the dreams) go through one
+    forward pass.
     """
     module = module or models
     enc_cfg = module.encoder.config
+    n = batch['color'].shape[0]
     view_a = view(batch, cfg, generator, resample=False)
     view_b = view(batch, cfg, generator, resample=True)
-    contexts_a, comp_a = models(view_a)
-    _, comp_b = models(view_b)
-    z_a, z_b = comp_a['z'], comp_b['z']
+    parts_in = [view_a, view_b]
+    half = n // 2
+    dreaming = cfg.dreams and half >= 2
+    if dreaming:
+        # Dream on half of the first view (a different modification each step): real and
+        # dreamed sequences then share the augmentation, which cannot give dreams away.
+        modification = MODIFICATIONS[step % len(MODIFICATIONS)]
+        parts_in.append(dream_batch({k: v[:half] for k, v in view_a.items()}, modification,
+                                    generator, enc_cfg))
+    out = models(_concat(parts_in))
+    a = {k: (None if v is None else v[:n]) for k, v in out.items()}
+    z_b = out['z'][n:2 * n]
+    z_a, contexts_a = a['z'], a['contexts']
     t = z_a.shape[1]
     parts = {}
 
@@ -242,41 +275,29 @@ def consolidation_losses(models, batch, cfg, generator, step, module=None):
     parts['predictive'] = float(predictive.detach())
 
     # H keeps what reconstruction and the L-module need.
-    flat_z = z_a.reshape(-1, z_a.shape[-1])
-    recon = F.mse_loss(module.h_module.decode(flat_z),
-                       contexts_a.reshape(-1, contexts_a.shape[-1]).detach())
-    probe = F.mse_loss(module.h_module.probe(flat_z),
-                       batch['action'][:, :, 0].reshape(flat_z.shape[0], -1))
-    kl = (kl_standard_normal(comp_a['mu'].reshape(-1, z_a.shape[-1]),
-                             comp_a['logvar'].reshape(-1, z_a.shape[-1]))
-          if comp_a['mu'] is not None else z_a.new_zeros(()))
+    recon = F.mse_loss(a['recon'], contexts_a.detach())
+    probe = F.mse_loss(a['probe'], batch['action'][:, :, 0])
+    kl = (kl_standard_normal(a['mu'].reshape(-1, z_a.shape[-1]),
+                             a['logvar'].reshape(-1, z_a.shape[-1]))
+          if a['mu'] is not None else z_a.new_zeros(()))
     parts.update({'recon': float(recon.detach()), 'probe': float(probe.detach()),
                   'kl': float(kl.detach())})
 
     # The L-module imitates the teacher's chunks (L1, as in ACT).
-    chunk = module.l_module(flat_z, batch['joint_pos'].reshape(flat_z.shape[0], -1),
-                            batch['joint_vel'].reshape(flat_z.shape[0], -1))
-    action = F.l1_loss(chunk, batch['action'].reshape(chunk.shape))
+    action = F.l1_loss(a['chunk'], batch['action'])
     parts['action'] = float(action.detach())
 
     total = (cfg.w_action * action + cfg.w_probe * probe + cfg.w_recon * recon
              + cfg.w_vicreg * vic + cfg.w_predict * predictive + cfg.w_kl * kl)
-
-    half = batch['color'].shape[0] // 2
-    if cfg.dreams and half >= 2:
-        # Dream on half the batch (a different modification each step) to bound the cost.
-        modification = MODIFICATIONS[step % len(MODIFICATIONS)]
-        real = {k: v[:half] for k, v in batch.items()}
-        dreamed = dream_batch(real, modification, generator, enc_cfg)
-        real_logit = module.scorer(z_a[:half], view_a['joint_pos'][:half],
-                                   view_a['joint_vel'][:half], view_a['action'][:half, :, 0])
-        _, comp_d = models(dreamed)
-        fake_logit = module.scorer(comp_d['z'], dreamed['joint_pos'], dreamed['joint_vel'],
-                                   dreamed['action'][:, :, 0])
+    if dreaming:
+        real_logit, fake_logit = out['coherence'][:half], out['coherence'][2 * n:]
         logits = torch.cat([real_logit, fake_logit])
         labels = torch.cat([torch.ones_like(real_logit), torch.zeros_like(fake_logit)])
         coherence = F.binary_cross_entropy_with_logits(logits, labels)
         parts['coherence'] = float(coherence.detach())
         total = total + cfg.w_coherence * coherence
+    else:
+        # The scorer still ran (one forward for everything); keep it in the graph at no cost.
+        total = total + 0.0 * out['coherence'].sum()
     parts['total'] = float(total.detach())
     return total, parts

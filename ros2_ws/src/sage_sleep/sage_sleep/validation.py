@@ -39,10 +39,8 @@ def _starts(memory, length, episodes, limit, seed, episode_start=False):
 
 @torch.no_grad()
 def _last_frame(models, batch):
-    contexts, comp = models(batch)
-    z = comp['z'][:, -1]
-    chunk = models.l_module(z, batch['joint_pos'][:, -1], batch['joint_vel'][:, -1])
-    return contexts[:, -1], z, chunk
+    out = models(batch)
+    return out['contexts'][:, -1], out['z'][:, -1], out['chunk'][:, -1]
 
 
 def _batched(models, memory, indices, size=64):

@@ -93,7 +93,7 @@ def train_bc(memory, train_episodes, steps, frames_per_step, seed=0, lr=1e-3, lo
     aug = ConsolidationConfig(rotate_deg=0.0, brightness=0.0, color_noise=0.0, depth_noise=0.0)
     losses = []
     model.train()
-    for step in tqdm(range(steps), desc='plain BC', file=sys.stdout, mininterval=2.0):
+    for step in tqdm(range(steps), desc='plain BC', mininterval=2.0):
         for group in optimizer.param_groups:
             group['lr'] = float(lr * 0.5 * (1 + np.cos(np.pi * step / steps)))
         got = memory.get(eligible[rng.integers(0, len(eligible), frames_per_step)])

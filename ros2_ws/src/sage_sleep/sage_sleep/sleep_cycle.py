@@ -20,13 +20,14 @@ import threading
 import time
 
 PHASES = ('sleep', 'dream', 'deploy')
-PROGRESS_RE = re.compile(r'^SAGE_PROGRESS\s+(sleep|dream|deploy)\s+([-+0-9.eE]+)\s*$')
+# Searched anywhere in a line: a progress bar on the same stream may precede it.
+PROGRESS_RE = re.compile(r'SAGE_PROGRESS\s+(sleep|dream|deploy)\s+([-+0-9.eE]+)\s*$')
 SCHEDULE_RE = re.compile(r'^([01]?\d|2[0-3]):([0-5]\d)$')
 
 
 def parse_progress(line):
     """Return (phase, fraction clipped to 0..1) of a progress line, or None."""
-    match = PROGRESS_RE.match(line.strip())
+    match = PROGRESS_RE.search(line.strip())
     if not match:
         return None
     try:

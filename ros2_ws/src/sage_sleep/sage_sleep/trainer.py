@@ -222,7 +222,7 @@ def train(models, memory, train_episodes, cfg, run_dir, seed, rank=0, world=1, l
     generator = torch.Generator().manual_seed(seed * 1000 + rank * 7919 + step)
     models.train()
     bar = tqdm(total=cfg.steps, initial=step, desc='consolidate', disable=rank != 0,
-               file=sys.stdout, mininterval=2.0)
+               mininterval=2.0)
     every = max(1, cfg.steps // 50)
     while step < cfg.steps:
         lr = float(cfg.lr * 0.5 * (1 + np.cos(np.pi * step / cfg.steps)))  # cosine schedule

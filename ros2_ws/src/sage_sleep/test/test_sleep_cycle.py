@@ -63,6 +63,7 @@ def test_sleep_progress_lines():
     assert parse_progress('SAGE_PROGRESS dream 0.25\n') == ('dream', 0.25)
     assert parse_progress('SAGE_PROGRESS deploy 7') == ('deploy', 1.0)
     assert parse_progress('SAGE_PROGRESS nap 0.5') is None
+    assert parse_progress('consolidate: 10%|#  | 3/30]SAGE_PROGRESS sleep 0.1') == ('sleep', 0.1)
     assert parse_progress('epoch 3 loss 0.1') is None
 
 

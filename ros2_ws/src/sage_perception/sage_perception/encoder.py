@@ -131,6 +131,29 @@ def _torch():
     return torch
 
 
+def _spatial_softmax_class():
+    nn = _torch().nn
+
+    class SpatialSoftmax(nn.Module):
+        """Expected (x, y) in [-1, 1] of each feature map's softmax: (B, C, H, W) -> (B, 2C)."""
+
+        def forward(self, features):
+            torch = _torch()
+            b, c, h, w = features.shape
+            weights = torch.softmax(features.reshape(b, c, h * w), dim=-1).reshape(b, c, h, w)
+            ys = torch.linspace(-1.0, 1.0, h).reshape(1, 1, h, 1)
+            xs = torch.linspace(-1.0, 1.0, w).reshape(1, 1, 1, w)
+            return torch.cat([(weights * xs).sum(dim=(2, 3)), (weights * ys).sum(dim=(2, 3))],
+                             dim=1)
+
+    return SpatialSoftmax
+
+
+def spatial_softmax():
+    """Return a SpatialSoftmax module (torch is imported lazily: the node never needs it)."""
+    return _spatial_softmax_class()()
+
+
 def build_encoder(config=None):
     """Return the torch encoder (an nn.Module) for a config (default DEFAULT_ENCODER_CONFIG)."""
     torch = _torch()
@@ -150,13 +173,37 @@ def build_encoder(config=None):
         layers += [nn.Flatten(), nn.Linear(in_ch * side * side, out_dim), nn.LayerNorm(out_dim)]
         return nn.Sequential(*layers)
 
+    class ColorNet(nn.Module):
+        """
+        Colour CNN -> 512: keypoints (spatial soft-argmax) plus pooled appearance.
+
+        Where things are matters more than what they look like for reaching: a small goal
+        that a strided CNN + flatten averages away is found by the soft-argmax of a
+        feature map (Levine et al., 2016; DESIGN.md's best Reacher encoder).
+        """
+
+        def __init__(self, keypoints=32):
+            super().__init__()
+            self.features = nn.Sequential(
+                nn.Conv2d(3, 16, 5, stride=2, padding=2), nn.ReLU(),
+                nn.Conv2d(16, 32, 3, stride=2, padding=1), nn.ReLU(),
+                nn.Conv2d(32, keypoints, 3, padding=1))
+            self.keypoints = spatial_softmax()
+            self.out = nn.Sequential(nn.Linear(3 * keypoints, 2 * g), nn.ReLU(),
+                                     nn.Linear(2 * g, 2 * g), nn.LayerNorm(2 * g))
+
+        def forward(self, color):
+            maps = self.features(color)
+            pooled = torch.relu(maps).mean(dim=(2, 3))
+            return self.out(torch.cat([self.keypoints(maps), pooled], dim=1))
+
     class ContextEncoder(nn.Module):
         """Colour/depth CNNs, proprio MLP, fusion, semantic/physical heads, temporal groups."""
 
         def __init__(self):
             super().__init__()
             self.config = copy.deepcopy(config)
-            self.color_net = cnn(3, (16, 32, 64, 64), 2 * g)
+            self.color_net = ColorNet()
             self.depth_net = cnn(1, (8, 16, 32, 32), g)
             self.proprio_net = nn.Sequential(
                 nn.Linear(joint_features(config['num_joints']), 128), nn.ReLU(),

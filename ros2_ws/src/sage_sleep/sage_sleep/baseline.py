@@ -21,6 +21,7 @@ import tempfile
 
 import numpy as np
 from sage_common.registry import ModelRegistry, tensor_spec
+from sage_perception.encoder import spatial_softmax
 from sage_sleep.consolidation import augment_images, ConsolidationConfig
 import torch
 from torch import nn
@@ -30,17 +31,6 @@ MODEL_NAME = 'bc_policy'
 DEFAULT_BC_CONFIG = {'image_size': 64, 'num_joints': 2, 'chunk_size': 10,
                      'chunk_dt': 1.0 / 30.0, 'max_residual': 3.14159, 'velocity_scale': 0.1,
                      'seed': 0}
-
-
-class SpatialSoftmax(nn.Module):
-    """Expected (x, y) image coordinates of each feature map's softmax (Levine et al.)."""
-
-    def forward(self, features):
-        b, c, h, w = features.shape
-        weights = torch.softmax(features.reshape(b, c, h * w), dim=-1).reshape(b, c, h, w)
-        ys = torch.linspace(-1.0, 1.0, h).reshape(1, 1, h, 1)
-        xs = torch.linspace(-1.0, 1.0, w).reshape(1, 1, 1, w)
-        return torch.cat([(weights * xs).sum(dim=(2, 3)), (weights * ys).sum(dim=(2, 3))], 1)
 
 
 class PlainBCPolicy(nn.Module):
@@ -55,7 +45,7 @@ class PlainBCPolicy(nn.Module):
             nn.Conv2d(32, 32, 3, padding=1), nn.ReLU(),
             nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(),
             nn.Conv2d(64, 32, 3, padding=1))
-        self.keypoints = SpatialSoftmax()
+        self.keypoints = spatial_softmax()
         self.mlp = nn.Sequential(nn.Linear(64 + 3 * j, 256), nn.ReLU(),
                                  nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, k * j))
         self.k, self.j = k, j

@@ -56,7 +56,7 @@ class ConsolidationConfig:
     w_vicreg: float = 0.02
     w_predict: float = 0.1
     w_kl: float = 1e-4
-    w_coherence: float = 0.1
+    w_coherence: float = 0.5
 
 
 # -- batches --------------------------------------------------------------------------------

@@ -111,20 +111,22 @@ class CoherenceScorer(nn.Module):
     """
     Score a sequence: GRU over per-step [code, joint_pos, joint_vel, action] -> logit.
 
-    The step features include first differences so that ordering (what changes after what)
-    is visible to the recurrent summary.
+    The step features include first differences of the codes and of the dynamics, so that
+    jumps and ordering (what changes after what) are visible to the recurrent summary.
     """
 
     def __init__(self, code_dim=256, num_joints=2, hidden=128):
         super().__init__()
-        step_dim = code_dim + 6 * num_joints
+        step_dim = 2 * code_dim + 6 * num_joints
         self.inp = nn.Sequential(nn.Linear(step_dim, hidden), nn.GELU())
         self.gru = nn.GRU(hidden, hidden, batch_first=True)
         self.out = nn.Linear(hidden, 1)
 
     def forward(self, codes, joint_pos, joint_vel, action):
-        dynamics = torch.cat([joint_pos, joint_vel, action], dim=-1)
-        change = torch.diff(dynamics, dim=1, prepend=dynamics[:, :1])
-        x = self.inp(torch.cat([codes, dynamics, change], dim=-1))
+        steps = torch.cat([codes, joint_pos, joint_vel, action], dim=-1)
+        change = torch.diff(steps, dim=1, prepend=steps[:, :1])
+        dynamics_change = change[..., codes.shape[-1]:]
+        x = self.inp(torch.cat([codes, change[..., :codes.shape[-1]], steps[..., codes.shape[-1]:],
+                                dynamics_change], dim=-1))
         _, h = self.gru(x)
         return self.out(h[-1]).squeeze(-1)

@@ -158,8 +158,8 @@ def publish_scorer(registry, scorer, parent, metadata):
     """Publish the coherence scorer (torch weights only: it runs in sleep, not in a node)."""
     buffer = io.BytesIO()
     torch.save(scorer.state_dict(), buffer)
-    code_dim = scorer.inp[0].in_features
-    specs = ([tensor_spec('step_features', ['batch', 'time', code_dim])],
+    step_dim = scorer.inp[0].in_features
+    specs = ([tensor_spec('step_features', ['batch', 'time', step_dim])],
              [tensor_spec('coherence_logit', ['batch'])])
     return registry.publish(COHERENCE, {'weights.pt': buffer.getvalue()}, *specs,
                             parent=parent, metadata=metadata)

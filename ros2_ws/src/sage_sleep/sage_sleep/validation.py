@@ -20,7 +20,8 @@ from sage_sleep.metrics import (auroc, collapse_monitors, is_collapsed, pca_base
                                 r2_score)
 import torch
 
-MIN_DREAM_AUROC = 0.6
+MIN_DREAM_AUROC = 0.6      # below: the model is flagged as unable to tell dreams from real
+DREAM_REGRESSION = 0.05    # a new version may not lose more mean AUROC than this
 
 
 def _starts(memory, length, episodes, limit, seed, episode_start=False):
@@ -115,7 +116,9 @@ def compare_to_running(new, running, history, require_dreams, tolerance=0.05):
 
     Rejected: training diverged or the code collapsed. Hold: worse than the running version
     on held-out action error (beyond `tolerance`, relative), or — when dreams were trained —
-    unable to tell real from dreamed sequences (mean AUROC below MIN_DREAM_AUROC).
+    worse than the running version at telling real from dreamed sequences (mean AUROC down by
+    more than DREAM_REGRESSION). A version below MIN_DREAM_AUROC is flagged in the reason
+    (and the report) either way.
     """
     if not history:
         return 'rejected', 'trained on nothing'
@@ -130,8 +133,14 @@ def compare_to_running(new, running, history, require_dreams, tolerance=0.05):
     if new['action_l1'] > limit:
         return 'hold', (f'held-out action error {new["action_l1"]:.4f} is worse than the '
                         f'running {running["action_l1"]:.4f}')
+    flag = ''
     if require_dreams and not new['dream_auroc_mean'] >= MIN_DREAM_AUROC:
-        return 'hold', (f'flagged: cannot tell real from dreamed sequences (mean AUROC '
-                        f'{new["dream_auroc_mean"]:.2f} < {MIN_DREAM_AUROC})')
+        flag = (f'; FLAGGED: cannot (yet) tell real from dreamed sequences (mean AUROC '
+                f'{new["dream_auroc_mean"]:.2f} < {MIN_DREAM_AUROC})')
+    if require_dreams and not (new['dream_auroc_mean'] >=
+                               running['dream_auroc_mean'] - DREAM_REGRESSION):
+        return 'hold', (f'dream AUROC fell from {running["dream_auroc_mean"]:.2f} to '
+                        f'{new["dream_auroc_mean"]:.2f}{flag}')
     return 'deploy', (f'held-out action error {new["action_l1"]:.4f} vs running '
-                      f'{running["action_l1"]:.4f}; dream AUROC {new["dream_auroc_mean"]:.2f}')
+                      f'{running["action_l1"]:.4f}; dream AUROC {new["dream_auroc_mean"]:.2f}'
+                      f'{flag}')

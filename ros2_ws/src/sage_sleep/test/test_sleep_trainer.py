@@ -68,7 +68,7 @@ def test_train_resume_validate_and_publish(registry, tmp_path):
     assert registry.active('encoder') == running['encoder']  # published, not deployed
 
 
-def _report(action_l1, auroc=0.9, rank=50.0, dead=0):
+def _report(action_l1, auroc=0.7, rank=50.0, dead=0):
     return {'action_l1': action_l1, 'dream_auroc_mean': auroc, 'z_effective_rank': rank,
             'z_dead_dims': dead, 'z_collapse': {'effective_rank': rank, 'dead_dims': dead,
                                                 'dims': 256}}
@@ -78,8 +78,12 @@ def test_deployment_gate():
     history = [{'total': 1.0}]
     assert compare_to_running(_report(0.1), _report(0.2), history, True)[0] == 'deploy'
     assert compare_to_running(_report(0.3), _report(0.2), history, True)[0] == 'hold'
+    # Dreams gate: no regression against the running version; below 0.6 is flagged.
     assert compare_to_running(_report(0.1, auroc=0.5), _report(0.2), history, True)[0] == \
         'hold'
+    decision, reason = compare_to_running(_report(0.1, auroc=0.55), _report(0.2, auroc=0.5),
+                                          history, True)
+    assert decision == 'deploy' and 'FLAGGED' in reason
     assert compare_to_running(_report(0.1, auroc=0.5), _report(0.2), history, False)[0] == \
         'deploy'
     assert compare_to_running(_report(0.1, rank=1.0), _report(0.2), history, True)[0] == \

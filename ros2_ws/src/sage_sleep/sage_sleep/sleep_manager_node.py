@@ -343,8 +343,11 @@ class SleepManagerNode(Node):
             if self.trainer.done():
                 self.last_result = self.trainer.result()
                 ok = self.trainer.returncode == 0
-                (self.get_logger().info if ok else self.get_logger().error)(
-                    f'sleep done: {self.last_result}')
+                # rclpy fixes a call site's severity: one call per severity.
+                if ok:
+                    self.get_logger().info(f'sleep done: {self.last_result}')
+                else:
+                    self.get_logger().error(f'sleep failed: {self.last_result}')
                 if ok and self.reload_clients:
                     self.trainer = None
                     self._start_reloads()

@@ -134,9 +134,13 @@ def load_running(registry):
     models = SleepModels(encoder, load_h_module_torch(h_mv), load_l_module_torch(l_mv))
     if registry.versions(COHERENCE):
         mv = registry.load(COHERENCE)
-        models.scorer.load_state_dict(
-            torch.load(mv.path('weights.pt'), map_location='cpu', weights_only=True))
-        versions[COHERENCE] = mv.version
+        state = torch.load(mv.path('weights.pt'), map_location='cpu', weights_only=True)
+        try:
+            models.scorer.load_state_dict(state)
+            versions[COHERENCE] = mv.version
+        except RuntimeError as exc:  # a scorer of another architecture: learn a new one
+            print(f'coherence scorer {mv.version} does not fit this code ({exc}); '
+                  f'starting a new one', file=sys.stderr)
     return models, versions
 
 

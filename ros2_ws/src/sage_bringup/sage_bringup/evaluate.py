@@ -3,6 +3,7 @@
 `sage_evaluate`: closed-loop evaluation of a policy on seeded episodes, in one process.
 
     sage_evaluate --policy sage --models models/ --seeds 1000:1050 [--perturb vision]
+                  [--width 128 --height 96]
     sage_evaluate --policy sage --versions encoder=v0002,h_module=v0002,l_module=v0002 ...
     sage_evaluate --policy bc --models runs/x/baselines/bc  |  --policy teacher | random
 
@@ -287,22 +288,25 @@ def main(argv=None):
     parser.add_argument('--perturb', default='none',
                         help='none, physics, vision, or field=value,... of sage_sim Perturbation')
     parser.add_argument('--duration', type=float, default=2.0, help='episode seconds')
+    parser.add_argument('--width', type=int, default=320,
+                        help='camera width: match the sim_robot the models learned from (the '
+                             'demo uses 128 x 96)')
+    parser.add_argument('--height', type=int, default=240)
     parser.add_argument('--precision', default='fp32', choices=['fp32', 'fp16', 'int8'])
     parser.add_argument('--out', type=Path, help='write the summary JSON here')
     args = parser.parse_args(argv)
     versions = dict(v.split('=', 1) for v in args.versions.split(',') if v)
-    evaluator = Evaluator(duration=args.duration)
+    evaluator = Evaluator(duration=args.duration, width=args.width, height=args.height)
     policy = make_policy(args.policy, evaluator, args.models, versions,
                          precision=args.precision)
 
     def show(done, total, results):
-        wins = sum(r.success for r in results)
-        print(f'\r{policy.name}: {done}/{total} episodes, {wins} successes', end='',
-              flush=True)
+        if done % 10 == 0 or done == total:
+            wins = sum(r.success for r in results)
+            print(f'{policy.name}: {done}/{total} episodes, {wins} successes', flush=True)
 
     summary = evaluator.evaluate(policy, parse_seeds(args.seeds),
                                  parse_perturbation(args.perturb), show)
-    print()
     lo, hi = summary['ci95']
     print(f'{policy.name} {summary["versions"]}: success {summary["success_rate"]:.0%} '
           f'[{lo:.0%}, {hi:.0%}] over {summary["episodes"]} seeds ({args.perturb}), '

@@ -141,7 +141,8 @@ def test_bringup_demo_refuses_bad_config(command, tmp_path, config, message):
 def test_bringup_demo_refuses_a_graph_naming_a_missing_package(command, tools, tmp_path,
                                                                ros_domain):
     graph = tools.write_graph(tmp_path / 'graph.yaml', [
-        {'name': 'sim_robot', 'package': 'no_such_pkg', 'executable': 'x'}])
+        {'name': 'sim_robot', 'package': 'no_such_pkg', 'executable': 'x'}] +
+        [tools.graph_node(n) for n in BASE[1:]])
     proc = start_demo(command, write_config(tmp_path, graph), ros_domain)
     assert proc.wait(60) == 2
     assert "demo: error: package 'no_such_pkg' is not installed" in proc.output()

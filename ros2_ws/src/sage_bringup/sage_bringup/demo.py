@@ -43,6 +43,7 @@ import numpy as np
 from sage_bringup import graph as graph_mod
 from sage_bringup import supervisor as sup
 from sage_bringup.report import write_report
+from sage_common.background_node import BackgroundNode
 import yaml
 
 RESET_SERVICE = '/sim_robot/reset_episode'
@@ -58,11 +59,11 @@ DEFAULTS = {
     'run_root': '',               # '' = $SAGE_ROOT/runs
     'report_root': '',            # '' = $SAGE_ROOT/reports
     'seed': 0,                    # initial model weights and training
-    'camera': {'width': 128, 'height': 96},
+    'camera': {'width': 64, 'height': 64},
     'episode_duration': 2.0,
     'cycles': [{'episodes': 80, 'first_seed': 0}, {'episodes': 40, 'first_seed': 10000}],
     'sleep': {'steps': 300, 'batch_size': 16, 'timeout': 1800.0},
-    'evaluate': {'first_seed': 100000, 'ros_episodes': 30, 'episodes': 50,
+    'evaluate': {'first_seed': 100000, 'ros_episodes': 20, 'episodes': 50,
                  'perturbations': ['physics', 'vision']},
     'baselines': True,
     'slow_start_step': 1.0,       # l_module slow start: each speed step lasts this long (s)
@@ -148,12 +149,10 @@ def load_config(path):
     return config
 
 
-class RosLink:
+class RosLink(BackgroundNode):
     """The demo's own rclpy node: services, episode state, versions, commands, status."""
 
     def __init__(self):
-        import rclpy
-        from rclpy.executors import SingleThreadedExecutor
         from sage_common.qos import latched_qos, reliable_qos
         from sage_interfaces.msg import CompressedContext, Context, EpisodeState, SleepStatus
         from sage_interfaces.srv import ResetEpisode
@@ -161,9 +160,7 @@ class RosLink:
         from std_msgs.msg import Float64MultiArray
         from std_srvs.srv import SetBool, Trigger
 
-        self.context = rclpy.context.Context()
-        rclpy.init(context=self.context)
-        self.node = rclpy.create_node('sage_demo', context=self.context)
+        super().__init__('sage_demo')
         self._lock = threading.Lock()
         self._states = []
         self.status = None
@@ -185,15 +182,6 @@ class RosLink:
         self.sleep_client = n.create_client(Trigger, SLEEP_SERVICE)
         self.recording_client = n.create_client(SetBool, RECORDING_SERVICE)
         self.ResetEpisode, self.SetBool, self.Trigger = ResetEpisode, SetBool, Trigger
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(n)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._spin, daemon=True)
-        self._thread.start()
-
-    def _spin(self):
-        while not self._stop.is_set() and self.context.ok():
-            self.executor.spin_once(timeout_sec=0.05)
 
     def _on_state(self, msg):
         with self._lock:
@@ -259,13 +247,6 @@ class RosLink:
         if not reply.success:
             raise DemoFailure(f'{RECORDING_SERVICE} refused: {reply.message}')
         return reply.message
-
-    def close(self):
-        self._stop.set()
-        self._thread.join(5)
-        self.executor.shutdown()
-        self.node.destroy_node()
-        self.context.try_shutdown()
 
 
 def command_stats(commands, period):

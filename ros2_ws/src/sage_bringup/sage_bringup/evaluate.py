@@ -3,7 +3,7 @@
 `sage_evaluate`: closed-loop evaluation of a policy on seeded episodes, in one process.
 
     sage_evaluate --policy sage --models models/ --seeds 1000:1050 [--perturb vision]
-                  [--width 128 --height 96]
+                  [--width 64 --height 64]
     sage_evaluate --policy sage --versions encoder=v0002,h_module=v0002,l_module=v0002 ...
     sage_evaluate --policy bc --models runs/x/baselines/bc  |  --policy teacher | random
 
@@ -25,12 +25,11 @@ import argparse
 import dataclasses
 import json
 import math
-import os
 from pathlib import Path
 import sys
 
 import numpy as np
-from sage_common.registry import ModelRegistry
+from sage_common.registry import default_model_dir, ModelRegistry
 from sage_hl_control.context_window import ContextWindow, presence_group_mask
 from sage_hl_control.ensemble import TemporalEnsembler
 from sage_hl_control.runtime import HRunner, LRunner
@@ -280,8 +279,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog='sage_evaluate',
                                      description=__doc__.split('\n\n')[0].strip())
     parser.add_argument('--policy', default='sage', choices=['sage', 'bc', 'teacher', 'random'])
-    parser.add_argument('--models', type=Path,
-                        default=Path(os.environ.get('SAGE_ROOT', '.')) / 'models')
+    parser.add_argument('--models', type=Path, default=default_model_dir())
     parser.add_argument('--versions', default='',
                         help='name=version,... (default: the active versions)')
     parser.add_argument('--seeds', default='1000:1050')
@@ -290,7 +288,7 @@ def main(argv=None):
     parser.add_argument('--duration', type=float, default=2.0, help='episode seconds')
     parser.add_argument('--width', type=int, default=320,
                         help='camera width: match the sim_robot the models learned from (the '
-                             'demo uses 128 x 96)')
+                             'demo uses 64 x 64)')
     parser.add_argument('--height', type=int, default=240)
     parser.add_argument('--precision', default='fp32', choices=['fp32', 'fp16', 'int8'])
     parser.add_argument('--out', type=Path, help='write the summary JSON here')

@@ -30,6 +30,13 @@ ACTIVE = 'ACTIVE'
 VERSION_RE = re.compile(r'^v(\d{4,})$')
 
 
+def default_model_dir():
+    """Return the registry nodes and tools use: $SAGE_MODEL_DIR, $SAGE_ROOT/models, ./models."""
+    if os.environ.get('SAGE_MODEL_DIR'):
+        return Path(os.environ['SAGE_MODEL_DIR'])
+    return Path(os.environ.get('SAGE_ROOT', '.')) / 'models'
+
+
 class ModelError(Exception):
     """A model version that is missing, incomplete, tampered with or of the wrong shape."""
 

@@ -20,10 +20,10 @@ import re
 import signal
 import subprocess
 import sys
-import threading
 import time
 
 import pytest
+from sage_common.background_node import BackgroundNode
 
 
 def workspace_install():
@@ -190,25 +190,8 @@ def launch_node(ros_domain, tmp_path):
     assert not leaked, f'processes left behind: {leaked}'
 
 
-class RosTestNode:
+class RosTestNode(BackgroundNode):
     """An rclpy node in the test process, spun by a background executor."""
-
-    def __init__(self, name):
-        import rclpy
-        from rclpy.executors import SingleThreadedExecutor
-
-        self.context = rclpy.context.Context()
-        rclpy.init(context=self.context)
-        self.node = rclpy.create_node(name, context=self.context)
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._spin, daemon=True)
-        self._thread.start()
-
-    def _spin(self):
-        while not self._stop.is_set() and self.context.ok():
-            self.executor.spin_once(timeout_sec=0.05)
 
     def collect(self, msg_type, topic, qos=10):
         """Subscribe and return the list every received message is appended to."""
@@ -237,13 +220,6 @@ class RosTestNode:
         if not future.done():
             raise AssertionError(f'service {name} did not answer within {timeout} s')
         return future.result()
-
-    def close(self):
-        self._stop.set()
-        self._thread.join(5)
-        self.executor.shutdown()
-        self.node.destroy_node()
-        self.context.try_shutdown()
 
 
 @pytest.fixture

@@ -27,10 +27,10 @@ import os
 from pathlib import Path
 import signal
 import tempfile
-import threading
 import time
 
 import numpy as np
+from sage_common.background_node import BackgroundNode
 
 WARMUP_S = 3.0
 STALE_TIMEOUT_S = 0.1  # the l_module default the run uses
@@ -74,22 +74,18 @@ def offline_figures(registry_root, samples=64, repeats=300):
     return result
 
 
-class Listener:
+class Listener(BackgroundNode):
     """Commands, holding flags and diagnostics received in this process."""
 
     def __init__(self):
-        import rclpy
         from diagnostic_msgs.msg import DiagnosticArray
-        from rclpy.executors import SingleThreadedExecutor
         from sage_common.diagnostics import status_values
         from sage_common.qos import latched_qos, reliable_qos
         from sage_interfaces.msg import CompressedContext
         from std_msgs.msg import Bool, Float64MultiArray
 
         self._status_values = status_values
-        self.context = rclpy.context.Context()
-        rclpy.init(context=self.context)
-        self.node = rclpy.create_node('control_bench', context=self.context)
+        super().__init__('control_bench')
         self.commands = []   # monotonic receipt times
         self.holding = []    # (monotonic time, bool)
         self.compressed = []  # monotonic receipt times
@@ -104,26 +100,10 @@ class Listener:
                                       lambda m: self.compressed.append(time.monotonic()),
                                       reliable_qos())
         self.node.create_subscription(DiagnosticArray, '/diagnostics', self._on_diag, 50)
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._spin, daemon=True)
-        self._thread.start()
-
-    def _spin(self):
-        while not self._stop.is_set() and self.context.ok():
-            self.executor.spin_once(timeout_sec=0.05)
 
     def _on_diag(self, msg):
         for status in msg.status:
             self.diags[status.name] = self._status_values(status)
-
-    def close(self):
-        self._stop.set()
-        self._thread.join(5)
-        self.executor.shutdown()
-        self.node.destroy_node()
-        self.context.try_shutdown()
 
 
 def _wait(predicate, timeout, what):

@@ -6,15 +6,10 @@ A published version holds `model.onnx` (FP32), `model_fp16.onnx`, `model_int8.on
 `weights.pt` (the torch state_dict, read back with weights_only=True); the model config is in
 `metadata['config']`, the accuracy loss of each variant against FP32 on a fixed random probe
 batch in `metadata['variant_error']`.
-
-    python -m sage_hl_control.models init [--model-dir DIR] [--seed N]
-
-publishes the deterministic initial versions of both models.
+The deterministic initial versions are published by `sage_models init` (sage_sleep).
 """
 
-import argparse
 import inspect
-import os
 from pathlib import Path
 import tempfile
 import warnings
@@ -191,34 +186,3 @@ def publish_initial_l_module(registry, seed=0, num_joints=2, **overrides):
     overrides['num_joints'] = num_joints
     return _initial(registry, L_NAME, build_l_module, DEFAULT_L_CONFIG, publish_l_module,
                     seed, overrides)
-
-
-def default_model_dir():
-    """Return $SAGE_ROOT/models (or ./models)."""
-    return str(Path(os.environ.get('SAGE_ROOT', '.')) / 'models')
-
-
-def main(argv=None):
-    """Command line: publish the initial versions unless some exist (or --force)."""
-    parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
-    parser.add_argument('command', choices=['init'])
-    parser.add_argument('--model-dir', default=default_model_dir())
-    parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument('--num-joints', type=int, default=2)
-    parser.add_argument('--force', action='store_true', help='publish even if versions exist')
-    args = parser.parse_args(argv)
-    registry = ModelRegistry(args.model_dir)
-    for name, publish in ((H_NAME, lambda: publish_initial_h_module(registry, args.seed)),
-                          (L_NAME, lambda: publish_initial_l_module(
-                              registry, args.seed, num_joints=args.num_joints))):
-        if registry.versions(name) and not args.force:
-            print(f'{name}: {registry.active(name)} already in {args.model_dir}')
-            continue
-        mv = publish()
-        print(f'{name}: published {mv.version} ({mv.metadata["param_count"]} parameters, '
-              f'variant error {mv.metadata["variant_error"]})')
-    return 0
-
-
-if __name__ == '__main__':
-    raise SystemExit(main())

@@ -1,14 +1,12 @@
 # Copyright 2026 The SAGE authors. Licensed under the Apache License, Version 2.0.
 """Small helpers shared by the H- and L-module nodes."""
 
-import os
-from pathlib import Path
 import threading
 import time
 
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 
-from sage_common.registry import ModelRegistry
+from sage_common.registry import default_model_dir, ModelRegistry
 
 
 def declare(node, name, default, description, low=None, high=None):
@@ -24,10 +22,8 @@ def declare(node, name, default, description, low=None, high=None):
 
 
 def model_dir_or_default(value):
-    """Return the model_dir parameter, defaulting to $SAGE_ROOT/models."""
-    if value:
-        return value
-    return str(Path(os.environ.get('SAGE_ROOT', os.getcwd())) / 'models')
+    """Return the model_dir parameter, defaulting to the registry's default location."""
+    return value or str(default_model_dir())
 
 
 def stamp_seconds(stamp):

@@ -10,8 +10,6 @@ its own callback group while frames keep flowing, then swaps it in atomically; a
 fails is refused with the reason and the current one stays.
 """
 
-import os
-from pathlib import Path
 import sys
 import threading
 import time
@@ -23,7 +21,7 @@ from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from sage_common.diagnostics import ERROR, make_array, make_status, OK, WARN
 from sage_common.qos import qos_from_name, reliable_qos
-from sage_common.registry import ModelError, ModelRegistry
+from sage_common.registry import default_model_dir, ModelError, ModelRegistry
 from sage_common.rejects import RejectCounter
 from sage_common.stats import LatencyWindow, RateMeter
 from sage_interfaces.msg import Context
@@ -46,11 +44,6 @@ def _float_param(description, low, high):
 def _int_param(description, low, high):
     return ParameterDescriptor(description=description, integer_range=[
         IntegerRange(from_value=int(low), to_value=int(high), step=1)])
-
-
-def default_model_dir():
-    """Return $SAGE_ROOT/models, else ./models."""
-    return str(Path(os.environ.get('SAGE_ROOT', '.')) / 'models')
 
 
 class ContextNode(Node):

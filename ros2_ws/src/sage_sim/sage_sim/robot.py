@@ -136,13 +136,14 @@ class MujocoRobot:
     """
 
     def __init__(self, model_path=None, camera=TOP_DOWN, width=320, height=240, kp=100.0,
-                 kd=20.0, task=None, timestep=0.0, render_samples=None):
+                 kd=20.0, task=None, timestep=0.0, render_samples=0):
         self.model = load_model(model_path, camera, aspect=width / height)
         if timestep > 0:
             self.model.opt.timestep = timestep
-        if render_samples is not None:
-            # Multisample anti-aliasing: 4 (MuJoCo's default) triples llvmpipe's render time.
-            self.model.vis.quality.offsamples = int(render_samples)
+        # Multisample anti-aliasing: 4 (MuJoCo's default) triples llvmpipe's render time, and
+        # a policy trained on one setting sees the other as a visual perturbation: every user
+        # (node, evaluator, tests) renders with the same default.
+        self.model.vis.quality.offsamples = int(render_samples)
         self.data = mujoco.MjData(self.model)
         self.camera = camera
         self.camera_id = mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_CAMERA, camera)

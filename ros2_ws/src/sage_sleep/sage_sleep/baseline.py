@@ -74,9 +74,12 @@ def train_bc(memory, train_episodes, steps, frames_per_step, seed=0, lr=1e-3, lo
               'chunk_size': int(sample['action'].shape[1]), 'seed': seed}
     model = build_bc_policy(config)
     order = memory._order()
-    eligible = order[np.isin(memory.episode[order], list(train_episodes))]
+    keep = np.isin(memory.episode[order], list(train_episodes))
+    eligible = order[keep]
     if len(eligible) == 0:
         raise ValueError('no training samples for the baseline')
+    weights = memory.motion_weights()[keep]  # the same emphasis as sleep gives
+    weights /= weights.sum()
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     rng = np.random.default_rng(seed)
     generator = torch.Generator().manual_seed(seed)
@@ -86,7 +89,7 @@ def train_bc(memory, train_episodes, steps, frames_per_step, seed=0, lr=1e-3, lo
     for step in tqdm(range(steps), desc='plain BC', mininterval=2.0):
         for group in optimizer.param_groups:
             group['lr'] = float(lr * 0.5 * (1 + np.cos(np.pi * step / steps)))
-        got = memory.get(eligible[rng.integers(0, len(eligible), frames_per_step)])
+        got = memory.get(rng.choice(eligible, size=frames_per_step, p=weights))
         color = torch.from_numpy(got['color']).float()[:, None] / 255.0
         depth = torch.from_numpy(got['depth'])[:, None]
         color, _ = augment_images(color, depth, aug, generator)

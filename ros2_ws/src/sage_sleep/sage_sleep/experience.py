@@ -295,6 +295,19 @@ class ExperienceMemory:
             raise ValueError('experience memory is empty')
         return self._order()[rng.integers(0, self.size, size=batch_size)]
 
+    def motion_weights(self, floor=0.2):
+        """
+        Return a sampling weight per sample (storage order, oldest first): floor + how far.
+
+        How far the teacher's chunk goes from the current joint positions (mean abs, rad).
+        Most recorded frames show the arm parked on its goal; drawn uniformly they teach
+        "stay" and drown the frames where the teacher decides where to go (DESIGN.md).
+        """
+        order = self._order()
+        actions = self._arrays['action'][order]
+        moved = np.abs(actions[:, -1] - self._arrays['joint_pos'][order]).mean(axis=-1)
+        return floor + moved
+
     def sequence_starts(self, length):
         """Return storage-order positions where a `length`-long run stays in one episode."""
         order = self._order()
@@ -307,11 +320,19 @@ class ExperienceMemory:
         inside = changes[length - 1:] == changes[:len(ep) - length + 1]
         return np.nonzero(same & inside)[0]
 
-    def sample_sequences(self, batch_size, length, rng, starts=None):
-        """Return (batch_size, length) storage indices of sequences inside one episode each."""
+    def sample_sequences(self, batch_size, length, rng, starts=None, weights=None):
+        """
+        Return (batch_size, length) storage indices of sequences inside one episode each.
+
+        weights (storage order, e.g. motion_weights()) weigh a sequence by its last sample.
+        """
         starts = self.sequence_starts(length) if starts is None else starts
         if len(starts) == 0:
             raise ValueError(f'no episode holds {length} consecutive samples')
         order = self._order()
-        chosen = starts[rng.integers(0, len(starts), size=batch_size)]
+        if weights is None:
+            chosen = starts[rng.integers(0, len(starts), size=batch_size)]
+        else:
+            p = weights[starts + length - 1]
+            chosen = rng.choice(starts, size=batch_size, p=p / p.sum())
         return order[chosen[:, None] + np.arange(length)[None, :]]

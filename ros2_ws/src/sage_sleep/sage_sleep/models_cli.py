@@ -9,20 +9,12 @@
 """
 
 import argparse
-import os
 from pathlib import Path
 import sys
 
-from sage_common.registry import ModelError, ModelRegistry
+from sage_common.registry import default_model_dir, ModelError, ModelRegistry
 
 MODEL_NAMES = ('encoder', 'h_module', 'l_module')
-
-
-def default_model_dir():
-    """Return $SAGE_MODEL_DIR, else $SAGE_ROOT/models, else ./models."""
-    if os.environ.get('SAGE_MODEL_DIR'):
-        return Path(os.environ['SAGE_MODEL_DIR'])
-    return Path(os.environ.get('SAGE_ROOT', '.')) / 'models'
 
 
 def init_models(registry, seed=0, num_joints=2, force=False, log=print):

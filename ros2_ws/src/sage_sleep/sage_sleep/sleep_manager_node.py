@@ -27,7 +27,7 @@ from rosbags.interfaces import (Qos, QosDurability, QosHistory, QosLiveliness,
                                 QosReliability, QosTime)
 from sage_common.diagnostics import ERROR, make_array, make_status, OK, WARN
 from sage_common.qos import latched_qos, qos_from_name, reliable_qos
-from sage_common.registry import ModelRegistry
+from sage_common.registry import default_model_dir, ModelRegistry
 from sage_interfaces.msg import SleepStatus
 from sage_interfaces.srv import LoadModel
 from sensor_msgs.msg import JointState
@@ -158,7 +158,7 @@ class SleepManagerNode(Node):
             raise ValueError(f'quota_action must be one of {ACTIONS}, not {p["quota_action"]!r}')
         root = os.environ.get('SAGE_ROOT', '.')
         self.bag_root = Path(p['bag_root'] or Path(root) / 'bags')
-        self.registry = ModelRegistry(p['model_dir'] or Path(root) / 'models')
+        self.registry = ModelRegistry(p['model_dir'] or default_model_dir())
         self.trigger = SleepTrigger(p['sleep_schedule'], p['idle_sleep_minutes'],
                                     p['motion_threshold'])
         entries = [parse_topic_entry(e) for e in p['topics']]

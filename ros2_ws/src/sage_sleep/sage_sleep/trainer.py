@@ -27,7 +27,7 @@ import sys
 import time
 
 import numpy as np
-from sage_common.registry import ModelRegistry, tensor_spec
+from sage_common.registry import default_model_dir, ModelRegistry, tensor_spec
 from sage_hl_control.models import (load_h_module_torch, load_l_module_torch, publish_h_module,
                                     publish_l_module)
 from sage_perception.decode import decode_color, decode_depth
@@ -222,6 +222,7 @@ def train(models, memory, train_episodes, cfg, run_dir, seed, rank=0, world=1, l
         step, history = load_checkpoint(checkpoint, models, optimizer)
         log(f'resuming from {checkpoint} at step {step}')
     writer = SummaryWriter(str(run_dir / 'tensorboard')) if rank == 0 else None
+    weights = memory.motion_weights()
     rng = np.random.default_rng(seed * 1000 + rank * 7919 + step)
     generator = torch.Generator().manual_seed(seed * 1000 + rank * 7919 + step)
     models.train()
@@ -232,7 +233,8 @@ def train(models, memory, train_episodes, cfg, run_dir, seed, rank=0, world=1, l
         lr = float(cfg.lr * 0.5 * (1 + np.cos(np.pi * step / cfg.steps)))  # cosine schedule
         for group in optimizer.param_groups:
             group['lr'] = lr
-        indices = memory.sample_sequences(cfg.batch_size, cfg.seq_len, rng, starts=starts)
+        indices = memory.sample_sequences(cfg.batch_size, cfg.seq_len, rng, starts=starts,
+                                          weights=weights)
         batch = make_batch(memory, indices, models.encoder.config)
         loss, parts = consolidation_losses(trained, batch, cfg, generator, step, module=models)
         if not torch.isfinite(loss):
@@ -394,8 +396,7 @@ def build_parser():
     env = os.environ  # the sleep manager says where its bags and registry are
     parser.add_argument('--bags', type=Path, default=Path(env.get('SAGE_BAG_ROOT',
                                                                   root / 'bags')))
-    parser.add_argument('--models', type=Path, default=Path(env.get('SAGE_MODEL_DIR',
-                                                                    root / 'models')))
+    parser.add_argument('--models', type=Path, default=default_model_dir())
     parser.add_argument('--runs-root', type=Path, default=root / 'runs' / 'sleeps',
                         help='each sleep gets <runs-root>/sleep-NNN (an unfinished one resumes)')
     parser.add_argument('--run-dir', type=Path, help='use exactly this run directory')

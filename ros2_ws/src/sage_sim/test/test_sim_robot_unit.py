@@ -245,9 +245,10 @@ def test_sim_clock_follows_the_node_clock_and_never_goes_back():
 
 
 def test_render_samples_set_the_anti_aliasing():
-    r = MujocoRobot(width=64, height=48, render_samples=0)
-    assert r.model.vis.quality.offsamples == 0
-    assert MujocoRobot(width=64, height=48).model.vis.quality.offsamples == 4
+    r = MujocoRobot(width=64, height=48, render_samples=4)
+    assert r.model.vis.quality.offsamples == 4
+    # Every user (node, evaluator, tests) renders alike by default: no anti-aliasing.
+    assert MujocoRobot(width=64, height=48).model.vis.quality.offsamples == 0
 
 
 def test_episode_reports_success_flips(robot):

@@ -19,7 +19,6 @@ from pathlib import Path
 import re
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
@@ -229,8 +228,3 @@ def ros_node(ros_domain, request):
     node = RosTestNode('test_' + name)
     yield node
     node.close()
-
-
-def python_module_command(module, *args):
-    """Return argv running `python -m module args` with this interpreter."""
-    return [sys.executable, '-m', module, *args]

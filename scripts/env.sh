@@ -12,6 +12,13 @@ source "$_sage_venv/bin/activate"
 # shellcheck disable=SC1091
 source "$_sage_root/ros2_ws/install/setup.bash"
 export SAGE_ROOT="$_sage_root"
+# The packages' console scripts (sage_models, sage_train, sage_supervisor, ...) by name, as
+# `ros2 run <pkg> <name>` would find them.
+for _sage_bin in "$_sage_root"/ros2_ws/install/*/lib/sage_*/; do
+  case ":$PATH:" in *":${_sage_bin%/}:"*) ;; *) PATH="${_sage_bin%/}:$PATH" ;; esac
+done
+export PATH
+unset _sage_bin
 export RMW_IMPLEMENTATION="${RMW_IMPLEMENTATION:-rmw_fastrtps_cpp}"
 # DDS stays on this machine unless the caller says otherwise (a robot talking to a workstation).
 export ROS_AUTOMATIC_DISCOVERY_RANGE="${ROS_AUTOMATIC_DISCOVERY_RANGE:-LOCALHOST}"

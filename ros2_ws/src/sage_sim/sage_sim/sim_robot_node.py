@@ -18,11 +18,11 @@ from diagnostic_msgs.msg import DiagnosticArray
 import numpy as np
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 import rclpy
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.time import Time
 from sage_common.diagnostics import make_array, make_status, OK, WARN
+from sage_common.node_main import run_node
 from sage_common.qos import qos_from_name, reliable_qos
 from sage_common.rejects import RejectCounter
 from sage_common.stats import RateMeter
@@ -374,27 +374,13 @@ class SimRobotNode(Node):
         self._publish(self.pub_diag, make_array(self.get_clock().now().to_msg(), [status]))
 
 
+def _stop(node):
+    node.stop()
+    return node.failure
+
+
 def main(args=None):
-    rclpy.init(args=args)
-    node = None
-    code = 0
-    try:
-        node = SimRobotNode()
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except (ValueError, FileNotFoundError) as exc:
-        print(f'sim_robot: fatal: {exc}', file=sys.stderr)
-        code = 1
-    finally:
-        if node is not None:
-            node.stop()
-            if node.failure:
-                print(f'sim_robot: fatal: {node.failure}', file=sys.stderr)
-                code = 1
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return code
+    return run_node(SimRobotNode, 'sim_robot', args, (ValueError, FileNotFoundError), _stop)
 
 
 if __name__ == '__main__':

@@ -12,9 +12,8 @@ import sys
 
 import numpy as np
 from rcl_interfaces.msg import ParameterDescriptor
-import rclpy
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
+from sage_common.node_main import run_node
 from sage_common.qos import qos_from_name, reliable_qos
 from sage_interfaces.msg import EpisodeState
 from sensor_msgs.msg import JointState
@@ -113,22 +112,7 @@ class TeacherNode(Node):
 
 
 def main(args=None):
-    rclpy.init(args=args)
-    node = None
-    code = 0
-    try:
-        node = TeacherNode()
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except (ValueError, FileNotFoundError) as exc:
-        print(f'teacher: fatal: {exc}', file=sys.stderr)
-        code = 1
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return code
+    return run_node(TeacherNode, 'teacher', args, (ValueError, FileNotFoundError))
 
 
 if __name__ == '__main__':

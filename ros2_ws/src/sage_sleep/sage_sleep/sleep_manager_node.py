@@ -19,13 +19,12 @@ import time
 
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
-import rclpy
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, ReliabilityPolicy
 from rosbags.interfaces import (Qos, QosDurability, QosHistory, QosLiveliness,
                                 QosReliability, QosTime)
 from sage_common.diagnostics import ERROR, make_array, make_status, OK, WARN
+from sage_common.node_main import run_node
 from sage_common.qos import latched_qos, qos_from_name, reliable_qos
 from sage_common.registry import default_model_dir, ModelRegistry
 from sage_interfaces.msg import SleepStatus
@@ -417,23 +416,8 @@ class SleepManagerNode(Node):
 
 
 def main(args=None):
-    rclpy.init(args=args)
-    node = None
-    code = 0
-    try:
-        node = SleepManagerNode()
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except (ValueError, OSError) as exc:
-        print(f'sleep_manager: fatal: {exc}', file=sys.stderr)
-        code = 1
-    finally:
-        if node is not None:
-            node.stop()
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return code
+    return run_node(SleepManagerNode, 'sleep_manager', args, (ValueError, OSError),
+                    SleepManagerNode.stop)
 
 
 if __name__ == '__main__':

@@ -24,8 +24,8 @@ from sage_common.rejects import RejectCounter
 from sage_common.stats import LatencyWindow, RateMeter
 from sage_hl_control.context_window import check_vector, ContextWindow, presence_group_mask
 from sage_hl_control.layout import COMPRESSED_DIM, CONTEXT_DIM
-from sage_hl_control.node_util import (declare, model_dir_or_default, SideService,
-                                       stamp_seconds, VersionGate)
+from sage_hl_control.node_util import (answer_load_request, declare, model_dir_or_default,
+                                       SideService, stamp_seconds, VersionGate)
 from sage_hl_control.runtime import HRunner, PRECISION_FILES
 from sage_interfaces.msg import CompressedContext, Context
 from sage_interfaces.srv import LoadModel
@@ -114,20 +114,11 @@ class HModuleNode(Node):
     # -- model reload ----------------------------------------------------------------------
     def _on_load_model(self, request, response):
         with self._load_lock:
-            try:
-                runner = self._load(request.version)
-            except ModelError as exc:
-                response.success = False
-                response.message = f'refused, keeping {self.runner.version}: {exc}'
-                response.active_version = self.runner.version
-                self.get_logger().error(response.message)
-                return response
-            self._pending = runner
-            response.success = True
-            response.message = (f'{runner.version} verified and probed; takes over at the next '
-                                f'context')
-            response.active_version = runner.version
-            self.get_logger().info(response.message)
+            runner = answer_load_request(self.get_logger(), response,
+                                         lambda: self._load(request.version),
+                                         self.runner.version, 'the next context')
+            if runner is not None:
+                self._pending = runner
             return response
 
     # -- diagnostics -----------------------------------------------------------------------

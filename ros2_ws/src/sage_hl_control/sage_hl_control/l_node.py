@@ -29,8 +29,8 @@ from sage_common.stats import LatencyWindow, RateMeter
 from sage_hl_control.context_window import check_vector
 from sage_hl_control.ensemble import TemporalEnsembler
 from sage_hl_control.layout import COMPRESSED_DIM
-from sage_hl_control.node_util import (declare, model_dir_or_default, SideService,
-                                       stamp_seconds, VersionGate)
+from sage_hl_control.node_util import (answer_load_request, declare, model_dir_or_default,
+                                       SideService, stamp_seconds, VersionGate)
 from sage_hl_control.runtime import LRunner, PRECISION_FILES
 from sage_hl_control.safety import SafetyFilter, SlowStart
 from sage_interfaces.msg import CompressedContext
@@ -305,21 +305,12 @@ class LModuleNode(LifecycleNode):
     # -- model reload ----------------------------------------------------------------------
     def _on_load_model(self, request, response):
         with self._load_lock:
-            running = self.runner.version if self.runner else ''
-            try:
-                runner = self._load(request.version)
-            except ModelError as exc:
-                response.success = False
-                response.message = f'refused, keeping {running}: {exc}'
-                response.active_version = running
-                self.get_logger().error(response.message)
-                return response
-            self._pending = runner
-            response.success = True
-            response.message = (f'{runner.version} verified and probed; takes over at the '
-                                f'next chunk')
-            response.active_version = runner.version
-            self.get_logger().info(response.message)
+            runner = answer_load_request(self.get_logger(), response,
+                                         lambda: self._load(request.version),
+                                         self.runner.version if self.runner else '',
+                                         'the next chunk')
+            if runner is not None:
+                self._pending = runner
             return response
 
     # -- diagnostics -----------------------------------------------------------------------

@@ -6,7 +6,7 @@ import time
 
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 
-from sage_common.registry import default_model_dir, ModelRegistry
+from sage_common.registry import default_model_dir, ModelError, ModelRegistry
 
 
 def declare(node, name, default, description, low=None, high=None):
@@ -29,6 +29,28 @@ def model_dir_or_default(value):
 def stamp_seconds(stamp):
     """Return a builtin_interfaces/Time as float seconds."""
     return stamp.sec + stamp.nanosec * 1e-9
+
+
+def answer_load_request(logger, response, load, running, takes_over):
+    """
+    Fill a LoadModel response from load() (a verified, probed runner); return it or None.
+
+    A version that fails to load is refused and `running` stays; a good one is reported as
+    taking over at `takes_over` (the caller swaps it in there).
+    """
+    try:
+        runner = load()
+    except ModelError as exc:
+        response.success = False
+        response.message = f'refused, keeping {running}: {exc}'
+        response.active_version = running
+        logger.error(response.message)
+        return None
+    response.success = True
+    response.message = f'{runner.version} verified and probed; takes over at {takes_over}'
+    response.active_version = runner.version
+    logger.info(response.message)
+    return runner
 
 
 class VersionGate:

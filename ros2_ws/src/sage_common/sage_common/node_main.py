@@ -13,14 +13,16 @@ def run_node(make_node, name, args=None, fatal=(ValueError,), on_exit=None):
     node is destroyed, e.g. to stop its threads — returns a failure message.
     """
     import rclpy
-    from rclpy.executors import ExternalShutdownException
+    from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 
     rclpy.init(args=args)
     node = None
     code = 0
     try:
         node = make_node()
-        rclpy.spin(node)
+        executor = SingleThreadedExecutor()
+        executor.add_node(node)
+        spin_until_shutdown(executor)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except fatal as exc:
@@ -35,3 +37,23 @@ def run_node(make_node, name, args=None, fatal=(ValueError,), on_exit=None):
             node.destroy_node()
         rclpy.try_shutdown()
     return code
+
+
+def spin_until_shutdown(executor, spin=None):
+    """
+    Run spin (default executor.spin) until SIGINT/SIGTERM shuts the executor's context down.
+
+    A signal can invalidate the context between two waits, and rclpy then raises RCLError
+    ("the given context is not valid") instead of ExternalShutdownException: both mean
+    shutdown. Errors while the context is still valid propagate.
+    """
+    from rclpy._rclpy_pybind11 import RCLError
+    from rclpy.executors import ExternalShutdownException
+
+    try:
+        (spin or executor.spin)()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except RCLError:
+        if executor.context.ok():
+            raise

@@ -147,7 +147,8 @@ class HModuleNode(Node):
 def main(args=None):
     """Run the H-module node until SIGINT/SIGTERM."""
     import rclpy
-    from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+    from rclpy.executors import SingleThreadedExecutor
+    from sage_common.node_main import spin_until_shutdown
 
     rclpy.init(args=args)
     try:
@@ -159,9 +160,7 @@ def main(args=None):
     executor = SingleThreadedExecutor()
     executor.add_node(node)
     try:
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
+        spin_until_shutdown(executor)
     finally:
         executor.shutdown()
         node.side.close()

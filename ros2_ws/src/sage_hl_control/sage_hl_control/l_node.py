@@ -349,7 +349,8 @@ class LModuleNode(LifecycleNode):
 def main(args=None):
     """Run the L-module node until SIGINT/SIGTERM."""
     import rclpy
-    from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+    from rclpy.executors import SingleThreadedExecutor
+    from sage_common.node_main import spin_until_shutdown
 
     rclpy.init(args=args)
     node = LModuleNode()
@@ -363,9 +364,7 @@ def main(args=None):
     executor = SingleThreadedExecutor()
     executor.add_node(node)
     try:
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
+        spin_until_shutdown(executor)
     finally:
         executor.shutdown()
         node.release()

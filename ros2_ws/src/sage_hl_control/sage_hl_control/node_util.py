@@ -123,13 +123,13 @@ class SideService:
         self._thread.start()
 
     def _spin(self):
-        from rclpy.executors import ExternalShutdownException
+        from sage_common.node_main import spin_until_shutdown
 
-        try:
+        def spin():
             while not self._stop.is_set() and self.node.context.ok():
                 self._executor.spin_once(timeout_sec=0.1)
-        except ExternalShutdownException:
-            pass  # the process is shutting down (SIGINT/SIGTERM)
+
+        spin_until_shutdown(self._executor, spin)
 
     def close(self):
         """Stop the thread and destroy the helper node."""

@@ -99,8 +99,9 @@ def _publisher(duration, out_path):
 def _receiver(out_path):
     from diagnostic_msgs.msg import DiagnosticArray
     import rclpy
-    from rclpy.executors import ExternalShutdownException
+    from rclpy.executors import SingleThreadedExecutor
     from sage_common.diagnostics import status_values
+    from sage_common.node_main import spin_until_shutdown
     from sage_common.qos import reliable_qos
     from sage_interfaces.msg import Context
 
@@ -122,10 +123,9 @@ def _receiver(out_path):
     node.create_subscription(Context, '/sage/context', on_context, reliable_qos(100))
     node.create_subscription(DiagnosticArray, '/diagnostics', on_diag, 10)
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    spin_until_shutdown(executor)
     Path(out_path).write_text(json.dumps({'samples': samples, 'diagnostics': diag}))
     node.destroy_node()
     rclpy.try_shutdown()

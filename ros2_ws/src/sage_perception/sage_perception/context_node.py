@@ -20,6 +20,7 @@ import rclpy
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from sage_common.diagnostics import ERROR, make_array, make_status, OK, WARN
+from sage_common.node_main import spin_until_shutdown
 from sage_common.qos import qos_from_name, reliable_qos
 from sage_common.registry import default_model_dir, ModelError, ModelRegistry
 from sage_common.rejects import RejectCounter
@@ -218,13 +219,6 @@ class ContextNode(Node):
         return response
 
 
-def _spin_quietly(executor):
-    try:
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-
-
 def main(args=None):
     """Run the context node until SIGINT/SIGTERM; exit 1 without a usable model or params."""
     rclpy.init(args=args)
@@ -247,13 +241,11 @@ def main(args=None):
         return 0
     loader = SingleThreadedExecutor()
     loader.add_node(node.loader_node)
-    threading.Thread(target=_spin_quietly, args=(loader,), daemon=True).start()
+    threading.Thread(target=spin_until_shutdown, args=(loader,), daemon=True).start()
     executor = SingleThreadedExecutor()
     executor.add_node(node)
     try:
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
+        spin_until_shutdown(executor)
     finally:
         loader.shutdown(timeout_sec=5.0)
         node.loader_node.destroy_node()

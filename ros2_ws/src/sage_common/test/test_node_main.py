@@ -1,0 +1,44 @@
+# Copyright 2026 The SAGE authors. Licensed under the Apache License, Version 2.0.
+"""spin_until_shutdown: a signal's shutdown ends spinning quietly, other errors do not."""
+
+import pytest
+
+rclpy = pytest.importorskip('rclpy')
+from rclpy._rclpy_pybind11 import RCLError  # noqa: E402
+from rclpy.context import Context  # noqa: E402
+from rclpy.executors import SingleThreadedExecutor  # noqa: E402
+from sage_common.node_main import spin_until_shutdown  # noqa: E402
+
+
+@pytest.fixture
+def executor(ros_domain):
+    context = Context()
+    rclpy.init(context=context)
+    executor = SingleThreadedExecutor(context=context)
+    yield executor
+    executor.shutdown()
+    rclpy.try_shutdown(context=context)
+
+
+def test_invalid_context_after_shutdown_is_a_clean_stop(executor):
+    def spin():  # what a SIGINT between two waits looks like
+        rclpy.shutdown(context=executor.context)
+        raise RCLError('failed to initialize wait set: the given context is not valid')
+
+    spin_until_shutdown(executor, spin)
+
+
+def test_shutdown_while_spinning_is_a_clean_stop(executor):
+    node = rclpy.create_node('spin_until_shutdown_test', context=executor.context)
+    executor.add_node(node)
+    node.create_timer(0.01, lambda: rclpy.shutdown(context=executor.context))
+    spin_until_shutdown(executor)
+    node.destroy_node()
+
+
+def test_rcl_errors_of_a_live_context_propagate(executor):
+    def spin():
+        raise RCLError('a real failure')
+
+    with pytest.raises(RCLError, match='a real failure'):
+        spin_until_shutdown(executor, spin)

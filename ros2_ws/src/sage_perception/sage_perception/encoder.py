@@ -132,15 +132,32 @@ def _torch():
 
 
 def _spatial_softmax_class():
-    nn = _torch().nn
+    torch = _torch()
+    nn = torch.nn
 
     class SpatialSoftmax(nn.Module):
-        """Expected (x, y) in [-1, 1] of each feature map's softmax: (B, C, H, W) -> (B, 2C)."""
+        """
+        Expected (x, y) in [-1, 1] of each feature map's softmax: (B, C, H, W) -> (B, 2C).
+
+        Each map is standardized over its positions before a softmax with a learned
+        temperature. Raw conv outputs are small at initialisation, and a softmax of them is
+        flat over the whole map: every keypoint sits at the centre, the gradient that could
+        move it is tiny, and a 2-pixel goal is never found. Standardized, a feature that fires
+        on a few pixels stands many deviations above the rest and wins the softmax from the
+        first step, whatever the scale of the layer below.
+        """
+
+        def __init__(self):
+            super().__init__()
+            self.log_temperature = nn.Parameter(torch.zeros(()))
 
         def forward(self, features):
-            torch = _torch()
             b, c, h, w = features.shape
-            weights = torch.softmax(features.reshape(b, c, h * w), dim=-1).reshape(b, c, h, w)
+            flat = features.reshape(b, c, h * w)
+            flat = (flat - flat.mean(dim=-1, keepdim=True)) / (
+                flat.std(dim=-1, keepdim=True) + 1e-5)
+            weights = torch.softmax(flat * self.log_temperature.exp(), dim=-1)
+            weights = weights.reshape(b, c, h, w)
             ys = torch.linspace(-1.0, 1.0, h).reshape(1, 1, h, 1)
             xs = torch.linspace(-1.0, 1.0, w).reshape(1, 1, 1, w)
             return torch.cat([(weights * xs).sum(dim=(2, 3)), (weights * ys).sum(dim=(2, 3))],

@@ -12,7 +12,8 @@ from sage_perception import layout
 from sage_perception.context_core import load_runtime
 from sage_perception.encoder import (build_encoder, DEFAULT_ENCODER_CONFIG, initial_hidden,
                                      INPUT_NAMES, load_encoder_torch, preprocess,
-                                     publish_encoder, publish_initial_encoder)
+                                     publish_encoder, publish_initial_encoder,
+                                     spatial_softmax)
 import torch
 
 # Stated torch vs ONNX Runtime tolerance (float32, outputs of magnitude ~1-5).
@@ -141,3 +142,14 @@ def test_publish_encoder_records_parent_and_config(registry, tmp_path):
     assert version.manifest['parent'] == 'v0001'
     assert version.metadata['note'] == 'x' and version.metadata['config'] == config
     assert version.metadata['parameters'] == sum(p.numel() for p in model.parameters())
+
+
+@pytest.mark.parametrize('scale', [1e-3, 1.0, 100.0])
+def test_spatial_softmax_finds_a_small_feature_at_any_scale(scale):
+    """A 2x2 blob on a flat map is where the keypoint lands, untrained, however weak it is."""
+    maps = torch.zeros(2, 1, 32, 32)
+    maps[0, 0, 4:6, 24:26] = scale    # x = column 24.5 of 0..31, y = row 4.5
+    maps[1, 0, 20:22, 2:4] = scale
+    points = spatial_softmax()(maps)
+    expected = torch.tensor([[24.5, 4.5], [2.5, 20.5]]) / 31 * 2 - 1
+    assert torch.allclose(points, expected, atol=0.05), points

@@ -173,20 +173,27 @@ def _pixel(robot, point):
             int(round(cx + fx * (point[0] - cam[0]) / z)))
 
 
-def test_top_down_render_frames_the_arena_and_matches_the_intrinsics(robot):
+def test_top_down_render_frames_the_reach_and_matches_the_intrinsics(robot):
     robot.reset(5)
     rgb, depth = robot.render()
     assert rgb.shape == (240, 320, 3) and rgb.dtype == np.uint8
     assert depth.shape == (240, 320) and depth.dtype == np.float32
-    # The arena walls (x, y = +-0.3) are inside the image.
-    for corner in ((-0.3, -0.3), (0.3, 0.3)):
-        row, col = _pixel(robot, (*corner, 0.01))
-        assert 0 <= row < 240 and 0 <= col < 320
-    # The goal (red sphere) is where the intrinsics put it.
+    # The square about the disc the arm reaches (0.21 m) is in the image; the walls (y = 0.3,
+    # across the short side) are not.
+    for x, y in ((-0.22, -0.22), (0.22, 0.22), (0.0, 0.3)):
+        row, col = _pixel(robot, (x, y, 0.01))
+        assert (0 <= row < 240 and 0 <= col < 320) == (y < 0.3)
+    # The goal (red sphere, drawn as the 2-cm success disc) is where the intrinsics put it.
     goal = robot.data.xpos[robot.model.body('target').id]
     row, col = _pixel(robot, goal)
     r, g, b = rgb[row, col].astype(int)
     assert r > 100 and r > 2 * g and r > 2 * b
+    metres_per_px = 2 * robot.model.cam_pos[robot.camera_id][2] * np.tan(
+        np.radians(robot.model.cam_fovy[robot.camera_id]) / 2) / 240
+    near = int(0.04 / metres_per_px)
+    patch = rgb[row - near:row + near, col - near:col + near].astype(int)
+    marker = (patch[..., 0] > 2 * patch[..., 1]) & (patch[..., 0] > 60)
+    assert marker.sum() * metres_per_px ** 2 == pytest.approx(np.pi * 0.02 ** 2, rel=0.25)
     # Depth is metres along the optical axis: the floor beside the arm is at the camera height.
     row, col = _pixel(robot, (-0.2, -0.2, 0.0))
     assert depth[row, col] == pytest.approx(robot.model.cam_pos[robot.camera_id][2], abs=2e-3)

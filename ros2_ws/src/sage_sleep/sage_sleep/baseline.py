@@ -83,7 +83,8 @@ def train_bc(memory, train_episodes, steps, frames_per_step, seed=0, lr=1e-3, lo
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     rng = np.random.default_rng(seed)
     generator = torch.Generator().manual_seed(seed)
-    aug = ConsolidationConfig(rotate_deg=0.0, brightness=0.0, color_noise=0.0, depth_noise=0.0)
+    aug = ConsolidationConfig(shift_px=4.0, rotate_deg=0.0, brightness=0.0, color_noise=0.0,
+                              depth_noise=0.0)
     losses = []
     model.train()
     for step in tqdm(range(steps), desc='plain BC', mininterval=2.0):

@@ -297,7 +297,7 @@ def write_report(run_dir, report):
              f'- steps: {report["config"]["steps"]}, dreams: {report["config"]["dreams"]}, '
              f'wall time {report["wall_time_s"]:.0f} s', '',
              '| held-out figure | running | new |', '|---|---|---|']
-    for key in ('action_l1', 'first_action_l1', 'pca_recon_r2', 'h_recon_r2',
+    for key in ('action_l1', 'early_action_l1', 'pca_recon_r2', 'h_recon_r2',
                 'pca_action_probe_r2', 'h_action_probe_r2', 'z_effective_rank',
                 'z_dead_dims', 'dream_auroc_mean'):
         lines.append(f'| {key} | {running.get(key, "-")} | {new.get(key, "-")} |')

@@ -1,11 +1,10 @@
 # Copyright 2026 The SAGE authors. Licensed under the Apache License, Version 2.0.
 """Small helpers shared by the H- and L-module nodes."""
 
-import threading
 import time
 
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
-
+from sage_common.background_node import BackgroundNode
 from sage_common.registry import default_model_dir, ModelError, ModelRegistry
 
 
@@ -98,7 +97,7 @@ class VersionGate:
         return version in self._known
 
 
-class SideService:
+class SideService(BackgroundNode):
     """
     A service served from its own helper node and executor thread.
 
@@ -107,33 +106,7 @@ class SideService:
     """
 
     def __init__(self, owner, srv_type, srv_name, callback):
-        import rclpy
-        from rclpy.executors import SingleThreadedExecutor
-
-        context = owner.context
         # No global arguments: a `__node:=` remap of the owner must not rename this node too.
-        self.node = rclpy.create_node(f'_{owner.get_name()}_side', context=context,
-                                      start_parameter_services=False,
-                                      use_global_arguments=False)
+        super().__init__(f'_{owner.get_name()}_side', context=owner.context, poll_s=0.1,
+                         start_parameter_services=False, use_global_arguments=False)
         self.node.create_service(srv_type, srv_name, callback)
-        self._executor = SingleThreadedExecutor(context=context)
-        self._executor.add_node(self.node)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._spin, daemon=True)
-        self._thread.start()
-
-    def _spin(self):
-        from sage_common.node_main import spin_until_shutdown
-
-        def spin():
-            while not self._stop.is_set() and self.node.context.ok():
-                self._executor.spin_once(timeout_sec=0.1)
-
-        spin_until_shutdown(self._executor, spin)
-
-    def close(self):
-        """Stop the thread and destroy the helper node."""
-        self._stop.set()
-        self._thread.join(5)
-        self._executor.shutdown()
-        self.node.destroy_node()

@@ -50,15 +50,15 @@ def _geometry_bounds(model):
     return lo, hi
 
 
-def load_model(path=None, camera=TOP_DOWN, aspect=4 / 3, fovy=45.0, margin=1.05,
-               half_width=None):
+def load_model(path=None, camera=TOP_DOWN, aspect=4 / 3, fovy=45.0, margin=1.05, task=None):
     """
     Load an MJCF file and return the compiled MjModel.
 
     When `camera` is `top_down` and the model has no camera of that name, one is added looking
     straight down (+x right, +y up in the image) from a height where the whole geometry fits a
     `fovy`-degree view of the given aspect ratio (width / height), with `margin` to spare;
-    or, with `half_width` (m), only the square of that half width about the geometry's centre.
+    or, when the model has the reach `task`, only the square of `task.view_half_width` (m)
+    about the geometry's centre.
     """
     path = path or default_model_path()
     if not os.path.isfile(path):
@@ -69,8 +69,8 @@ def load_model(path=None, camera=TOP_DOWN, aspect=4 / 3, fovy=45.0, margin=1.05,
         lo, hi = _geometry_bounds(model)
         centre = (lo + hi) / 2
         half = (hi - lo) / 2
-        if half_width:
-            half[:2] = half_width
+        if task is not None and task.view_half_width and _has_task(model, task):
+            half[:2] = task.view_half_width
         tan_half = math.tan(math.radians(fovy) / 2)
         height = margin * max(half[1] / tan_half, half[0] / (tan_half * aspect))
         spec.worldbody.add_camera(name=TOP_DOWN, pos=[centre[0], centre[1], hi[2] + height],
@@ -158,10 +158,7 @@ class MujocoRobot:
     def __init__(self, model_path=None, camera=TOP_DOWN, width=320, height=240, kp=100.0,
                  kd=20.0, task=None, timestep=0.0, render_samples=0):
         task = task or ReachTask()
-        self.model = load_model(model_path, camera, aspect=width / height)
-        if task.view_half_width and _has_task(self.model, task):
-            self.model = load_model(model_path, camera, aspect=width / height,
-                                    half_width=task.view_half_width)
+        self.model = load_model(model_path, camera, aspect=width / height, task=task)
         if timestep > 0:
             self.model.opt.timestep = timestep
         # Multisample anti-aliasing: 4 (MuJoCo's default) triples llvmpipe's render time, and

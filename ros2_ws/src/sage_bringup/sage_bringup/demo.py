@@ -44,6 +44,7 @@ from sage_bringup import graph as graph_mod
 from sage_bringup import supervisor as sup
 from sage_bringup.report import write_report
 from sage_common.background_node import BackgroundNode
+from sage_common.stats import jerk_rms
 import yaml
 
 RESET_SERVICE = '/sim_robot/reset_episode'
@@ -254,13 +255,11 @@ def command_stats(commands, period):
     if len(commands) < 4:
         return {'commands': len(commands)}
     times = np.array([t for t, _ in commands])
-    targets = np.stack([c for _, c in commands])
     gaps = np.diff(times)
-    jerk = np.diff(targets, n=3, axis=0) / period ** 3
     return {'commands': len(commands),
             'rate_hz': float((len(times) - 1) / (times[-1] - times[0])),
             'jitter_p99_ms': float(np.percentile(np.abs(gaps - period), 99) * 1e3),
-            'jerk_rms': float(np.sqrt(np.mean(jerk ** 2)))}
+            'jerk_rms': jerk_rms([c for _, c in commands], period)}
 
 
 class Demo:

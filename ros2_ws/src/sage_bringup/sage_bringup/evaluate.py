@@ -30,6 +30,7 @@ import sys
 
 import numpy as np
 from sage_common.registry import default_model_dir, ModelRegistry
+from sage_common.stats import jerk_rms
 from sage_hl_control.context_window import ContextWindow, presence_group_mask
 from sage_hl_control.ensemble import TemporalEnsembler
 from sage_hl_control.runtime import HRunner, LRunner
@@ -220,11 +221,8 @@ class Evaluator:
                 robot.set_target(np.asarray(target, float))
                 targets.append(np.asarray(target, float))
             runner.step()
-        dt = robot.timestep
-        jerk = (np.diff(np.asarray(targets), n=3, axis=0) / dt ** 3 if len(targets) > 3
-                else np.zeros((1, robot.n_joints)))
         return EpisodeResult(int(seed), robot.success(), robot.distance(),
-                             float(np.sqrt(np.mean(jerk ** 2))), len(targets))
+                             jerk_rms(targets, robot.timestep), len(targets))
 
     def evaluate(self, policy, seeds, perturbation=None, progress=None):
         """Run every seed; return a summary dict with the per-episode results."""

@@ -62,3 +62,12 @@ def summarize_ms(samples_s):
     return {'n': int(arr.size), 'p50_ms': round(float(np.percentile(arr, 50)), 3),
             'p99_ms': round(float(np.percentile(arr, 99)), 3),
             'max_ms': round(float(arr.max()), 3)}
+
+
+def jerk_rms(targets, dt):
+    """Return the RMS third difference per dt^3 of a (N, J) target sequence (0 if N < 4)."""
+    targets = np.asarray(targets, dtype=float)
+    if len(targets) < 4:
+        return 0.0
+    jerk = np.diff(targets, n=3, axis=0) / dt ** 3
+    return float(np.sqrt(np.mean(jerk ** 2)))

@@ -123,10 +123,10 @@ class CoherenceScorer(nn.Module):
         self.out = nn.Linear(hidden, 1)
 
     def forward(self, codes, joint_pos, joint_vel, action):
+        d = codes.shape[-1]
         steps = torch.cat([codes, joint_pos, joint_vel, action], dim=-1)
         change = torch.diff(steps, dim=1, prepend=steps[:, :1])
-        dynamics_change = change[..., codes.shape[-1]:]
-        x = self.inp(torch.cat([codes, change[..., :codes.shape[-1]], steps[..., codes.shape[-1]:],
-                                dynamics_change], dim=-1))
+        # codes, their change, dynamics, their change: the order stored scorers were fit on
+        x = self.inp(torch.cat([codes, change[..., :d], steps[..., d:], change[..., d:]], dim=-1))
         _, h = self.gru(x)
         return self.out(h[-1]).squeeze(-1)

@@ -1,5 +1,5 @@
 # Copyright 2026 The SAGE authors. Licensed under the Apache License, Version 2.0.
-"""The context node as its own process over real DDS: contexts, reload, bad input."""
+"""The context node as its own process over real DDS: contexts, reload, resets, bad input."""
 
 import shutil
 import threading
@@ -11,15 +11,20 @@ import pytest
 from sage_common.diagnostics import status_values
 from sage_common.qos import reliable_qos
 from sage_common.registry import ModelRegistry
+from sage_common.rejects import RejectCounter
 from sage_interfaces.msg import Context
 from sage_interfaces.srv import LoadModel
 from sage_perception import layout
+from sage_perception.context_core import ContextPipeline, load_runtime
 from sage_perception.decode import fill_image, sec_to_stamp
 from sage_perception.encoder import publish_initial_encoder
 from sensor_msgs.msg import Image, JointState
+from std_msgs.msg import Header
+from std_srvs.srv import Trigger
 
 pytestmark = pytest.mark.integration
 ALL = layout.PRESENT_COLOR | layout.PRESENT_DEPTH | layout.PRESENT_JOINTS
+T0 = 1000.0
 
 
 @pytest.fixture
@@ -165,6 +170,67 @@ def test_contexts_reload_without_drops_and_refusal(launch_node, ros_node, regist
     assert not response.success and 'sha256 mismatch' in response.message
     assert response.active_version == 'v0002'
     assert send.frame_until_context().model_version == 'v0002'
+    assert node.alive()
+
+
+def test_episode_start_and_reset_history_restart_the_encoder(launch_node, ros_node, registry):
+    # One joint state serves every frame (joint_max_age_s) and colour always waits for its
+    # depth (depth_timeout_s), so each context sees the same images and joints whatever
+    # order the node takes its inputs in: only the history tells the contexts apart.
+    # `fresh` is what a new pipeline makes of the first frame.
+    node = launch_node('sage_perception', 'context_node', name='context_node',
+                       params={'model_dir': str(registry.root), 'qos': 'reliable',
+                               'joint_max_age_s': 60.0, 'depth_timeout_s': 60.0,
+                               'diagnostics_period_s': 0.2})
+    node.wait_for_output('context node ready')
+    send = Sender(ros_node)
+    episode_start = ros_node.node.create_publisher(Header, '/sage/episode_start',
+                                                   reliable_qos())
+    send.wait_connected()
+    ros_node.wait_for(lambda: episode_start.get_subscription_count() > 0, 30, 'discovery')
+    out = []
+    pipeline = ContextPipeline(load_runtime(registry, '', 2), ['joint0', 'joint1'],
+                               RejectCounter(), out.append)
+    pipeline.on_joints(send.joint_state(T0 - 0.002))
+    pipeline.on_depth(send.image(T0, depth=True))
+    pipeline.on_color(send.image(T0))
+    fresh = out[0].context
+    send.joints.publish(send.joint_state(send.now()))
+    send.frame_until_context(joints=False)
+
+    def encode():
+        t = send.frame(joints=False)
+        ros_node.wait_for(lambda: send.context_for(t) is not None, 10, 'context')
+        assert send.context_for(t).presence == ALL
+        return np.asarray(send.context_for(t).data, dtype=np.float32)
+
+    def count(key):
+        return int(send.diag()[1].get(key, -1))
+
+    def start_episode(at, resets):
+        header = Header(frame_id=str(resets))
+        sec_to_stamp(at, header.stamp)
+        episode_start.publish(header)
+        ros_node.wait_for(lambda: count('history_resets') == resets, 10, f'reset {resets}')
+
+    assert not np.allclose(encode(), fresh)
+    start_episode(send.now(), 1)
+    np.testing.assert_allclose(encode(), fresh, atol=1e-5)
+    assert not np.allclose(encode(), fresh)
+
+    # a frame stamped before the episode's start but arriving after it is not encoded
+    start_episode(send.now() + 0.5, 2)
+    early = send.frame(joints=False)
+    ros_node.wait_for(lambda: count('dropped_before_episode_start') == 1, 10, 'drop counted')
+    assert send.context_for(early) is None
+    time.sleep(0.5)
+    np.testing.assert_allclose(encode(), fresh, atol=1e-5)
+
+    assert not np.allclose(encode(), fresh)
+    response = ros_node.call(Trigger, '/context_node/reset_history', Trigger.Request())
+    assert response.success, response.message
+    np.testing.assert_allclose(encode(), fresh, atol=1e-5)
+    ros_node.wait_for(lambda: count('history_resets') == 3, 10, 'service reset counted')
     assert node.alive()
 
 

@@ -13,7 +13,7 @@ from sage_common.testing import workspace_install
 from sage_interfaces.msg import EpisodeState
 from sage_interfaces.srv import ResetEpisode
 from sensor_msgs.msg import CameraInfo, Image, JointState
-from std_msgs.msg import Float64MultiArray
+from std_msgs.msg import Float64MultiArray, Header
 
 pytestmark = pytest.mark.integration
 READY = r'sim_robot: joints'
@@ -130,6 +130,9 @@ def test_malformed_commands_are_refused_and_counted(launch_node, ros_node):
 def test_reset_service_starts_seeded_episodes_that_end(launch_node, ros_node):
     start_sim(launch_node)
     episodes = ros_node.collect(EpisodeState, '/sim/episode', reliable_qos(50))
+    starts = ros_node.collect(Header, '/sage/episode_start', reliable_qos())
+    ros_node.wait_for(lambda: ros_node.node.count_publishers('/sage/episode_start') > 0,
+                      what='/sage/episode_start publisher')
     first = ros_node.call(ResetEpisode, '/sim_robot/reset_episode',
                           ResetEpisode.Request(seed=3, duration=0.5))
     assert first.success and first.episode == 1 and len(first.goal) == 2
@@ -137,6 +140,11 @@ def test_reset_service_starts_seeded_episodes_that_end(launch_node, ros_node):
     second = ros_node.call(ResetEpisode, '/sim_robot/reset_episode',
                            ResetEpisode.Request(seed=3, duration=0.5))
     assert second.success and second.episode == 2 and list(second.goal) == list(first.goal)
+    # each reset announces the episode's start (its number, stamped on the sim's clock)
+    ros_node.wait_for(lambda: len(starts) == 2, what='/sage/episode_start')
+    assert [m.frame_id for m in starts] == ['1', '2']
+    assert ns(starts[0].stamp) < ns(starts[1].stamp)
+    assert abs(ros_node.node.get_clock().now().nanoseconds - ns(starts[1].stamp)) < 5 * 10 ** 9
 
     def ended(n):
         return any(m.episode == n and not m.running for m in episodes)

@@ -51,24 +51,57 @@ class ContextWindow:
 
     Slots older than `max_age_s` (by source stamp, relative to the newest) are marked
     invalid; a stamp going backwards (a simulator reset, a replayed bag) clears the window.
+    `reset` empties it at an episode boundary, as training starts each sequence empty.
     """
 
     def __init__(self, size, max_age_s):
         self.size = int(size)
         self.max_age_s = float(max_age_s)
         self._slots = collections.deque(maxlen=self.size)
+        self._not_before = None
         self.resets = 0
+        self.history_resets = 0
+        self.dropped_before_start = 0
 
     def __len__(self):
         return len(self._slots)
 
+    def resize(self, size):
+        """Take another model's window size: empty, keeping the counters and a reset's stamp."""
+        self.size = int(size)
+        self._slots = collections.deque(maxlen=self.size)
+
+    def reset(self, stamp_s=None):
+        """
+        Forget the contexts stamped before stamp_s (seconds; None: all of them).
+
+        Contexts stamped before stamp_s that arrive later (in flight at the boundary) are
+        dropped and counted, up to the first one stamped at or after it: contexts come in
+        stamp order, so an earlier stamp after that is the clock going back, not a leftover.
+        """
+        kept = [] if stamp_s is None else [s for s in self._slots if s[2] >= stamp_s]
+        self._slots.clear()
+        self._slots.extend(kept)
+        self._not_before = None if stamp_s is None or kept else float(stamp_s)
+        self.history_resets += 1
+
     def push(self, vector, group_mask, stamp_s):
-        """Add the newest context (4096,), its group mask (16,) and stamp (seconds)."""
+        """
+        Add the newest context (4096,), its group mask (16,) and stamp (seconds).
+
+        Return False, keeping the window as it is, for a context from before the last reset.
+        """
+        if self._not_before is not None:
+            if stamp_s < self._not_before:
+                self.dropped_before_start += 1
+                return False
+            self._not_before = None
         if self._slots and stamp_s < self._slots[-1][2]:
             self._slots.clear()
             self.resets += 1
         self._slots.append((np.array(vector, np.float32, copy=True),
                             np.asarray(group_mask, np.float32), float(stamp_s)))
+        return True
 
     def feeds(self):
         """Return the ONNX feed {window, valid, group_mask}, the newest context last."""

@@ -7,7 +7,9 @@ compressed message carries the source stamp, the presence mask, the H-module ver
 the encoder version through. Contexts of the wrong size, with NaN/Inf, or from an encoder
 version that is not accepted are rejected and counted. `~/load_model` loads, verifies and
 probes another version off the data path; it takes over at the next context, and a version
-that fails is refused while the running one stays.
+that fails is refused while the running one stays. /sage/episode_start (std_msgs/Header,
+stamped with the episode's start) and `~/reset_history` (Trigger) empty the window, as
+training starts each sequence with an empty one.
 """
 
 import array
@@ -29,6 +31,8 @@ from sage_hl_control.node_util import (answer_load_request, declare, model_dir_o
 from sage_hl_control.runtime import HRunner, PRECISION_FILES
 from sage_interfaces.msg import CompressedContext, Context
 from sage_interfaces.srv import LoadModel
+from std_msgs.msg import Header
+from std_srvs.srv import Trigger
 
 
 class HModuleNode(Node):
@@ -65,6 +69,11 @@ class HModuleNode(Node):
         self.pub = self.create_publisher(CompressedContext, '/sage/context_compressed',
                                          reliable_qos())
         self.diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
+        # Before /sage/context: when both are ready in one wait, the executor takes the reset
+        # first. All three callbacks run on this node's single-threaded executor.
+        self.create_subscription(Header, '/sage/episode_start', self._on_episode_start,
+                                 reliable_qos())
+        self.create_service(Trigger, '~/reset_history', self._on_reset_history)
         self.create_subscription(Context, '/sage/context', self._on_context,
                                  qos_from_name(context_qos))
         self.side = SideService(self, LoadModel, self.get_fully_qualified_name() + '/load_model',
@@ -86,7 +95,7 @@ class HModuleNode(Node):
         if pending is not None:
             self.runner = pending
             if pending.window != self.window.size:
-                self.window = ContextWindow(pending.window, self.window_max_age)
+                self.window.resize(pending.window)
             self.get_logger().info(f'H-module {pending.version} took over')
         data, reason = check_vector(msg.data, CONTEXT_DIM)
         if reason is not None:
@@ -95,7 +104,9 @@ class HModuleNode(Node):
         if not self.gate.accepts(msg.model_version):
             self.rejects.reject('unknown_version', f'encoder version {msg.model_version!r}')
             return
-        self.window.push(data, presence_group_mask(msg.presence), stamp_seconds(msg.header.stamp))
+        if not self.window.push(data, presence_group_mask(msg.presence),
+                                stamp_seconds(msg.header.stamp)):
+            return  # stamped before the current episode's start
         z, seconds = self.runner.compress(self.window.feeds())
         self.compute.add(seconds)
         if z.shape != (COMPRESSED_DIM,) or not np.all(np.isfinite(z)):
@@ -110,6 +121,16 @@ class HModuleNode(Node):
         self.pub.publish(out)
         self.published += 1
         self.rate.tick()
+
+    def _on_episode_start(self, msg):
+        # A zero stamp (a publisher that does not stamp) empties the whole window.
+        self.window.reset(stamp_seconds(msg.stamp) or None)
+
+    def _on_reset_history(self, request, response):
+        self.window.reset()
+        response.success = True
+        response.message = f'window emptied ({self.window.history_resets} resets)'
+        return response
 
     # -- model reload ----------------------------------------------------------------------
     def _on_load_model(self, request, response):
@@ -138,6 +159,8 @@ class HModuleNode(Node):
             'rate_hz': self.rate.rate(), 'compute_p50_ms': self.compute.percentile_ms(50),
             'compute_p99_ms': self.compute.percentile_ms(99),
             'window_resets': self.window.resets,
+            'history_resets': self.window.history_resets,
+            'dropped_before_episode_start': self.window.dropped_before_start,
         }
         values.update(self.rejects.as_values())
         status = make_status('sage: h_module', 'h_module', level, message, values)

@@ -96,3 +96,38 @@ def test_context_window_order_validity_and_age():
     assert feeds['window'][0, 2, 0] == 3.0 and feeds['window'][0, 1, 0] == 2.0
     win.push(np.full(4096, 4.0), ones, 1.0)  # stamp went backwards: a reset
     assert win.resets == 1 and win.feeds()['valid'].tolist() == [[0, 0, 1]]
+
+
+def test_context_window_reset_empties_it_and_drops_contexts_from_before():
+    win = ContextWindow(size=3, max_age_s=5.0)
+    ones = np.ones(16, np.float32)
+    for t in (10.0, 10.1, 10.2):
+        assert win.push(np.full(4096, t), ones, t)
+    win.reset(10.5)
+    assert len(win) == 0 and win.feeds()['valid'].sum() == 0 and win.history_resets == 1
+    assert not win.push(np.full(4096, 9.0), ones, 10.3)  # in flight at the boundary
+    assert len(win) == 0 and win.dropped_before_start == 1
+    assert win.push(np.full(4096, 5.0), ones, 10.5)
+    feeds = win.feeds()
+    assert feeds['valid'].tolist() == [[0, 0, 1]] and feeds['window'][0, 2, 0] == 5.0
+    # after the episode's first context, an earlier stamp is the clock going back
+    assert win.push(np.full(4096, 6.0), ones, 1.0)
+    assert win.resets == 1 and win.dropped_before_start == 1 and len(win) == 1
+
+
+def test_context_window_reset_keeps_the_new_episode_and_survives_a_resize():
+    win = ContextWindow(size=3, max_age_s=5.0)
+    ones = np.ones(16, np.float32)
+    for t in (20.0, 20.2):
+        win.push(np.full(4096, t), ones, t)
+    win.reset(20.1)  # the boundary message came after the episode's first context
+    assert win.feeds()['window'][0, :, 0].tolist() == [0.0, 0.0, np.float32(20.2)]
+    assert win.push(np.full(4096, 1.0), ones, 20.3) and len(win) == 2
+    win.reset()  # the service: everything goes, nothing is dropped afterwards
+    assert len(win) == 0 and win.push(np.full(4096, 1.0), ones, 20.25)
+    win.reset(30.0)
+    win.resize(5)  # a new model's window size keeps the pending boundary and the counts
+    assert win.size == 5 and win.history_resets == 3
+    assert not win.push(np.full(4096, 1.0), ones, 29.0) and win.dropped_before_start == 1
+    assert win.push(np.full(4096, 1.0), ones, 30.0)
+    assert win.feeds()['valid'].tolist() == [[0, 0, 0, 0, 1]]

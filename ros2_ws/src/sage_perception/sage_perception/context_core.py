@@ -5,7 +5,8 @@ The context pipeline without ROS: validate, align, encode, and say what was pres
 `ContextPipeline` takes Image and JointState messages (any objects with the same fields),
 rejects bad input by reason through a RejectCounter, pairs colour with depth by stamp,
 looks joints up as of the camera stamp, runs the encoder (`EncoderRuntime`, an ONNX Runtime
-session loaded and probed by `load_runtime`) and hands each context to a callback. The
+session loaded and probed by `load_runtime`) and hands each context to a callback;
+`reset_history` starts the encoder's recurrent history afresh at an episode boundary. The
 node (context_node.py) only wires topics, parameters and diagnostics to it.
 """
 
@@ -136,6 +137,7 @@ class ContextPipeline:
         self._runtime = runtime
         self._hidden = initial_hidden(runtime.config)
         self._hidden_version = runtime
+        self._not_before = None
         self._last_stamp = {}
         self._last_depth_stamp = None
         self._clock = clock
@@ -145,6 +147,8 @@ class ContextPipeline:
             prefer_message_filters=self.params['prefer_message_filters'])
         self.accepted = {'color': 0, 'depth': 0, 'joints': 0}
         self.published = 0
+        self.history_resets = 0
+        self.dropped_before_start = 0
 
     # -- model -----------------------------------------------------------------------------
     @property
@@ -154,6 +158,23 @@ class ContextPipeline:
     def swap_runtime(self, runtime):
         """Atomically switch to a loaded, probed runtime; the next frame uses it."""
         self._runtime = runtime
+
+    def reset_history(self, stamp=None):
+        """
+        Start the encoder's history afresh: the hidden state back to initial_hidden.
+
+        Training unrolls the encoder from that state at the start of each sequence. `stamp`
+        (seconds) is the episode's start: colour frames stamped earlier that are encoded
+        afterwards (in flight, or queued for a depth pair, at the boundary) are dropped and
+        counted instead of entering the new episode's history.
+        """
+        with self._lock:
+            runtime = self._runtime
+            self._hidden = initial_hidden(runtime.config)
+            self._hidden_version = runtime
+            if stamp is not None:
+                self._not_before = float(stamp)
+            self.history_resets += 1
 
     # -- inputs ----------------------------------------------------------------------------
     def _check_stamp(self, stream, header, now):
@@ -233,6 +254,9 @@ class ContextPipeline:
         self._encode(color, depth)
 
     def _encode(self, color, depth):
+        if self._not_before is not None and color.stamp < self._not_before:
+            self.dropped_before_start += 1
+            return
         runtime = self._runtime
         if runtime is not self._hidden_version:
             self._hidden = initial_hidden(runtime.config)

@@ -7,7 +7,9 @@ Subscribes /camera/color/image_raw, /camera/depth/image_rect_raw and /joint_stat
 colour camera stamp, presence bits and model version), /sage/context_heatmap (64x64 mono8)
 and /diagnostics. `~/load_model` (LoadModel) loads, verifies and probes a registry version in
 its own callback group while frames keep flowing, then swaps it in atomically; a version that
-fails is refused with the reason and the current one stays.
+fails is refused with the reason and the current one stays. /sage/episode_start
+(std_msgs/Header, stamped with the episode's start) and `~/reset_history` (Trigger) reset
+the encoder's history, as training starts each sequence from the initial hidden state.
 """
 
 import sys
@@ -30,9 +32,11 @@ from sage_interfaces.srv import LoadModel
 from sage_perception import layout
 from sage_perception.context_core import (ContextPipeline, DEFAULT_PIPELINE_PARAMS,
                                           heatmap_mono8, load_runtime)
-from sage_perception.decode import bytes_to_uint8_array, floats_to_array
+from sage_perception.decode import bytes_to_uint8_array, floats_to_array, stamp_to_sec
 from sage_perception.encoder import MODEL_NAME
 from sensor_msgs.msg import Image, JointState
+from std_msgs.msg import Header
+from std_srvs.srv import Trigger
 
 INIT_COMMAND = 'sage_models init'
 
@@ -105,6 +109,12 @@ class ContextNode(Node):
         self.encode_ms = LatencyWindow(600)
         self.last_presence = 0
 
+        # Created before the sensor subscriptions: when an episode start and a frame are
+        # ready in the same wait, the executor takes the reset first. Both callbacks run on
+        # this node's single-threaded executor, and the pipeline locks its state besides.
+        self.create_subscription(Header, '/sage/episode_start', self._on_episode_start,
+                                 reliable_qos())
+        self.create_service(Trigger, '~/reset_history', self._on_reset_history)
         qos = qos_from_name(param['qos'], param['qos_depth'])
         self.create_subscription(Image, '/camera/color/image_raw', self._on_color, qos)
         self.create_subscription(Image, '/camera/depth/image_rect_raw', self._on_depth, qos)
@@ -140,6 +150,16 @@ class ContextNode(Node):
     def _on_joints(self, msg):
         self.rates['joints'].tick()
         self.pipeline.on_joints(msg, self._now())
+
+    def _on_episode_start(self, msg):
+        # A zero stamp (a publisher that does not stamp) resets without dropping any frame.
+        self.pipeline.reset_history(stamp_to_sec(msg.stamp) or None)
+
+    def _on_reset_history(self, request, response):
+        self.pipeline.reset_history()
+        response.success = True
+        response.message = f'encoder history reset ({self.pipeline.history_resets} resets)'
+        return response
 
     # -- outputs ---------------------------------------------------------------------------
     def _publish(self, result):
@@ -179,6 +199,8 @@ class ContextNode(Node):
             'preprocess_ms_p50': self.preprocess_ms.percentile_ms(50),
             'encoder_ms_p50': self.encode_ms.percentile_ms(50),
             'rejected_total': self.rejects.total(),
+            'history_resets': self.pipeline.history_resets,
+            'dropped_before_episode_start': self.pipeline.dropped_before_start,
         }
         if self.pipeline.sync.dropped is not None:
             values['unpaired_dropped'] = self.pipeline.sync.dropped

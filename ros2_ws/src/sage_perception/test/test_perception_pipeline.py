@@ -129,6 +129,29 @@ def test_swap_runtime_resets_history(pipe, runtime):
                                pipe.out[0].context[layout.SLICES['historical']], atol=1e-5)
 
 
+def test_reset_history_restarts_the_encoder_and_drops_frames_from_before(pipe):
+    _frame(pipe, T0)
+    _frame(pipe, T0 + 0.1)
+    fresh = pipe.out[0].context
+    assert not np.allclose(pipe.out[1].context, fresh)  # the history carries over
+    pipe.reset_history(stamp=T0 + 0.3)
+    _frame(pipe, T0 + 0.2)  # stamped before the episode's start, arriving after it
+    pipe.on_color(_color(T0 + 0.25), now=T0 + 0.25)  # queued for a depth pair...
+    pipe.reset_history(stamp=T0 + 0.3)
+    pipe.on_depth(_depth(T0 + 0.251), now=T0 + 0.26)  # ...paired after the boundary
+    assert len(pipe.out) == 2 and pipe.dropped_before_start == 2
+    _frame(pipe, T0 + 0.3)
+    _frame(pipe, T0 + 0.4)
+    assert pipe.history_resets == 2 and len(pipe.out) == 4
+    # same inputs, fresh hidden state: the episode starts like the first frame ever
+    np.testing.assert_allclose(pipe.out[2].context, fresh, atol=1e-6)
+    assert not np.allclose(pipe.out[3].context, fresh)
+    pipe.reset_history()  # no stamp (the service): reset, nothing dropped
+    _frame(pipe, T0 + 0.5)
+    np.testing.assert_allclose(pipe.out[4].context, fresh, atol=1e-6)
+    assert pipe.dropped_before_start == 2 and pipe.rejects.total() == 0
+
+
 def test_heatmap_bands():
     context = np.zeros(layout.DIM, np.float32)
     context[layout.SLICES['depth']] = 3.0

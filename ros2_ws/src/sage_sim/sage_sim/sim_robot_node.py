@@ -6,6 +6,10 @@ Threads: the physics loop (absolute deadlines at the model's timestep, PD tracki
 states every step), the camera loop (30 Hz, renders a snapshot of the state outside the
 physics lock), and the executor (commands, reset service, /sim/episode, /diagnostics).
 Every stamp is the node clock at the simulated state's time (SimClock).
+
+Each reset also publishes /sage/episode_start (std_msgs/Header: the episode's start stamp,
+frame_id its number), the only episode information SAGE's nodes get: /sim/episode carries
+the goal, which they must not see.
 """
 
 import array
@@ -29,7 +33,7 @@ from sage_common.stats import RateMeter
 from sage_interfaces.msg import EpisodeState
 from sage_interfaces.srv import ResetEpisode
 from sensor_msgs.msg import CameraInfo, Image, JointState
-from std_msgs.msg import Float64MultiArray
+from std_msgs.msg import Float64MultiArray, Header
 
 from .episode import EpisodeRunner, SimClock
 from .robot import MujocoRobot, Perturbation, ReachTask
@@ -170,6 +174,8 @@ class SimRobotNode(Node):
         self.pub_depth_info = self.create_publisher(CameraInfo, '/camera/depth/camera_info',
                                                     sensor)
         self.pub_episode = self.create_publisher(EpisodeState, '/sim/episode', reliable_qos())
+        self.pub_episode_start = self.create_publisher(Header, '/sage/episode_start',
+                                                       reliable_qos())
         self.pub_diag = self.create_publisher(DiagnosticArray, '/diagnostics', reliable_qos())
         topic = f"/{p['controller_name']}/commands"
         self.create_subscription(Float64MultiArray, topic, self._on_command,
@@ -333,10 +339,20 @@ class SimRobotNode(Node):
             self.get_logger().warning(f'reset refused: {exc}')
             response.success, response.message = False, str(exc)
             return response
-        with self._render_lock, self._sim_lock:
-            goal = self.runner.reset(request.seed, request.duration, perturbation)
-            self.clock_map.anchor(self.get_clock().now().nanoseconds, self.robot.time)
-            episode, duration = self.runner.episode, self.runner.duration
+        start = Header()
+        with self._render_lock:
+            with self._sim_lock:
+                # The current state's stamp is the latest given: the episode starts after it,
+                # so a frame of the last episode is never stamped at the new one's start.
+                last_ns = self.clock_map.stamp_ns(self.robot.time)
+                goal = self.runner.reset(request.seed, request.duration, perturbation)
+                self.clock_map.anchor(max(self.get_clock().now().nanoseconds, last_ns + 1),
+                                      self.robot.time)
+                episode, duration = self.runner.episode, self.runner.duration
+                start.stamp = self._stamp(self.robot.time)
+            start.frame_id = str(episode)
+            # Under the render lock: out before any frame of the new episode is rendered.
+            self._publish(self.pub_episode_start, start)
         response.success = True
         response.episode = episode
         response.goal = goal.tolist()

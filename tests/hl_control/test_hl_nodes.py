@@ -126,3 +126,37 @@ def test_l_module_waits_for_activation_and_shadows_as_trajectory(launch_node, ro
     hl.assert_commands_safe(list(shadow))
     assert not drive and not drive_traj  # shadow mode never drives the robot
     assert l_node.alive()
+
+
+def test_l_module_drops_the_previous_episode_at_an_episode_start(launch_node, ros_node, hl,
+                                                                 hl_registry, feeders):
+    from builtin_interfaces.msg import Time
+    from diagnostic_msgs.msg import DiagnosticArray
+    from sage_common.qos import reliable_qos
+    from sage_interfaces.msg import CompressedContext
+    from sensor_msgs.msg import JointState
+    from std_msgs.msg import Float64MultiArray, Header
+
+    l_node = launch_node('sage_hl_control', 'l_module', name='l_module',
+                         params=hl.l_params(hl_registry, diagnostics_period=0.2))
+    cmds = ros_node.collect(Float64MultiArray, '/arm_controller/commands', 1000)
+    diags = ros_node.collect(DiagnosticArray, '/diagnostics', 50)
+    feeders(ros_node, JointState, '/joint_states', lambda i: hl.make_joints(ros_node), 100)
+    feeders(ros_node, CompressedContext, '/sage/context_compressed',
+            lambda i: hl.make_compressed(ros_node), 30)
+    ros_node.wait_for(lambda: len(cmds) > 20 and not hl.is_hold(cmds[-1]), 30, 'driving')
+    # The next episode starts 3 s from now: contexts stamped before it are the old episode's.
+    start = ros_node.node.get_clock().now().nanoseconds + 3 * 10**9
+    pub = ros_node.node.create_publisher(Header, '/sage/episode_start', reliable_qos())
+    ros_node.wait_for(lambda: pub.get_subscription_count() > 0, 10, 'episode_start subscriber')
+    pub.publish(Header(stamp=Time(sec=start // 10**9, nanosec=start % 10**9), frame_id='1'))
+    l_node.wait_for_output(r'episode start \(1\)')
+    ros_node.wait_for(lambda: hl.is_hold(cmds[-1]), 5, 'hold: only old-episode contexts')
+    assert ros_node.node.get_clock().now().nanoseconds < start
+    ros_node.wait_for(lambda: int((hl.latest_diag(diags, 'sage: l_module') or {}).get(
+        'rejected_previous_episode', 0)) > 0, 5, 'old-episode chunks refused')
+    ros_node.wait_for(lambda: not hl.is_hold(cmds[-1]), 10, 'driving in the new episode')
+    values = hl.latest_diag(diags, 'sage: l_module')
+    assert values['episodes'] == '1'
+    hl.assert_commands_safe(list(cmds))
+    assert l_node.alive()

@@ -6,14 +6,20 @@
                   [--width 64 --height 64]
     sage_evaluate --policy sage --versions encoder=v0002,h_module=v0002,l_module=v0002 ...
     sage_evaluate --policy bc --models runs/x/baselines/bc  |  --policy teacher | random
+    sage_evaluate --policy sage --slow-start-step 1.0   # the L node's slow start, as the demo
 
 The simulated robot (sage_sim.MujocoRobot, the same model, camera and PD loop as the
 sim_robot node) is stepped in simulated time — faster than real time, deterministic per seed
 — with a camera frame every 1/camera_rate s and a command every physics step. A SAGE policy
 runs exactly what the nodes run: the encoder's ONNX session with its history state
-(sage_perception.context_core), the H-module's window, the L-module, and temporal ensembling
-of the chunks (sage_hl_control). Inference latency is not simulated here (the chunk acts
-from its frame's time); the ROS graph run of `make demo` measures it.
+(sage_perception.context_core), the H-module's window, the L-module, and the L-module node's
+ActuatorController (sage_hl_control.controller: temporal ensembling of the chunks, then the
+safety filter's limits, watchdog and hold) at the physics step rate, with the node's default
+parameters; the plain-BC baseline drives through the same controller. Slow start is off unless
+`--slow-start-step` sets it (a robot that already ramped up; the demo's graph sets the node's
+`slow_start_step`, which does not restart per episode). The summary records the controller
+settings. Inference latency is not simulated here (the chunk acts from its frame's time); the
+ROS graph run of `make demo` measures it. The teacher and random references drive directly.
 
 Success is the task's: Reacher's fingertip within 2 cm of the goal when the episode ends.
 Perturbations: `physics` (mass, damping and friction x1.2, actuator gain x0.8) and `vision`
@@ -32,7 +38,7 @@ import numpy as np
 from sage_common.registry import default_model_dir, ModelRegistry
 from sage_common.stats import jerk_rms
 from sage_hl_control.context_window import ContextWindow, presence_group_mask
-from sage_hl_control.ensemble import TemporalEnsembler
+from sage_hl_control.controller import ActuatorController
 from sage_hl_control.runtime import HRunner, LRunner
 from sage_perception import layout
 from sage_perception.context_core import load_runtime
@@ -70,13 +76,40 @@ def parse_seeds(text):
     return [int(s) for s in text.split(',') if s]
 
 
-class SagePolicy:
-    """Encoder -> H-module -> L-module -> temporal ensembling, as the nodes run them."""
+class ControlledPolicy:
+    """
+    A learned policy whose chunks drive the robot through the L node's ActuatorController.
+
+    Subclasses compute a chunk per camera frame (`chunk`); time is the evaluator's simulated
+    clock, which never goes back across episodes (the controller's watchdog and slow start
+    see one continuous run, as the node does).
+    """
+
+    def __init__(self, controller_settings):
+        self.controller = ActuatorController(controller_settings)
+
+    def reset(self, t):
+        self.controller.start_episode(t)
+
+    def on_frame(self, t, rgb, depth, pos, vel, eff):
+        self.controller.update_joints(pos, vel, t)
+        chunk, chunk_dt = self.chunk(t, rgb, depth, pos, vel, eff)
+        self.controller.add_chunk(chunk, t, chunk_dt, t)
+
+    def command(self, t, pos, vel):
+        self.controller.update_joints(pos, vel, t)
+        command = self.controller.tick(t)
+        return None if command is None else command.positions
+
+
+class SagePolicy(ControlledPolicy):
+    """Encoder -> H-module -> L-module -> the L node's controller, as the nodes run them."""
 
     name = 'sage'
 
-    def __init__(self, model_dir, versions=None, precision='fp32', ensemble_decay=10.0,
+    def __init__(self, model_dir, controller_settings, versions=None, precision='fp32',
                  num_joints=2):
+        super().__init__(controller_settings)
         versions = versions or {}
         registry = ModelRegistry(model_dir)
         self.encoder = load_runtime(registry, versions.get('encoder') or '', num_joints)
@@ -87,57 +120,44 @@ class SagePolicy:
             num_joints=num_joints)
         self.versions = {'encoder': self.encoder.version, 'h_module': self.h_runner.version,
                          'l_module': self.l_runner.version}
-        self.decay = ensemble_decay
-        self.reset()
 
-    def reset(self):
+    def reset(self, t):
+        super().reset(t)
         self.hidden = initial_hidden(self.encoder.config)
         self.window = ContextWindow(self.h_runner.window, max_age_s=1.0)
-        self.ensembler = TemporalEnsembler(self.decay)
 
-    def on_frame(self, t, rgb, depth, pos, vel, eff):
+    def chunk(self, t, rgb, depth, pos, vel, eff):
         feeds = preprocess(rgb, depth, pos, vel, eff, self.encoder.config)
         feeds['hidden'] = self.hidden
         context, self.hidden = self.encoder.run(feeds)
         self.window.push(context, presence_group_mask(PRESENT_ALL), t)
         z, _ = self.h_runner.compress(self.window.feeds())
-        chunk, _ = self.l_runner.chunk(z, pos, vel)
-        self.ensembler.add(chunk, t, self.l_runner.chunk_dt)
-
-    def command(self, t, pos, vel):
-        return self.ensembler.evaluate(t)
+        return self.l_runner.chunk(z, pos, vel)[0], self.l_runner.chunk_dt
 
 
-class BCPolicy:
-    """The plain behaviour-cloning baseline (sage_sleep.baseline), with the same ensembling."""
+class BCPolicy(ControlledPolicy):
+    """The plain behaviour-cloning baseline (sage_sleep.baseline), through the same controller."""
 
     name = 'bc'
 
-    def __init__(self, model_dir, version=None, ensemble_decay=10.0):
+    def __init__(self, model_dir, controller_settings, version=None):
         from sage_common.onnx_runtime import create_session
         from sage_sleep.baseline import MODEL_NAME
 
+        super().__init__(controller_settings)
         mv = ModelRegistry(model_dir).load(MODEL_NAME, version)
         self.config = mv.metadata['config']
         self.session, _ = create_session(mv.path('model.onnx'))
         self.versions = {MODEL_NAME: mv.version}
-        self.decay = ensemble_decay
-        self.reset()
 
-    def reset(self):
-        self.ensembler = TemporalEnsembler(self.decay)
-
-    def on_frame(self, t, rgb, depth, pos, vel, eff):
+    def chunk(self, t, rgb, depth, pos, vel, eff):
         color = preprocess(rgb, None, None, None, None,
                            {'image_size': self.config['image_size'], 'num_joints': 1,
                             'max_depth_m': 1.0})['color']
         chunk = self.session.run(None, {'color': color,
                                         'joint_pos': np.asarray(pos, np.float32)[None],
                                         'joint_vel': np.asarray(vel, np.float32)[None]})[0]
-        self.ensembler.add(chunk[0], t, float(self.config['chunk_dt']))
-
-    def command(self, t, pos, vel):
-        return self.ensembler.evaluate(t)
+        return chunk[0], float(self.config['chunk_dt'])
 
 
 class TeacherPolicy:
@@ -150,7 +170,7 @@ class TeacherPolicy:
         self.robot = robot
         self.teacher = ReachTeacher(TwoLinkArm.from_model(robot.model))
 
-    def reset(self):
+    def reset(self, t):
         self.teacher.command = None
 
     def on_frame(self, t, rgb, depth, pos, vel, eff):
@@ -169,10 +189,10 @@ class RandomPolicy:
     def __init__(self, robot, seed=0):
         self.rng = np.random.default_rng(seed)
         self.low, self.high = robot.joint_range.T.clip(-math.pi, math.pi)
-        self.reset()
+        self.reset(0.0)
 
-    def reset(self):
-        self.target, self.next_change = None, 0.0
+    def reset(self, t):
+        self.target, self.next_change = None, t
 
     def on_frame(self, t, rgb, depth, pos, vel, eff):
         pass
@@ -196,19 +216,35 @@ class EpisodeResult:
 
 
 class Evaluator:
-    """Steps the simulated robot in simulated time under a policy."""
+    """
+    Steps the simulated robot in simulated time under a policy.
+
+    Policies see one clock that goes on across episodes (`clock`: simulated seconds since
+    the evaluator started), as the nodes see their clock go on across the sim's resets.
+    """
 
     def __init__(self, duration=2.0, camera_rate=30.0, width=320, height=240):
         self.robot = MujocoRobot(width=width, height=height)
         self.runner = EpisodeRunner(self.robot, duration)
         self.camera_period = 1.0 / camera_rate
+        self.clock = 0.0
+
+    def controller_settings(self, **overrides):
+        """
+        Return what differs here from the L node controller's defaults, then overrides.
+
+        Commands at this robot's physics step rate; slow start off (a robot that already
+        ramped up) unless overridden with the node's `slow_start_step`.
+        """
+        return {'command_rate': 1.0 / self.robot.timestep, 'slow_start_step': 0.0,
+                **overrides}
 
     def episode(self, policy, seed, perturbation=None):
         """Run one episode; return an EpisodeResult."""
         robot, runner = self.robot, self.runner
         runner.reset(seed, perturbation=perturbation)
-        policy.reset()
-        start, next_frame, targets = robot.time, robot.time, []
+        start, next_frame, targets = robot.time - self.clock, robot.time, []
+        policy.reset(self.clock)
         while runner.running:
             t = robot.time - start
             pos, vel = robot.joint_positions(), robot.joint_velocities()
@@ -221,6 +257,7 @@ class Evaluator:
                 robot.set_target(np.asarray(target, float))
                 targets.append(np.asarray(target, float))
             runner.step()
+        self.clock = robot.time - start
         return EpisodeResult(int(seed), robot.success(), robot.distance(),
                              jerk_rms(targets, robot.timestep), len(targets))
 
@@ -257,15 +294,24 @@ def summarize(policy, results, perturbation):
         'median_final_distance': float(np.median([r.final_distance for r in results])),
         'jerk_rms_median': float(np.median([r.jerk_rms for r in results])),
         'results': [dataclasses.asdict(r) for r in results],
+        'controller': (dict(policy.controller.settings)
+                       if isinstance(policy, ControlledPolicy) else None),
     }
 
 
-def make_policy(kind, evaluator, model_dir=None, versions=None, seed=0, precision='fp32'):
-    """Return a policy by name: sage, bc, teacher or random."""
-    if kind == 'sage':
-        return SagePolicy(model_dir, versions, precision)
-    if kind == 'bc':
-        return BCPolicy(model_dir, (versions or {}).get('bc_policy'))
+def make_policy(kind, evaluator, model_dir=None, versions=None, seed=0, precision='fp32',
+                controller=None):
+    """
+    Return a policy by name: sage, bc, teacher or random.
+
+    sage and bc drive through the L node's controller: evaluator.controller_settings()
+    updated with `controller` ({parameter: value}, e.g. slow_start_step).
+    """
+    if kind in ('sage', 'bc'):
+        settings = evaluator.controller_settings(**(controller or {}))
+        if kind == 'sage':
+            return SagePolicy(model_dir, settings, versions, precision)
+        return BCPolicy(model_dir, settings, (versions or {}).get('bc_policy'))
     if kind == 'teacher':
         return TeacherPolicy(evaluator.robot)
     if kind == 'random':
@@ -289,12 +335,17 @@ def main(argv=None):
                              'demo uses 64 x 64)')
     parser.add_argument('--height', type=int, default=240)
     parser.add_argument('--precision', default='fp32', choices=['fp32', 'fp16', 'int8'])
+    parser.add_argument('--slow-start-step', type=float,
+                        help='sage and bc: seconds per step of the L node slow start (its '
+                             'slow_start_step; default off: a robot already at full speed)')
     parser.add_argument('--out', type=Path, help='write the summary JSON here')
     args = parser.parse_args(argv)
     versions = dict(v.split('=', 1) for v in args.versions.split(',') if v)
     evaluator = Evaluator(duration=args.duration, width=args.width, height=args.height)
+    controller = ({} if args.slow_start_step is None
+                  else {'slow_start_step': args.slow_start_step})
     policy = make_policy(args.policy, evaluator, args.models, versions,
-                         precision=args.precision)
+                         precision=args.precision, controller=controller)
 
     def show(done, total, results):
         if done % 10 == 0 or done == total:

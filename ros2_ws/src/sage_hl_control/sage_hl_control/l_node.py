@@ -3,11 +3,13 @@
 The L-module actuator node (lifecycle): compressed context + joint states -> joint commands.
 
 Every accepted compressed context, with the latest joint states, becomes an action chunk
-(ONNX Runtime); a fixed-rate timer blends the chunks covering "now" (TemporalEnsembler),
-passes the result through the SafetyFilter and publishes it: std_msgs/Float64MultiArray on
-/<controller>/commands or trajectory_msgs/JointTrajectory on /<controller>/joint_trajectory
-(mode `drive`), or the same type on /sage/shadow/commands (mode `shadow`). Nothing is
-published unless the node is active. `autostart` configures and activates it at start.
+(ONNX Runtime); a fixed-rate timer asks the ActuatorController (sage_hl_control.controller:
+the chunks covering "now" blended, then the SafetyFilter) for the command and publishes it:
+std_msgs/Float64MultiArray on /<controller>/commands or trajectory_msgs/JointTrajectory on
+/<controller>/joint_trajectory (mode `drive`), or the same type on /sage/shadow/commands (mode
+`shadow`). Nothing is published unless the node is active. `autostart` configures and
+activates it at start. /sage/episode_start (std_msgs/Header stamped with the episode's start)
+drops the previous episode's chunks; slow start goes on (it is not restarted per episode).
 `~/holding` (std_msgs/Bool, latched) says on every change whether the commands are holds.
 `~/load_model` loads, verifies and probes another version off the data path; it takes over
 at the next chunk, and a version that fails is refused while the running one stays.
@@ -27,63 +29,47 @@ from sage_common.registry import ModelError, ModelRegistry
 from sage_common.rejects import RejectCounter
 from sage_common.stats import LatencyWindow, RateMeter
 from sage_hl_control.context_window import check_vector
-from sage_hl_control.ensemble import TemporalEnsembler
+from sage_hl_control.controller import ActuatorController
+from sage_hl_control.controller import PARAMETERS as CONTROLLER_PARAMETERS
 from sage_hl_control.layout import COMPRESSED_DIM
 from sage_hl_control.node_util import (answer_load_request, declare, model_dir_or_default,
                                        SideService, stamp_seconds, VersionGate)
 from sage_hl_control.runtime import LRunner, PRECISION_FILES
-from sage_hl_control.safety import SafetyFilter, SlowStart
 from sage_interfaces.msg import CompressedContext
 from sage_interfaces.srv import LoadModel
 from sensor_msgs.msg import JointState
-from std_msgs.msg import Bool, Float64MultiArray
+from std_msgs.msg import Bool, Float64MultiArray, Header
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 OUTPUT_TYPES = ('float64_multi_array', 'joint_trajectory')
 MODES = ('drive', 'shadow')
 
+# name: (default, description, (low, high) or None); the controller's parameters included.
+PARAMETERS = {
+    'model_dir': ('', 'model registry root (default $SAGE_ROOT/models)', None),
+    'model_version': ('', 'L-module version (empty: active)', None),
+    'precision': ('fp32', 'ONNX variant: ' + ', '.join(sorted(PRECISION_FILES)), None),
+    'threads': (1, 'ONNX Runtime intra-op threads', (1, 16)),
+    'controller': ('arm_controller', 'drive mode topic prefix', None),
+    'output_type': ('float64_multi_array', ' or '.join(OUTPUT_TYPES), None),
+    'mode': ('drive', 'drive (to the robot) or shadow (/sage/shadow/commands)', None),
+    **CONTROLLER_PARAMETERS,
+    'joint_states_qos': ('sensor', 'QoS of /joint_states', None),
+    'accepted_h_versions': ('', "comma-separated H versions; 'any'; empty: the versions of "
+                            '`h_module` in the registry', None),
+    'diagnostics_period': (1.0, '/diagnostics period (s)', (0.1, 60.0)),
+    'autostart': (True, 'configure and activate at start', None),
+}
+
 
 class LModuleNode(LifecycleNode):
-    """Thin lifecycle wiring of LRunner + TemporalEnsembler + SafetyFilter."""
+    """Thin lifecycle wiring of LRunner + ActuatorController (ensembling + SafetyFilter)."""
 
     def __init__(self, **kwargs):
         super().__init__('l_module', **kwargs)
-
-        def d(*args, **kwargs):
-            return declare(self, *args, **kwargs)
-
-        self.p = {
-            'model_dir': model_dir_or_default(d('model_dir', '', 'model registry root '
-                                                '(default $SAGE_ROOT/models)')),
-            'model_version': d('model_version', '', 'L-module version (empty: active)'),
-            'precision': d('precision', 'fp32', 'ONNX variant: ' +
-                           ', '.join(sorted(PRECISION_FILES))),
-            'threads': d('threads', 1, 'ONNX Runtime intra-op threads', 1, 16),
-            'joint_names': d('joint_names', ['joint0', 'joint1'], 'commanded joints, in order'),
-            'controller': d('controller', 'arm_controller', 'drive mode topic prefix'),
-            'output_type': d('output_type', 'float64_multi_array', ' or '.join(OUTPUT_TYPES)),
-            'mode': d('mode', 'drive', 'drive (to the robot) or shadow (/sage/shadow/commands)'),
-            'command_rate': d('command_rate', 100.0, 'command timer rate (Hz)', 1.0, 1000.0),
-            'stale_timeout': d('stale_timeout', 0.1, 'watchdog: inputs older than this (s) '
-                               'make the node hold', 0.005, 10.0),
-            'position_lower': d('position_lower', [-6.2832, -3.0], 'rad, per joint'),
-            'position_upper': d('position_upper', [6.2832, 3.0], 'rad, per joint'),
-            'max_velocity': d('max_velocity', [8.0, 8.0], 'rad/s, per joint'),
-            'max_acceleration': d('max_acceleration', [80.0, 80.0], 'rad/s^2, per joint'),
-            'slow_start_scales': d('slow_start_scales', [0.1, 0.25, 0.5, 1.0],
-                                   'speed scale steps after (re)start, rising to 1'),
-            'slow_start_step': d('slow_start_step', 5.0, 'seconds per slow-start step',
-                                 0.0, 3600.0),
-            'ensemble_decay': d('ensemble_decay', 10.0, 'chunk weight exp(-decay * age_s); '
-                                '<0 favours older chunks (ACT)', -1000.0, 1000.0),
-            'joint_states_qos': d('joint_states_qos', 'sensor', 'QoS of /joint_states'),
-            'accepted_h_versions': d('accepted_h_versions', '',
-                                     "comma-separated H versions; 'any'; empty: the "
-                                     'versions of `h_module` in the registry'),
-            'diagnostics_period': d('diagnostics_period', 1.0, '/diagnostics period (s)',
-                                    0.1, 60.0),
-            'autostart': d('autostart', True, 'configure and activate at start'),
-        }
+        self.p = {name: declare(self, name, default, description, *(bounds or ()))
+                  for name, (default, description, bounds) in PARAMETERS.items()}
+        self.p['model_dir'] = model_dir_or_default(self.p['model_dir'])
         self.runner = None
         self._pending = None
         self._load_lock = threading.Lock()
@@ -96,32 +82,26 @@ class LModuleNode(LifecycleNode):
     # -- lifecycle -------------------------------------------------------------------------
     def on_configure(self, state):
         p = self.p
+        self.rejects = RejectCounter(self.get_logger())
         try:
             if p['mode'] not in MODES or p['output_type'] not in OUTPUT_TYPES:
                 raise ValueError(f'mode must be one of {MODES}, output_type one of '
                                  f'{OUTPUT_TYPES}')
-            self.joint_names = list(p['joint_names'])
-            self.period = 1.0 / p['command_rate']
-            self.safety = SafetyFilter(
-                self.joint_names, p['position_lower'], p['position_upper'], p['max_velocity'],
-                p['max_acceleration'], self.period, p['stale_timeout'],
-                SlowStart(p['slow_start_scales'], p['slow_start_step']))
+            self.controller = ActuatorController(
+                {name: p[name] for name in CONTROLLER_PARAMETERS}, self.rejects)
+            self.joint_names = self.controller.joint_names
             self.runner = self._load(p['model_version'])
         except (ModelError, ValueError) as exc:
             self.get_logger().error(f'configure failed: {exc}')
             return TransitionCallbackReturn.FAILURE
-        self.ensembler = TemporalEnsembler(p['ensemble_decay'])
         self.gate = VersionGate(p['accepted_h_versions'], p['model_dir'], 'h_module')
-        self.rejects = RejectCounter(self.get_logger())
         self.command_rate = RateMeter()
         self.jitter = LatencyWindow()
         self.compute = LatencyWindow()
         self.latency = LatencyWindow()
         self._last_tick = None
         self._latency_stamp = None
-        self._last_cmd = None
         self.published = 0
-        self.chunks = 0
         if p['output_type'] == 'float64_multi_array':
             self.msg_type, suffix = Float64MultiArray, 'commands'
         else:
@@ -132,7 +112,6 @@ class LModuleNode(LifecycleNode):
         self.diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
         self.holding_pub = self.create_publisher(Bool, '~/holding', latched_qos())
         self._published_holding = None
-        self._joint_vel = np.zeros(len(self.joint_names))
         self._entities = {
             'publisher': [self.cmd_pub, self.diag_pub, self.holding_pub],
             'subscription': [
@@ -141,6 +120,8 @@ class LModuleNode(LifecycleNode):
                 self.create_subscription(JointState, '/joint_states', self._on_joints,
                                          qos_from_name(p['joint_states_qos'])),
                 self.create_subscription(Bool, '/sage/estop', self._on_estop, latched_qos()),
+                self.create_subscription(Header, '/sage/episode_start', self._on_episode_start,
+                                         reliable_qos()),
             ],
         }
         self._side = SideService(self, LoadModel, self.get_fully_qualified_name() + '/load_model',
@@ -153,10 +134,10 @@ class LModuleNode(LifecycleNode):
         return TransitionCallbackReturn.SUCCESS
 
     def on_activate(self, state):
-        self.ensembler.clear()
+        self.controller.clear()
         self._last_tick = None
         self._published_holding = None
-        self._timer = self.create_timer(self.period, self._on_tick)
+        self._timer = self.create_timer(self.controller.dt, self._on_tick)
         self._active = True
         self.get_logger().info(f'active: publishing on {self.topic}')
         return TransitionCallbackReturn.SUCCESS
@@ -210,21 +191,19 @@ class LModuleNode(LifecycleNode):
         pos = np.array([msg.position[index[n]] for n in self.joint_names])
         vel = (np.array([msg.velocity[index[n]] for n in self.joint_names])
                if len(msg.velocity) == len(msg.name) else np.zeros(len(self.joint_names)))
-        if not np.all(np.isfinite(vel)):
-            self.rejects.reject('joint_state_non_finite', 'velocity')
-            return
-        if self.safety.update_joints(pos, time.monotonic()):
-            self._joint_vel = vel
-        else:
-            self.rejects.reject('joint_state_non_finite', 'position')
+        self.controller.update_joints(pos, vel, time.monotonic())
 
     def _on_estop(self, msg):
-        was = self.safety.estop
-        self.safety.set_estop(msg.data, time.monotonic())
+        was = self.controller.safety.estop
+        self.controller.set_estop(msg.data, time.monotonic())
         if msg.data and not was:
             self.get_logger().warning('E-STOP pressed: holding until released with False')
         elif was and not msg.data:
             self.get_logger().info('e-stop released: resuming on fresh inputs at slow start')
+
+    def _on_episode_start(self, msg):
+        self.controller.start_episode(stamp_seconds(msg.stamp))
+        self.get_logger().info(f'episode start ({self.controller.episodes}): chunks dropped')
 
     def _on_context(self, msg):
         if not self._active:
@@ -241,20 +220,16 @@ class LModuleNode(LifecycleNode):
             self.runner = pending
             self.get_logger().info(f'L-module {pending.version} took over')
         now = time.monotonic()
-        measured = self.safety.measured()
-        if measured is None:
+        joints = self.controller.joint_state()
+        if joints is None:
             self.rejects.reject('no_joint_state', 'no joint state yet')
             return
-        chunk, seconds = self.runner.chunk(data, measured, self._joint_vel)
+        chunk, seconds = self.runner.chunk(data, *joints)
         self.compute.add(seconds)
-        if chunk.shape != (self.runner.chunk_size, len(self.joint_names)) or \
-                not np.all(np.isfinite(chunk)):
-            self.rejects.reject('model_non_finite', f'L-module {self.runner.version} output')
-            return
-        self.safety.update_context(now)
-        self.ensembler.add(chunk, now, self.runner.chunk_dt, self.runner.version)
-        self.chunks += 1
-        self._latency_stamp = stamp_seconds(msg.header.stamp)
+        stamp = stamp_seconds(msg.header.stamp)
+        if self.controller.add_chunk(chunk, now, self.runner.chunk_dt, stamp,
+                                     self.runner.version):
+            self._latency_stamp = stamp
 
     # -- the control tick ------------------------------------------------------------------
     def _on_tick(self):
@@ -262,15 +237,10 @@ class LModuleNode(LifecycleNode):
             return
         now = time.monotonic()
         if self._last_tick is not None:
-            self.jitter.add(abs(now - self._last_tick - self.period))
+            self.jitter.add(abs(now - self._last_tick - self.controller.dt))
         self._last_tick = now
-        command = self.safety.step(now, self.ensembler.evaluate(now))
+        command = self.controller.tick(now)
         if command is None:
-            return
-        if command.holding:
-            self.ensembler.clear()
-        if not self.safety.within_limits(command.positions):
-            self.rejects.reject('guard_blocked', f'command {command.positions}')
             return
         self._publish(command.positions)
         if command.holding != self._published_holding:
@@ -293,12 +263,11 @@ class LModuleNode(LifecycleNode):
             msg = JointTrajectory()
             msg.header.stamp = self.get_clock().now().to_msg()
             msg.joint_names = self.joint_names
-            nanos = int(self.period * 1e9)
+            nanos = int(self.controller.dt * 1e9)
             msg.points = [JointTrajectoryPoint(
                 positions=values,
                 time_from_start=Duration(sec=nanos // 10**9, nanosec=nanos % 10**9))]
         self.cmd_pub.publish(msg)
-        self._last_cmd = values
         self.published += 1
         self.command_rate.tick()
 
@@ -317,21 +286,23 @@ class LModuleNode(LifecycleNode):
     def _publish_diagnostics(self):
         if self.runner is None:
             return
-        counts = self.safety.counts
-        holding = self.safety.holding
+        safety = self.controller.safety
+        counts = safety.counts
+        holding = safety.holding
         level, message = OK, 'driving' if self.p['mode'] == 'drive' else 'shadowing'
         if not self._active:
             level, message = WARN, 'inactive'
-        elif self.safety.estop:
+        elif safety.estop:
             level, message = WARN, 'E-STOP latched'
         elif holding:
             level, message = WARN, 'holding (watchdog or no fresh inputs)'
         values = {
             'active': self._active, 'mode': self.p['mode'], 'topic': self.topic,
             'model_version': self.runner.version, 'precision': self.p['precision'],
-            'provider': self.runner.provider, 'holding': holding, 'estop': self.safety.estop,
-            'speed_scale': self.safety.slow_start.scale(time.monotonic()),
-            'published': self.published, 'chunks': self.chunks,
+            'provider': self.runner.provider, 'holding': holding, 'estop': safety.estop,
+            'speed_scale': safety.slow_start.scale(time.monotonic()),
+            'published': self.published, 'chunks': self.controller.chunks,
+            'episodes': self.controller.episodes,
             'command_rate_hz': self.command_rate.rate(),
             'jitter_p99_ms': self.jitter.percentile_ms(99),
             'compute_p50_ms': self.compute.percentile_ms(50),

@@ -13,7 +13,11 @@ Per tick (`step`) it turns the ensembled target into the command actually sent, 
   command is limited in velocity (including a braking bound sqrt(2 a d) before each position
   limit) and acceleration; the velocity and acceleration limits are scaled by the slow-start
   schedule (10% first, raised step by step);
-* the position limits and the (scaled) velocity limit are hard: a final clamp guarantees them.
+* the position limits and the (scaled) velocity limit are hard: a final clamp guarantees them;
+* at an episode boundary (`new_episode`) nothing is commanded until the episode's first
+  target (unless a hold reason other than `no_target` appears), and the first command is
+  limited from the measured position at rest, not from the last command of the old episode;
+  the slow-start schedule goes on (it is a start-up and after-hold ramp, not a per-episode one).
 
 Every intervention is counted by reason (`counts`) for /diagnostics. The e-stop latches on
 `set_estop(True)` and is released only by an explicit `set_estop(False)`.
@@ -92,6 +96,7 @@ class SafetyFilter:
         self._holding = True         # nothing has been commanded yet
         self._hold_position = None
         self._hold_since = None
+        self._episode_wait = False   # new episode, no target yet: command nothing
 
     @staticmethod
     def _vector(values, n, what):
@@ -134,6 +139,21 @@ class SafetyFilter:
         """Return the last measured positions (or None)."""
         return None if self._joints is None else self._joints[0].copy()
 
+    def new_episode(self):
+        """
+        Forget the previous episode's commands: the robot may have been moved (a reset).
+
+        Until the new episode's first target, `step` returns None (the robot keeps the pose it
+        was reset to) unless another hold reason is present; a hold captures the position
+        measured from then on. The first command is limited from the measured position at
+        rest. The slow-start schedule is NOT restarted: it ramps up after start-up and after
+        holds (e-stop, watchdog), which an episode boundary is not.
+        """
+        self._prev_cmd = None
+        self._prev_vel = np.zeros(len(self.joint_names))
+        self._hold_position = None
+        self._episode_wait = True
+
     # -- the filter ------------------------------------------------------------------------
     def _hold_reasons(self, now, target):
         reasons = []
@@ -155,14 +175,20 @@ class SafetyFilter:
 
     def step(self, now, target):
         """
-        Return the Command for this tick, or None before any joint state was measured.
+        Return the Command for this tick, or None when there is nothing to command.
 
-        target: the (J,) position target for now (None if there is none).
+        None: before any joint state was measured, or after `new_episode` while the only
+        hold reason is the missing target. target: the (J,) position target for now (None if
+        there is none).
         """
         if self._joints is None:
             self.counts['no_joint_state'] += 1
             return None
         reasons = self._hold_reasons(now, target)
+        if self._episode_wait:
+            if reasons == ['no_target']:
+                return None
+            self._episode_wait = False
         scale = self.slow_start.scale(now)
         if not reasons and self._holding:
             fresh = (self._hold_since is None or

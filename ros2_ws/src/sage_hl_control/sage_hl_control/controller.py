@@ -1,0 +1,151 @@
+# Copyright 2026 The SAGE authors. Licensed under the Apache License, Version 2.0.
+"""
+The L-module's command logic without ROS: action chunks in, one joint command per tick out.
+
+ActuatorController is what the `l_module` node runs between the L-module's chunks and the
+robot, and what `sage_evaluate` drives the simulated robot through: the chunks are blended by
+a TemporalEnsembler and every tick's target passes the SafetyFilter (limits, watchdog, e-stop,
+slow start) and a last guard on the position limits. Time is the caller's: the node passes
+its monotonic clock, the evaluator the simulated time. PARAMETERS holds the controller's
+parameters of the node with their defaults (config/l_module.yaml holds the same values).
+"""
+
+import numpy as np
+from sage_common.rejects import RejectCounter
+from sage_hl_control.ensemble import TemporalEnsembler
+from sage_hl_control.safety import SafetyFilter, SlowStart
+
+# name: (default, description, (low, high) or None); the node declares them as parameters.
+PARAMETERS = {
+    'joint_names': (['joint0', 'joint1'], 'commanded joints, in order', None),
+    'command_rate': (100.0, 'command timer rate (Hz)', (1.0, 1000.0)),
+    'stale_timeout': (0.1, 'watchdog: inputs older than this (s) make the node hold',
+                      (0.005, 10.0)),
+    'position_lower': ([-6.2832, -3.0], 'rad, per joint', None),
+    'position_upper': ([6.2832, 3.0], 'rad, per joint', None),
+    'max_velocity': ([8.0, 8.0], 'rad/s, per joint', None),
+    'max_acceleration': ([80.0, 80.0], 'rad/s^2, per joint', None),
+    'slow_start_scales': ([0.1, 0.25, 0.5, 1.0],
+                          'speed scale steps after (re)start, rising to 1', None),
+    'slow_start_step': (5.0, 'seconds per slow-start step (0: no slow start)', (0.0, 3600.0)),
+    'ensemble_decay': (10.0, 'chunk weight exp(-decay * age_s); <0 favours older chunks (ACT)',
+                       (-1000.0, 1000.0)),
+}
+
+
+def default_settings():
+    """Return {parameter: default} of PARAMETERS."""
+    return {name: spec[0] for name, spec in PARAMETERS.items()}
+
+
+class ActuatorController:
+    """
+    Ensembling, safety filter and guard of the L-module node, for one fixed list of joints.
+
+    Feed it joint states (`update_joints`), chunks (`add_chunk`), the e-stop (`set_estop`) and
+    episode boundaries (`start_episode`); `tick(now)` returns the Command to publish, or None
+    to publish nothing. Refused inputs and blocked commands are counted in `rejects`.
+    """
+
+    def __init__(self, settings=None, rejects=None):
+        """Use settings ({parameter: value} over the defaults) and a RejectCounter."""
+        unknown = sorted(set(settings or {}) - set(PARAMETERS))
+        if unknown:
+            raise ValueError(f'unknown controller parameters {unknown}; known: '
+                             f'{sorted(PARAMETERS)}')
+        self.settings = {**default_settings(), **(settings or {})}
+        s = self.settings
+        self.joint_names = list(s['joint_names'])
+        if not s['command_rate'] > 0:
+            raise ValueError(f'command_rate must be > 0, got {s["command_rate"]}')
+        self.dt = 1.0 / s['command_rate']
+        self.safety = SafetyFilter(
+            self.joint_names, s['position_lower'], s['position_upper'], s['max_velocity'],
+            s['max_acceleration'], self.dt, s['stale_timeout'],
+            SlowStart(s['slow_start_scales'], s['slow_start_step']))
+        self.ensembler = TemporalEnsembler(s['ensemble_decay'])
+        self.rejects = rejects if rejects is not None else RejectCounter()
+        self.chunks = 0
+        self.episodes = 0
+        self._joint_vel = np.zeros(len(self.joint_names))
+        self._episode_stamp = None
+
+    # -- inputs ----------------------------------------------------------------------------
+    def update_joints(self, positions, velocities, now):
+        """Record measured joint positions and velocities (joint_names order); False: refused."""
+        velocities = np.asarray(velocities, dtype=np.float64).reshape(-1)
+        if not np.all(np.isfinite(velocities)):
+            self.rejects.reject('joint_state_non_finite', 'velocity')
+            return False
+        if not self.safety.update_joints(positions, now):
+            self.rejects.reject('joint_state_non_finite', 'position')
+            return False
+        self._joint_vel = velocities
+        return True
+
+    def joint_state(self):
+        """Return the (positions, velocities) a chunk is computed from, or None before any."""
+        positions = self.safety.measured()
+        return None if positions is None else (positions, self._joint_vel.copy())
+
+    def add_chunk(self, chunk, now, dt, stamp, version=''):
+        """
+        Blend in a (K, J) chunk of position targets for now, now + dt, ...; False: refused.
+
+        stamp: the source stamp of the context it was computed from (seconds, the clock of
+        `start_episode`); a chunk from a context older than the current episode is refused.
+        """
+        if self._episode_stamp is not None and stamp < self._episode_stamp:
+            self.rejects.reject('previous_episode', f'context stamped {stamp:.3f} s, episode '
+                                f'started at {self._episode_stamp:.3f} s')
+            return False
+        chunk = np.asarray(chunk, dtype=np.float64)
+        if chunk.ndim != 2 or chunk.shape[0] < 1 or chunk.shape[1] != len(self.joint_names) \
+                or not np.all(np.isfinite(chunk)):
+            self.rejects.reject('model_non_finite', f'L-module {version} output')
+            return False
+        self.safety.update_context(now)
+        self.ensembler.add(chunk, now, dt, version)
+        self.chunks += 1
+        return True
+
+    def set_estop(self, pressed, now):
+        """Latch the e-stop (True) or release it explicitly (False)."""
+        self.safety.set_estop(pressed, now)
+
+    def clear(self):
+        """Drop every chunk (on activation: chunks from before must not resume)."""
+        self.ensembler.clear()
+
+    def start_episode(self, stamp):
+        """
+        Begin a new episode at stamp (seconds, the clock of the chunks' context stamps).
+
+        Every chunk is dropped and chunks from contexts stamped before `stamp` are refused, so
+        nothing of the old episode blends into the new one; nothing is commanded until the
+        new episode's first chunk, whose command starts from the measured position
+        (SafetyFilter.new_episode). Slow start does NOT restart on an episode boundary: it is
+        a safety ramp after start-up and after a hold (e-stop, watchdog), not per episode.
+        """
+        self.clear()
+        self._episode_stamp = float(stamp)
+        self.safety.new_episode()
+        self.episodes += 1
+
+    # -- the control tick ------------------------------------------------------------------
+    def tick(self, now):
+        """
+        Return the safety-filtered Command for now, or None to publish nothing.
+
+        The chunks are dropped when the command is a hold (stale chunks must not resume). A
+        command outside the position limits (never expected) is blocked and counted.
+        """
+        command = self.safety.step(now, self.ensembler.evaluate(now))
+        if command is None:
+            return None
+        if command.holding:
+            self.ensembler.clear()
+        if not self.safety.within_limits(command.positions):
+            self.rejects.reject('guard_blocked', f'command {command.positions}')
+            return None
+        return command

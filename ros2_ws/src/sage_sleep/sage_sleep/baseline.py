@@ -131,6 +131,7 @@ def publish_bc(registry, model, metadata=None):
 def main(argv=None):
     from sage_perception.encoder import encoder_config
     from sage_sleep.experience import ExtractorConfig
+    from sage_sleep.sample_cache import default_cache_dir
     from sage_sleep.trainer import load_experience, split_episodes
 
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0].strip())
@@ -146,7 +147,8 @@ def main(argv=None):
     parser.add_argument('--seed', type=int, default=0)
     args = parser.parse_args(argv)
     memory, _ = load_experience(args.bags, ExtractorConfig(), encoder_config(),
-                                args.teacher_topics.split(','))
+                                args.teacher_topics.split(','),
+                                cache_dir=default_cache_dir(args.bags))
     if len(memory) == 0:
         print(f'error: no usable samples in {args.bags}', file=sys.stderr)
         return 2

@@ -32,10 +32,11 @@ from sage_hl_control.models import (load_h_module_torch, load_l_module_torch, pu
                                     publish_l_module)
 from sage_perception.decode import decode_color, decode_depth
 from sage_perception.encoder import load_encoder_torch, preprocess, publish_encoder
-from sage_sleep.bag_reader import iter_messages, list_wake_periods
+from sage_sleep.bag_reader import list_wake_periods
 from sage_sleep.consolidation import (consolidation_losses, ConsolidationConfig, make_batch,
                                       SleepModels)
-from sage_sleep.experience import ExperienceMemory, ExtractorConfig, SampleExtractor
+from sage_sleep.experience import ExperienceMemory, ExtractorConfig
+from sage_sleep.sample_cache import decode_period, default_cache_dir, SampleCache
 from sage_sleep.validation import compare_to_running, validate
 import torch
 
@@ -68,40 +69,43 @@ def image_decoders(encoder_config):
 
 
 def load_experience(bag_root, extractor_config, encoder_config, teacher_topics,
-                    capacity=100_000, log=print):
+                    capacity=100_000, log=print, cache_dir=None):
     """
     Stream every wake period under bag_root into an ExperienceMemory.
 
     The action to imitate in a period is the first of teacher_topics recorded there: the
     teacher's labels (`/teacher/commands`) when SAGE drove, else the commands the teacher
     drove with. Returns (memory, report): report lists the periods, samples and skips per
-    period, and the problems of bags that were skipped.
+    period, and the problems of bags that were skipped. With a cache_dir, closed periods are
+    decoded once and read back from a SampleCache there (the same memory and report).
     """
     color, depth = image_decoders(encoder_config)
     memory = ExperienceMemory(capacity)
     report = {'periods': [], 'problems': []}
     periods = list_wake_periods(bag_root, log=lambda m: report['problems'].append(m))
+    cache = None if cache_dir is None else SampleCache(cache_dir, encoder_config, log=log)
+    if cache:
+        cache.prune(bag_root)
     for index, period in enumerate(periods):
         counts = period.message_counts
         action_topic = next((t for t in teacher_topics if counts.get(t)), teacher_topics[-1])
         config = dataclasses.replace(extractor_config, action_topic=action_topic)
-        extractor = SampleExtractor(config, color, depth)
+        if cache:
+            extracted = cache.get(period, config, color, depth)
+        else:
+            extracted = decode_period(period, config, color, depth)
         added = 0
-        problems = []
-        for topic, stamp, msg in iter_messages(period, topics=config.topics(),
-                                               log=problems.append):
-            for sample in extractor.feed(topic, stamp, msg):
-                sample.episode += (index + 1) * EPISODE_STRIDE
-                memory.add(sample)
-                added += 1
-        extractor.finish()
-        report['problems'] += period.problems + problems
+        for sample in extracted.samples:
+            sample.episode += (index + 1) * EPISODE_STRIDE
+            memory.add(sample)
+            added += 1
+        skipped = dict(extracted.skipped)
+        report['problems'] += period.problems + extracted.problems
         report['periods'].append({'id': period.id, 'segments': len(period.segments),
                                   'action_topic': action_topic, 'samples': added,
-                                  'skipped': dict(extractor.skipped)})
+                                  'skipped': skipped})
         log(f'wake period {period.id}: {len(period.segments)} segments, {added} samples '
-            f'imitating {action_topic}'
-            + (f', skipped {dict(extractor.skipped)}' if extractor.skipped else ''))
+            f'imitating {action_topic}' + (f', skipped {skipped}' if skipped else ''))
     for problem in report['problems']:
         log(f'skipped: {problem}')
     return memory, report
@@ -335,7 +339,8 @@ def run_sleep(args, log=print):
     progress('sleep', 0.0)
     memory, data_report = load_experience(args.bags, extractor_cfg, models.encoder.config,
                                           args.teacher_topics.split(','),
-                                          log=log if rank == 0 else (lambda m: None))
+                                          log=log if rank == 0 else (lambda m: None),
+                                          cache_dir=args.cache_dir or default_cache_dir(args.bags))
     if len(memory) == 0:
         raise SleepError(f'no usable samples in {args.bags} (problems: '
                          f'{data_report["problems"] or "none"}); nothing to learn from')
@@ -396,6 +401,9 @@ def build_parser():
     env = os.environ  # the sleep manager says where its bags and registry are
     parser.add_argument('--bags', type=Path, default=Path(env.get('SAGE_BAG_ROOT',
                                                                   root / 'bags')))
+    parser.add_argument('--cache-dir', type=Path,
+                        help='decoded samples of closed wake periods (default: '
+                             '<bags>/.sample_cache)')
     parser.add_argument('--models', type=Path, default=default_model_dir())
     parser.add_argument('--runs-root', type=Path, default=root / 'runs' / 'sleeps',
                         help='each sleep gets <runs-root>/sleep-NNN (an unfinished one resumes)')

@@ -27,7 +27,6 @@ setup(
         'console_scripts': [
             'sage_supervisor = sage_bringup.supervisor:main',
             'sage_test_node = sage_bringup.fault_node:main',
-            'sage_evaluate = sage_bringup.evaluate:main',
         ],
     },
 )

@@ -29,6 +29,7 @@ setup(
             'sage_train = sage_sleep.trainer:main',
             'sage_models = sage_sleep.models_cli:main',
             'sage_bc_baseline = sage_sleep.baseline:main',
+            'sage_evaluate = sage_sleep.evaluate:main',
         ],
     },
 )

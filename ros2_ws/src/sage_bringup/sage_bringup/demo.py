@@ -541,7 +541,7 @@ class Demo:
                 setattr(self, attr, None)
 
     def phase_offline(self):
-        from sage_bringup.evaluate import Evaluator, make_policy, PRESETS
+        from sage_sleep.evaluate import Evaluator, make_policy, PRESETS
 
         ev, cam = self.config['evaluate'], self.config['camera']
         total_steps = self.config['sleep']['steps'] * len(self.config['cycles'])

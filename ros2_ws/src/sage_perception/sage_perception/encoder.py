@@ -9,10 +9,11 @@ trainer alike):
     joints    (B, 4 * num_joints)  sin(q), cos(q), velocity * velocity_scale,
                             effort * effort_scale
     presence  (B, 3)        1/0 flags for color, depth, joints (layout.MODALITY_BITS)
-    hidden    (B, hidden_dim)  the historical GRU state carried between frames
+    hidden    (B, hidden_dim)  the history carried between frames: a register of the last
+                            history_frames frames' summaries, oldest first
 Outputs:
     context     (B, 4096)   the layout of sage_perception.layout
-    hidden_out  (B, hidden_dim)  the next GRU state (feed it back as `hidden`)
+    hidden_out  (B, hidden_dim)  the register shifted by one frame (feed it back as `hidden`)
 
 An absent modality's features are multiplied by its presence flag before fusion, so its own
 groups are exactly zero; audio and tactile have no source yet and are always exactly zero.
@@ -40,10 +41,21 @@ DEFAULT_ENCODER_CONFIG = {
     'image_size': 64,         # square input side; the node resizes camera images to it
     'num_joints': 2,
     'hidden_dim': layout.GROUP_DIM,
+    # The history is a bounded register of the last few frames, not a recurrent state: the
+    # robot runs the encoder over whole episodes, training unrolls it over a few frames, and
+    # a GRU state after 60 frames is one training never showed the model. A register of N
+    # frames is, after N frames, exactly what training sees.
+    'history_frames': 4,
     'fused_dim': 512,
+    'color_widths': [16, 16],  # keypoint_cnn's layer widths (its cost per frame)
+    'keypoints': 32,
     'max_depth_m': 4.0,
     'velocity_scale': 0.1,
-    'effort_scale': 1.0,
+    # Joint effort is the PD torque of the last command: with position and velocity it gives
+    # the command back (to 0.0007 rad), and a policy that reads it copies its own command
+    # instead of looking at the goal. Off until a task needs force (the tactile group is
+    # where a real force/tactile source belongs).
+    'effort_scale': 0.0,
     'predict_horizon': 5,
     'seed': 0,
     'onnx_opset': 17,
@@ -62,6 +74,10 @@ def encoder_config(**overrides):
         raise ValueError(f'image_size must be a multiple of 16 and >= 16, got {size}')
     if int(config['num_joints']) < 1:
         raise ValueError('num_joints must be >= 1')
+    frames = int(config['history_frames'])
+    if frames < 1 or int(config['hidden_dim']) % frames:
+        raise ValueError(f"hidden_dim {config['hidden_dim']} must split into history_frames "
+                         f'{frames} equal slots')
     return config
 
 
@@ -122,7 +138,7 @@ def _subsample(image, size):
 
 
 def initial_hidden(config, batch=1):
-    """Return the zero GRU state the first frame (and a reloaded model) starts from."""
+    """Return the empty history the first frame of an episode (and a reloaded model) sees."""
     return np.zeros((batch, int(config['hidden_dim'])), dtype=np.float32)
 
 
@@ -171,6 +187,25 @@ def spatial_softmax():
     return _spatial_softmax_class()()
 
 
+def keypoint_cnn(widths, keypoints):
+    """
+    Return the keypoint feature CNN: (B, 3, S, S) -> (B, keypoints, S/2, S/2) maps.
+
+    One stride-2 layer only: the maps are S/2 wide (32 x 32 at 64 px), so a 2-cm goal disc
+    covers a few map cells instead of a fraction of one. The widths set its cost: at 64 px,
+    (16, 16) is ~8 MMAC a frame, the (32, 64) of the first plain BC ~50 MMAC; on a 2-core CPU
+    frames per second of training is what buys closed-loop success. The plain BC baseline
+    uses the same definition, so the comparison is about everything else.
+    """
+    nn = _torch().nn
+    layers, in_ch = [nn.Conv2d(3, widths[0], 5, stride=2, padding=2), nn.ReLU()], widths[0]
+    for width in widths[1:]:
+        layers += [nn.Conv2d(in_ch, width, 3, padding=1), nn.ReLU()]
+        in_ch = width
+    layers.append(nn.Conv2d(in_ch, keypoints, 3, padding=1))
+    return nn.Sequential(*layers)
+
+
 def build_encoder(config=None):
     """Return the torch encoder (an nn.Module) for a config (default DEFAULT_ENCODER_CONFIG)."""
     torch = _torch()
@@ -199,12 +234,10 @@ def build_encoder(config=None):
         feature map (Levine et al., 2016; DESIGN.md's best Reacher encoder).
         """
 
-        def __init__(self, keypoints=32):
+        def __init__(self):
             super().__init__()
-            self.features = nn.Sequential(
-                nn.Conv2d(3, 16, 5, stride=2, padding=2), nn.ReLU(),
-                nn.Conv2d(16, 32, 3, stride=2, padding=1), nn.ReLU(),
-                nn.Conv2d(32, keypoints, 3, padding=1))
+            keypoints = int(config['keypoints'])
+            self.features = keypoint_cnn(config['color_widths'], keypoints)
             self.keypoints = spatial_softmax()
             self.out = nn.Sequential(nn.Linear(3 * keypoints, 2 * g), nn.ReLU(),
                                      nn.Linear(2 * g, 2 * g), nn.LayerNorm(2 * g))
@@ -230,7 +263,8 @@ def build_encoder(config=None):
             self.heads = nn.ModuleDict({
                 name: nn.Linear(fused_dim, g)
                 for name in layout.SEMANTIC_HEADS + layout.PHYSICAL_HEADS + ('immediate',)})
-            self.history = nn.GRUCell(fused_dim, hidden_dim)
+            self.slot = hidden_dim // int(config['history_frames'])
+            self.history = nn.Sequential(nn.Linear(fused_dim, self.slot), nn.Tanh())
             self.historical = nn.Linear(hidden_dim, g)
             self.heads['predictive'] = nn.Linear(fused_dim + hidden_dim, g)
 
@@ -239,7 +273,7 @@ def build_encoder(config=None):
             depth_f = self.depth_net(depth) * presence[:, 1:2]
             proprio = self.proprio_net(joints) * presence[:, 2:3]
             fused = self.fuse(torch.cat([visual, depth_f, proprio, presence], dim=1))
-            hidden_out = self.history(fused, hidden)
+            hidden_out = torch.cat([hidden[:, self.slot:], self.history(fused)], dim=1)
             zeros = torch.zeros_like(proprio)
             groups = {'visual': visual, 'depth': depth_f, 'audio': zeros, 'tactile': zeros,
                       'proprioceptive': proprio,

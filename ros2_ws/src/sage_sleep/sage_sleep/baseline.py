@@ -21,7 +21,8 @@ import tempfile
 
 import numpy as np
 from sage_common.registry import ModelRegistry, tensor_spec
-from sage_perception.encoder import spatial_softmax
+from sage_perception.encoder import DEFAULT_ENCODER_CONFIG, keypoint_cnn, spatial_softmax
+from sage_sleep.budget import TrainingBudget
 from sage_sleep.consolidation import augment_images, ConsolidationConfig
 import torch
 from torch import nn
@@ -30,7 +31,8 @@ import torch.nn.functional as F
 MODEL_NAME = 'bc_policy'
 DEFAULT_BC_CONFIG = {'image_size': 64, 'num_joints': 2, 'chunk_size': 10,
                      'chunk_dt': 1.0 / 30.0, 'max_residual': 3.14159, 'velocity_scale': 0.1,
-                     'seed': 0}
+                     'color_widths': DEFAULT_ENCODER_CONFIG['color_widths'],
+                     'keypoints': DEFAULT_ENCODER_CONFIG['keypoints'], 'seed': 0}
 
 
 class PlainBCPolicy(nn.Module):
@@ -40,13 +42,10 @@ class PlainBCPolicy(nn.Module):
         super().__init__()
         self.config = dict(config)
         j, k = int(config['num_joints']), int(config['chunk_size'])
-        self.cnn = nn.Sequential(
-            nn.Conv2d(3, 32, 5, stride=2, padding=2), nn.ReLU(),
-            nn.Conv2d(32, 32, 3, padding=1), nn.ReLU(),
-            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(),
-            nn.Conv2d(64, 32, 3, padding=1))
+        kp = int(config['keypoints'])
+        self.cnn = keypoint_cnn(config['color_widths'], kp)
         self.keypoints = spatial_softmax()
-        self.mlp = nn.Sequential(nn.Linear(64 + 3 * j, 256), nn.ReLU(),
+        self.mlp = nn.Sequential(nn.Linear(2 * kp + 3 * j, 256), nn.ReLU(),
                                  nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, k * j))
         self.k, self.j = k, j
 
@@ -64,14 +63,22 @@ def build_bc_policy(config=None):
     return PlainBCPolicy(config)
 
 
-def train_bc(memory, train_episodes, steps, frames_per_step, seed=0, lr=1e-3, log=print):
-    """Train a PlainBCPolicy on memory samples of the given episodes; return (model, losses)."""
+def train_bc(memory, train_episodes, steps=None, frames_per_step=96, seed=0, lr=1e-3,
+             seconds=None, overrides=None):
+    """
+    Train a PlainBCPolicy on memory samples of the given episodes.
+
+    The budget is `steps`, `seconds` of wall time, or both (sage_sleep.budget): at the same
+    wall-clock budget as a sleep, the comparison with SAGE is fair whatever each model costs.
+    `overrides` change DEFAULT_BC_CONFIG entries (e.g. color_widths). Returns (model, losses,
+    stats) with stats {steps, frames, train_seconds}.
+    """
     from tqdm import tqdm
 
     sample = memory.get(np.array([0]))
     config = {**DEFAULT_BC_CONFIG, 'image_size': int(sample['color'].shape[-1]),
               'num_joints': int(sample['joint_pos'].shape[-1]),
-              'chunk_size': int(sample['action'].shape[1]), 'seed': seed}
+              'chunk_size': int(sample['action'].shape[1]), 'seed': seed, **(overrides or {})}
     model = build_bc_policy(config)
     order = memory._order()
     keep = np.isin(memory.episode[order], list(train_episodes))
@@ -85,11 +92,15 @@ def train_bc(memory, train_episodes, steps, frames_per_step, seed=0, lr=1e-3, lo
     generator = torch.Generator().manual_seed(seed)
     aug = ConsolidationConfig(shift_px=4.0, rotate_deg=0.0, brightness=0.0, color_noise=0.0,
                               depth_noise=0.0)
+    budget = TrainingBudget(steps, seconds)
     losses = []
     model.train()
-    for step in tqdm(range(steps), desc='plain BC', mininterval=2.0):
+    bar = tqdm(total=1000, desc=f'plain BC ({budget.describe()})', mininterval=2.0)
+    budget.start()
+    step = shown = 0
+    while not budget.exhausted(step):
         for group in optimizer.param_groups:
-            group['lr'] = float(lr * 0.5 * (1 + np.cos(np.pi * step / steps)))
+            group['lr'] = budget.cosine_lr(lr, step)
         got = memory.get(rng.choice(eligible, size=frames_per_step, p=weights))
         color = torch.from_numpy(got['color']).float()[:, None] / 255.0
         depth = torch.from_numpy(got['depth'])[:, None]
@@ -101,7 +112,14 @@ def train_bc(memory, train_episodes, steps, frames_per_step, seed=0, lr=1e-3, lo
         loss.backward()
         optimizer.step()
         losses.append(float(loss.detach()))
-    return model.eval(), losses
+        step += 1
+        done = int(budget.fraction(step) * 1000)
+        bar.update(done - shown)
+        shown = done
+    bar.close()
+    stats = {'steps': step, 'frames': step * frames_per_step,
+             'train_seconds': budget.elapsed()}
+    return model.eval(), losses, stats
 
 
 def publish_bc(registry, model, metadata=None):
@@ -153,7 +171,7 @@ def main(argv=None):
         print(f'error: no usable samples in {args.bags}', file=sys.stderr)
         return 2
     train_eps, _ = split_episodes(memory, args.holdout, args.seed)
-    model, losses = train_bc(memory, train_eps, args.steps, args.frames_per_step, args.seed)
+    model, losses, _ = train_bc(memory, train_eps, args.steps, args.frames_per_step, args.seed)
     version = publish_bc(ModelRegistry(args.models), model,
                          {'steps': args.steps, 'final_loss': losses[-1]})
     print(f'plain BC: {version.name} {version.version}, final L1 {losses[-1]:.4f}')

@@ -37,7 +37,8 @@ import torch.nn.functional as F
 class ConsolidationConfig:
     """Budgets, augmentations and loss weights of consolidation."""
 
-    steps: int = 300
+    steps: int = 300                 # optimizer steps (None: only `seconds` limits training)
+    seconds: float = None           # wall-clock training budget (None: only `steps` does)
     batch_size: int = 16
     seq_len: int = 6
     lr: float = 1e-3
@@ -62,6 +63,7 @@ class ConsolidationConfig:
     w_predict: float = 0.1
     w_kl: float = 1e-4
     w_coherence: float = 0.5
+    dream_every: int = 1             # dream (and train the scorer) on every n-th step
 
 
 # -- batches --------------------------------------------------------------------------------
@@ -241,70 +243,81 @@ def consolidation_losses(models, batch, cfg, generator, step, module=None):
     Return (total loss, dict of float parts) for one batch.
 
     `models` is what is called (a SleepModels or its DDP wrapper); `module` the SleepModels
-    itself (for attribute access under DDP). Both views (and the dreams) go through one
-    forward pass.
+    itself (for attribute access under DDP). Every view (and the dreams) goes through one
+    forward pass. The second view exists for VICReg (none when its weight is 0) and is also
+    imitated: every real frame that is computed teaches the action.
     """
     module = module or models
     enc_cfg = module.encoder.config
     n = batch['color'].shape[0]
     view_a = view(batch, cfg, generator, resample=False)
-    view_b = view(batch, cfg, generator, resample=True)
-    parts_in = [view_a, view_b]
+    parts_in = [view_a]
+    two_views = cfg.w_vicreg > 0
+    if two_views:
+        parts_in.append(view(batch, cfg, generator, resample=True))
+    real = len(parts_in) * n
     half = n // 2
-    dreaming = cfg.dreams and half >= 2
+    dreaming = cfg.dreams and half >= 2 and step % cfg.dream_every == 0
     if dreaming:
-        # Dream on half of the first view (a different modification each step): real and
-        # dreamed sequences then share the augmentation, which cannot give dreams away.
-        modification = MODIFICATIONS[step % len(MODIFICATIONS)]
+        # Dream on half of the first view (a different modification each dreaming step):
+        # real and dreamed sequences then share the augmentation, which cannot give dreams
+        # away.
+        modification = MODIFICATIONS[(step // cfg.dream_every) % len(MODIFICATIONS)]
         parts_in.append(dream_batch({k: v[:half] for k, v in view_a.items()}, modification,
                                     generator, enc_cfg))
-    out = models(_concat(parts_in))
+    inputs = _concat(parts_in)
+    out = models(inputs)
     a = {k: (None if v is None else v[:n]) for k, v in out.items()}
-    z_b = out['z'][n:2 * n]
     z_a, contexts_a = a['z'], a['contexts']
     t = z_a.shape[1]
     parts = {}
+    total = z_a.new_zeros(())
 
-    # Invariance + anti-collapse on the last frame's code (the moment both views share).
-    vic, vic_parts = vicreg_loss(z_a[:, -1], z_b[:, -1])
-    parts.update({f'vicreg_{k}': float(v) for k, v in vic_parts.items()})
-    parts['vicreg'] = float(vic.detach())
+    if two_views:
+        # Invariance + anti-collapse on the last frame's code (the moment both views share).
+        vic, vic_parts = vicreg_loss(z_a[:, -1], out['z'][n:2 * n, -1])
+        parts.update({f'vicreg_{k}': float(v) for k, v in vic_parts.items()})
+        parts['vicreg'] = float(vic.detach())
+        total = total + cfg.w_vicreg * vic
 
     # The predictive group predicts the immediate group `h` frames ahead.
     h = int(enc_cfg['predict_horizon'])
-    pred_slice = layout.SLICES['predictive']
-    target_slice = layout.SLICES[layout.PREDICTIVE_TARGET]
-    if t > h:
-        predictive = F.mse_loss(contexts_a[:, :t - h, pred_slice],
-                                contexts_a[:, h:, target_slice].detach())
-    else:
-        predictive = contexts_a.new_zeros(())
-    parts['predictive'] = float(predictive.detach())
+    if cfg.w_predict > 0 and t > h:
+        predictive = F.mse_loss(contexts_a[:, :t - h, layout.SLICES['predictive']],
+                                contexts_a[:, h:, layout.SLICES[layout.PREDICTIVE_TARGET]]
+                                .detach())
+        parts['predictive'] = float(predictive.detach())
+        total = total + cfg.w_predict * predictive
 
     # H keeps what reconstruction and the L-module need.
-    recon = F.mse_loss(a['recon'], contexts_a.detach())
-    probe = F.mse_loss(a['probe'], batch['action'][:, :, 0])
-    kl = (kl_standard_normal(a['mu'].reshape(-1, z_a.shape[-1]),
-                             a['logvar'].reshape(-1, z_a.shape[-1]))
-          if a['mu'] is not None else z_a.new_zeros(()))
-    parts.update({'recon': float(recon.detach()), 'probe': float(probe.detach()),
-                  'kl': float(kl.detach())})
+    if cfg.w_recon > 0:
+        recon = F.mse_loss(a['recon'], contexts_a.detach())
+        parts['recon'] = float(recon.detach())
+        total = total + cfg.w_recon * recon
+    if cfg.w_probe > 0:
+        probe = F.mse_loss(a['probe'], batch['action'][:, :, 0])
+        parts['probe'] = float(probe.detach())
+        total = total + cfg.w_probe * probe
+    if cfg.w_kl > 0 and a['mu'] is not None:
+        kl = kl_standard_normal(a['mu'].reshape(-1, z_a.shape[-1]),
+                                a['logvar'].reshape(-1, z_a.shape[-1]))
+        parts['kl'] = float(kl.detach())
+        total = total + cfg.w_kl * kl
 
-    # The L-module imitates the teacher's chunks (L1, as in ACT).
-    action = F.l1_loss(a['chunk'], batch['action'])
+    # The L-module imitates the teacher's chunks (L1, as in ACT) on every real view.
+    action = F.l1_loss(out['chunk'][:real], inputs['action'][:real])
     parts['action'] = float(action.detach())
+    total = total + cfg.w_action * action
 
-    total = (cfg.w_action * action + cfg.w_probe * probe + cfg.w_recon * recon
-             + cfg.w_vicreg * vic + cfg.w_predict * predictive + cfg.w_kl * kl)
     if dreaming:
-        real_logit, fake_logit = out['coherence'][:half], out['coherence'][2 * n:]
+        real_logit, fake_logit = out['coherence'][:half], out['coherence'][real:]
         logits = torch.cat([real_logit, fake_logit])
         labels = torch.cat([torch.ones_like(real_logit), torch.zeros_like(fake_logit)])
         coherence = F.binary_cross_entropy_with_logits(logits, labels)
         parts['coherence'] = float(coherence.detach())
         total = total + cfg.w_coherence * coherence
-    else:
-        # The scorer still ran (one forward for everything); keep it in the graph at no cost.
-        total = total + 0.0 * out['coherence'].sum()
+    # Heads that ran without a loss this step stay in the graph at no cost (DDP needs every
+    # parameter to receive a gradient, even a zero one).
+    total = total + 0.0 * (out['coherence'].sum() + a['recon'].sum() + a['probe'].sum())
     parts['total'] = float(total.detach())
     return total, parts

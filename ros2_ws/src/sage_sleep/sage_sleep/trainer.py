@@ -33,11 +33,12 @@ from sage_hl_control.models import (load_h_module_torch, load_l_module_torch, pu
 from sage_perception.decode import decode_color, decode_depth
 from sage_perception.encoder import load_encoder_torch, preprocess, publish_encoder
 from sage_sleep.bag_reader import list_wake_periods
+from sage_sleep.budget import TrainingBudget
 from sage_sleep.consolidation import (consolidation_losses, ConsolidationConfig, make_batch,
                                       SleepModels)
 from sage_sleep.experience import ExperienceMemory, ExtractorConfig
 from sage_sleep.sample_cache import decode_period, default_cache_dir, SampleCache
-from sage_sleep.validation import compare_to_running, validate
+from sage_sleep.validation import closed_loop, compare_to_running, validate
 import torch
 
 EPISODE_STRIDE = 1_000_000  # episode ids are made unique across wake periods
@@ -174,22 +175,22 @@ def publish_scorer(registry, scorer, parent, metadata):
 
 
 # -- checkpoints ----------------------------------------------------------------------------
-def save_checkpoint(path, models, optimizer, step, history):
+def save_checkpoint(path, models, optimizer, step, history, spent_s):
     """Write a checkpoint atomically (a kill never leaves half a file)."""
     tmp = path.with_suffix('.tmp')
     torch.save({'models': models.state_dict(), 'optimizer': optimizer.state_dict(),
-                'step': step, 'history': history,
+                'step': step, 'history': history, 'spent_s': spent_s,
                 'torch_rng': torch.get_rng_state()}, tmp)
     os.replace(tmp, path)
 
 
 def load_checkpoint(path, models, optimizer):
-    """Restore a checkpoint; return (step, history)."""
+    """Restore a checkpoint; return (step, history, training seconds spent)."""
     state = torch.load(path, map_location='cpu', weights_only=True)
     models.load_state_dict(state['models'])
     optimizer.load_state_dict(state['optimizer'])
     torch.set_rng_state(state['torch_rng'])
-    return int(state['step']), state['history']
+    return int(state['step']), state['history'], float(state.get('spent_s', 0.0))
 
 
 # -- distributed ----------------------------------------------------------------------------
@@ -204,9 +205,24 @@ def init_distributed():
 
 
 # -- training -------------------------------------------------------------------------------
+def _stop_everywhere(stop, world):
+    """Under DDP every rank must stop at the same step: stop when any rank's budget ran out."""
+    if world <= 1:
+        return stop
+    import torch.distributed as dist
+    flag = torch.tensor([1.0 if stop else 0.0])
+    dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+    return bool(flag.item() > 0)
+
+
 def train(models, memory, train_episodes, cfg, run_dir, seed, rank=0, world=1, log=print,
           threads=1):
-    """Run consolidation steps (resuming from run_dir/checkpoint.pt); return the loss history."""
+    """
+    Run consolidation steps until cfg's budget (steps and/or seconds) is spent.
+
+    Resumes from run_dir/checkpoint-rank<r>.pt (step, history and the seconds already spent);
+    returns the loss history.
+    """
     from torch.utils.tensorboard import SummaryWriter
     from tqdm import tqdm
 
@@ -221,22 +237,24 @@ def train(models, memory, train_episodes, cfg, run_dir, seed, rank=0, world=1, l
         trained = DistributedDataParallel(models, find_unused_parameters=True)
     optimizer = torch.optim.AdamW(models.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     checkpoint = run_dir / f'checkpoint-rank{rank}.pt'
-    step, history = 0, []
+    step, history, spent = 0, [], 0.0
     if checkpoint.exists():
-        step, history = load_checkpoint(checkpoint, models, optimizer)
+        step, history, spent = load_checkpoint(checkpoint, models, optimizer)
         log(f'resuming from {checkpoint} at step {step}')
+    budget = TrainingBudget(cfg.steps, cfg.seconds)
     writer = SummaryWriter(str(run_dir / 'tensorboard')) if rank == 0 else None
     weights = memory.motion_weights()
     rng = np.random.default_rng(seed * 1000 + rank * 7919 + step)
     generator = torch.Generator().manual_seed(seed * 1000 + rank * 7919 + step)
     models.train()
-    bar = tqdm(total=cfg.steps, initial=step, desc='consolidate', disable=rank != 0,
-               mininterval=2.0)
-    every = max(1, cfg.steps // 50)
-    while step < cfg.steps:
-        lr = float(cfg.lr * 0.5 * (1 + np.cos(np.pi * step / cfg.steps)))  # cosine schedule
+    ticks = 1000  # the bar counts thousandths of the budget (steps or seconds)
+    bar = tqdm(total=ticks, desc=f'consolidate ({budget.describe()})', disable=rank != 0,
+               mininterval=2.0, bar_format='{l_bar}{bar}| {elapsed}<{remaining}{postfix}')
+    shown = reported = 0
+    budget.start(spent)
+    while not _stop_everywhere(budget.exhausted(step), world):
         for group in optimizer.param_groups:
-            group['lr'] = lr
+            group['lr'] = budget.cosine_lr(cfg.lr, step)
         indices = memory.sample_sequences(cfg.batch_size, cfg.seq_len, rng, starts=starts,
                                           weights=weights)
         batch = make_batch(memory, indices, models.encoder.config)
@@ -249,16 +267,20 @@ def train(models, memory, train_episodes, cfg, run_dir, seed, rank=0, world=1, l
         torch.nn.utils.clip_grad_norm_(models.parameters(), cfg.grad_clip)
         optimizer.step()
         step += 1
-        history.append({'step': step, **parts})
-        bar.update(1)
+        history.append({'step': step, 'seconds': budget.elapsed(), **parts})
+        done = int(budget.fraction(step) * ticks)
+        bar.update(done - shown)
+        shown = done
         if writer is not None:
             for key, value in parts.items():
                 writer.add_scalar(f'loss/{key}', value, step)
-        if rank == 0 and (step % every == 0 or step == cfg.steps):
-            bar.set_postfix(action=f'{parts["action"]:.4f}', total=f'{parts["total"]:.3f}')
-            progress('sleep', step / cfg.steps)
-        if step % 100 == 0 or step == cfg.steps:
-            save_checkpoint(checkpoint, models, optimizer, step, history)
+        if rank == 0 and done >= reported + 20:
+            reported = done
+            bar.set_postfix(step=step, action=f'{parts["action"]:.4f}')
+            progress('sleep', done / ticks)
+        if step % 100 == 0:
+            save_checkpoint(checkpoint, models, optimizer, step, history, budget.elapsed())
+    save_checkpoint(checkpoint, models, optimizer, step, history, budget.elapsed())
     bar.close()
     if writer is not None:
         writer.close()
@@ -298,13 +320,18 @@ def write_report(run_dir, report):
              f'- decision: **{report["decision"]}** — {report["reason"]}',
              f'- data: {report["data"]["samples"]} samples, {report["data"]["train_episodes"]} '
              f'train / {report["data"]["heldout_episodes"]} held-out episodes',
-             f'- steps: {report["config"]["steps"]}, dreams: {report["config"]["dreams"]}, '
-             f'wall time {report["wall_time_s"]:.0f} s', '',
+             f'- budget: {report["config"]["steps"]} steps / {report["config"]["seconds"]} s, '
+             f'dreams: {report["config"]["dreams"]}, wall time {report["wall_time_s"]:.0f} s',
+             '',
              '| held-out figure | running | new |', '|---|---|---|']
     for key in ('action_l1', 'early_action_l1', 'pca_recon_r2', 'h_recon_r2',
                 'pca_action_probe_r2', 'h_action_probe_r2', 'z_effective_rank',
                 'z_dead_dims', 'dream_auroc_mean'):
         lines.append(f'| {key} | {running.get(key, "-")} | {new.get(key, "-")} |')
+    loops = [r.get('closed_loop') for r in (running, new)]
+    if all(loops):
+        lines.append('| closed-loop success (development seeds) | '
+                     + ' | '.join(f'{c["successes"]}/{c["episodes"]}' for c in loops) + ' |')
     lines += ['', '| dream modification | AUROC (new) |', '|---|---|']
     lines += [f'| {k} | {v:.3f} |' for k, v in new['dream_auroc'].items()]
     (run_dir / 'report.md').write_text('\n'.join(lines) + '\n')
@@ -347,11 +374,11 @@ def run_sleep(args, log=print):
     train_eps, val_eps = split_episodes(memory, args.holdout, args.seed)
     if not val_eps or not train_eps:
         raise SleepError(f'need at least 2 episodes to hold some out, got {len(train_eps)}')
-    cfg = ConsolidationConfig(steps=args.steps, batch_size=args.batch_size,
-                              dreams=not args.no_dreams, lr=args.lr)
+    cfg = ConsolidationConfig(steps=args.steps or None, seconds=args.seconds,
+                              batch_size=args.batch_size, dreams=not args.no_dreams, lr=args.lr)
     log(f'consolidating on {len(train_eps)} episodes ({len(memory)} samples), '
-        f'holding out {len(val_eps)}; {cfg.steps} steps, dreams {cfg.dreams}, '
-        f'{world} process(es)')
+        f'holding out {len(val_eps)}; {TrainingBudget(cfg.steps, cfg.seconds).describe()}, '
+        f'dreams {cfg.dreams}, {world} process(es)')
     running_models, _ = load_running(registry)
     history = train(models, memory, train_eps, cfg, run_dir, args.seed, rank, world, log,
                     args.threads)
@@ -362,31 +389,44 @@ def run_sleep(args, log=print):
     new_report = validate(models, memory, train_eps, val_eps, cfg.seq_len, args.seed)
     running_report = validate(running_models, memory, train_eps, val_eps, cfg.seq_len,
                               args.seed)
-    decision, reason = compare_to_running(new_report, running_report, history,
-                                          require_dreams=cfg.dreams,
-                                          tolerance=args.tolerance)
+
+    def decide():
+        return compare_to_running(new_report, running_report, history,
+                                  require_dreams=cfg.dreams, tolerance=args.tolerance,
+                                  floor=args.closed_loop_floor)
+
+    decision, reason = decide()
+    new_versions = None
+    if decision != 'rejected':
+        meta = {'sleep_run': run_dir.name, 'validation': {
+            k: v for k, v in new_report.items() if not isinstance(v, dict)}}
+        new_versions = publish_all(registry, models, running, meta)
+        if args.closed_loop_seeds:
+            from sage_sleep.evaluate import parse_seeds
+            progress('dream', 0.5)
+            seeds = parse_seeds(args.closed_loop_seeds)
+            for report_, versions in ((new_report, new_versions), (running_report, running)):
+                report_['closed_loop'] = closed_loop(registry.root, versions, seeds,
+                                                     args.camera_width, args.camera_height)
+            log(f'closed loop on {len(seeds)} development seeds: new '
+                f'{new_report["closed_loop"]["success_rate"]:.0%}, running '
+                f'{running_report["closed_loop"]["success_rate"]:.0%}')
+            decision, reason = decide()
     progress('deploy', 0.0)
     report = {
         'run': run_dir.name, 'decision': decision, 'reason': reason,
-        'running_versions': running, 'new_versions': None,
+        'running_versions': running,
         'config': dataclasses.asdict(cfg), 'world_size': world, 'seed': args.seed,
         'data': {'samples': len(memory), 'train_episodes': len(train_eps),
                  'heldout_episodes': len(val_eps), **data_report},
         'new': new_report, 'running': running_report,
         'final_losses': history[-1] if history else {},
     }
-    if decision != 'rejected':
-        meta = {'sleep_run': run_dir.name, 'validation': {
-            k: v for k, v in new_report.items() if not isinstance(v, dict)}}
-        report['new_versions'] = publish_all(registry, models, running, meta)
-        if decision == 'deploy' and not args.no_deploy:
-            for name, version in report['new_versions'].items():
-                registry.set_active(name, version)
-            report['deployed'] = True
-        else:
-            report['deployed'] = False
-    else:
-        report['deployed'] = False
+    report['new_versions'] = new_versions
+    report['deployed'] = decision == 'deploy' and not args.no_deploy
+    if report['deployed']:
+        for name, version in new_versions.items():
+            registry.set_active(name, version)
     report['wall_time_s'] = time.monotonic() - start
     plot_report(run_dir, history, report)
     write_report(run_dir, report)
@@ -408,11 +448,23 @@ def build_parser():
     parser.add_argument('--runs-root', type=Path, default=root / 'runs' / 'sleeps',
                         help='each sleep gets <runs-root>/sleep-NNN (an unfinished one resumes)')
     parser.add_argument('--run-dir', type=Path, help='use exactly this run directory')
-    parser.add_argument('--steps', type=int, default=ConsolidationConfig.steps)
+    parser.add_argument('--steps', type=int, default=ConsolidationConfig.steps,
+                        help='optimizer steps (0: only --seconds limits training)')
+    parser.add_argument('--seconds', type=float,
+                        help='wall-clock training budget; with --steps, the first reached ends')
     parser.add_argument('--batch-size', type=int, default=ConsolidationConfig.batch_size)
     parser.add_argument('--lr', type=float, default=ConsolidationConfig.lr)
-    parser.add_argument('--holdout', type=float, default=0.2,
+    parser.add_argument('--holdout', type=float, default=0.1,
                         help='fraction of episodes held out for validation')
+    parser.add_argument('--closed-loop-seeds', default='',
+                        help='development seeds a:b of the simulator to gate deployment on '
+                             'closed-loop success (new and running versions, same seeds); '
+                             "'' = no simulator, gate on held-out action error")
+    parser.add_argument('--closed-loop-floor', type=float, default=0.5,
+                        help='closed-loop success a version needs to deploy')
+    parser.add_argument('--camera-width', type=int, default=64,
+                        help="the simulator camera of the closed-loop gate (the robot's)")
+    parser.add_argument('--camera-height', type=int, default=64)
     parser.add_argument('--tolerance', type=float, default=0.05,
                         help='how much worse (relative) than the running action error a new '
                              'version may be and still deploy')

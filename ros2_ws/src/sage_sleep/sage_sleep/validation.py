@@ -10,8 +10,13 @@ Figures (all on episodes the training never saw):
 - compression quality against PCA-256 fit on the training contexts: reconstruction R² of
   the 4K context and R² of a linear probe from the code to the teacher's chunk;
 - dream AUROC per modification: does the coherence score rank real above dreamed?
-- collapse monitors of the 256-D code and the 4K context: per-dimension std, effective rank.
+- collapse monitors of the 256-D code and the 4K context: per-dimension std, effective rank;
+- where a simulator is available, closed-loop success on development seeds, new and running
+  versions on the same seeds (`closed_loop`): held-out action error once picked the worse of
+  two models, closed-loop success is what predicts the robot.
 """
+
+import math
 
 import numpy as np
 from sage_sleep.consolidation import dream_batch, make_batch
@@ -110,15 +115,58 @@ def validate(models, memory, train_episodes, heldout_episodes, seq_len, seed, li
     return report
 
 
-def compare_to_running(new, running, history, require_dreams, tolerance=0.05):
+def closed_loop(model_dir, versions, seeds, width, height, duration=2.0):
+    """Return the closed-loop summary of SAGE `versions` of a registry on seeded episodes."""
+    from sage_sleep.evaluate import Evaluator, SagePolicy
+
+    evaluator = Evaluator(duration=duration, width=width, height=height)
+    policy = SagePolicy(model_dir, versions)
+    return evaluator.evaluate(policy, seeds)
+
+
+def paired_worse_p(new_results, running_results):
+    """
+    One-sided exact sign test on the seeds where exactly one version succeeded.
+
+    Returns the probability of seeing at least as many running-only successes as observed if
+    both versions were equally good: small means the new version is really worse, not just
+    unlucky on a few seeds.
+    """
+    new = {r['seed']: r['success'] for r in new_results}
+    running_only = sum(1 for r in running_results if r['success'] and not new[r['seed']])
+    new_only = sum(1 for r in running_results if new[r['seed']] and not r['success'])
+    n = running_only + new_only
+    return sum(math.comb(n, k) for k in range(running_only, n + 1)) / 2 ** n if n else 1.0
+
+
+def compare_closed_loop(new, running, floor, alpha=0.05):
+    """
+    Return None when the closed-loop results allow deployment, else the reason to hold.
+
+    Hold below the absolute `floor` success rate, or when the new version is worse than the
+    running one on the same seeds beyond chance (paired sign test at `alpha`).
+    """
+    if new['success_rate'] < floor:
+        return (f'closed-loop success {new["success_rate"]:.0%} on {new["episodes"]} '
+                f'development seeds is below the floor {floor:.0%}')
+    p = paired_worse_p(new['results'], running['results'])
+    if p < alpha:
+        return (f'closed-loop success {new["success_rate"]:.0%} is worse than the running '
+                f'{running["success_rate"]:.0%} on the same seeds (sign test p = {p:.3f})')
+    return None
+
+
+def compare_to_running(new, running, history, require_dreams, tolerance=0.05, floor=0.5):
     """
     Return (decision, reason): 'deploy', 'hold' (published, not activated) or 'rejected'.
 
-    Rejected: training diverged or the code collapsed. Hold: worse than the running version
-    on held-out action error (beyond `tolerance`, relative), or — when dreams were trained —
-    worse than the running version at telling real from dreamed sequences (mean AUROC down by
-    more than DREAM_REGRESSION). A version below MIN_DREAM_AUROC is flagged in the reason
-    (and the report) either way.
+    Rejected: training diverged or the code collapsed. Hold: when both reports hold a
+    `closed_loop` summary, by compare_closed_loop (below `floor`, or worse than the running
+    version beyond chance), and then held-out action error does not gate; without one, worse
+    than the running version on held-out action error (beyond `tolerance`, relative). And,
+    when dreams were trained, worse than the running version at telling real from dreamed
+    sequences (mean AUROC down by more than DREAM_REGRESSION). A version below
+    MIN_DREAM_AUROC is flagged in the reason (and the report) either way.
     """
     if not history:
         return 'rejected', 'trained on nothing'
@@ -129,10 +177,21 @@ def compare_to_running(new, running, history, require_dreams, tolerance=0.05):
     if is_collapsed(new['z_collapse']):
         return 'rejected', (f'collapsed code (effective rank {new["z_effective_rank"]:.1f}, '
                             f'{new["z_dead_dims"]} dead dims)')
-    limit = running['action_l1'] * (1.0 + tolerance)
-    if new['action_l1'] > limit:
-        return 'hold', (f'held-out action error {new["action_l1"]:.4f} is worse than the '
-                        f'running {running["action_l1"]:.4f}')
+    loop_new, loop_running = new.get('closed_loop'), running.get('closed_loop')
+    if loop_new and loop_running:
+        why = compare_closed_loop(loop_new, loop_running, floor)
+        if why:
+            return 'hold', why
+        evidence = (f'closed-loop success {loop_new["success_rate"]:.0%} vs running '
+                    f'{loop_running["success_rate"]:.0%} on {loop_new["episodes"]} development '
+                    f'seeds')
+    else:
+        limit = running['action_l1'] * (1.0 + tolerance)
+        if new['action_l1'] > limit:
+            return 'hold', (f'held-out action error {new["action_l1"]:.4f} is worse than the '
+                            f'running {running["action_l1"]:.4f}')
+        evidence = (f'held-out action error {new["action_l1"]:.4f} vs running '
+                    f'{running["action_l1"]:.4f}')
     flag = ''
     if require_dreams and not new['dream_auroc_mean'] >= MIN_DREAM_AUROC:
         flag = (f'; FLAGGED: cannot (yet) tell real from dreamed sequences (mean AUROC '
@@ -141,6 +200,5 @@ def compare_to_running(new, running, history, require_dreams, tolerance=0.05):
                                running['dream_auroc_mean'] - DREAM_REGRESSION):
         return 'hold', (f'dream AUROC fell from {running["dream_auroc_mean"]:.2f} to '
                         f'{new["dream_auroc_mean"]:.2f}{flag}')
-    return 'deploy', (f'held-out action error {new["action_l1"]:.4f} vs running '
-                      f'{running["action_l1"]:.4f}; dream AUROC {new["dream_auroc_mean"]:.2f}'
-                      f'{flag}')
+    return 'deploy', f'{evidence}; dream AUROC {new["dream_auroc_mean"]:.2f}{flag}'
+

@@ -9,7 +9,7 @@ from sage_perception.encoder import publish_initial_encoder
 from sage_sleep import trainer
 from sage_sleep.consolidation import ConsolidationConfig
 from sage_sleep.experience import ExperienceMemory, Sample
-from sage_sleep.validation import compare_to_running, validate
+from sage_sleep.validation import compare_to_running, paired_worse_p, validate
 
 
 @pytest.fixture(scope='module')
@@ -91,6 +91,46 @@ def test_deployment_gate():
     assert compare_to_running(_report(0.1), _report(0.2), [{'total': float('nan')}],
                               True)[0] == 'rejected'
     assert compare_to_running(_report(0.1), _report(0.2), [], True)[0] == 'rejected'
+
+
+def _loop(outcomes):
+    results = [{'seed': 200000 + i, 'success': bool(o)} for i, o in enumerate(outcomes)]
+    wins = sum(outcomes)
+    return {'results': results, 'successes': wins, 'episodes': len(outcomes),
+            'success_rate': wins / len(outcomes)}
+
+
+def test_closed_loop_gate_has_a_floor_and_a_paired_test():
+    history = [{'total': 1.0}]
+    good, bad = [1] * 18 + [0] * 2, [1] * 4 + [0] * 16
+
+    def with_loop(report, outcomes):
+        return {**report, 'closed_loop': _loop(outcomes)}
+
+    # Closed loop overrules held-out action error: worse L1, better success deploys.
+    decision, reason = compare_to_running(with_loop(_report(0.3), good),
+                                          with_loop(_report(0.2), bad), history, True)
+    assert decision == 'deploy' and '90%' in reason
+    # Better action error, far worse success on the same seeds: hold.
+    decision, reason = compare_to_running(with_loop(_report(0.1), [0] * 7 + [1] * 13),
+                                          with_loop(_report(0.2), [1] * 20), history, True,
+                                          floor=0.5)
+    assert decision == 'hold' and 'sign test' in reason
+    # Better than the running version but below the absolute floor: hold.
+    decision, reason = compare_to_running(with_loop(_report(0.1), [1] * 8 + [0] * 12),
+                                          with_loop(_report(0.2), bad), history, True,
+                                          floor=0.5)
+    assert decision == 'hold' and 'floor' in reason
+    # One seed lost, one won: chance, not a regression.
+    assert compare_to_running(with_loop(_report(0.1), [0] + good[1:]),
+                              with_loop(_report(0.2), good), history, True)[0] == 'deploy'
+
+
+def test_paired_sign_test():
+    assert paired_worse_p(_loop([1, 1])['results'], _loop([1, 1])['results']) == 1.0
+    # 5 seeds only the running version won, none only the new one: p = 1/32.
+    assert paired_worse_p(_loop([0] * 5)['results'], _loop([1] * 5)['results']) == \
+        pytest.approx(1 / 32)
 
 
 def test_run_directories_resume_unfinished_sleeps(tmp_path):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from sage_bringup.evaluate import Evaluator, main, make_policy
+from sage_sleep.evaluate import Evaluator, main, make_policy
 import yaml
 
 L_CONFIG = (Path(__file__).resolve().parents[2] / 'sage_hl_control' / 'config' /

@@ -127,8 +127,10 @@ def test_bringup_demo_sigint_stops_every_node(command, tools, tmp_path, ros_doma
 @pytest.mark.parametrize('config, message', [
     ({'colour': 1}, 'unknown key(s) colour'),
     ({'cycles': []}, 'cycles must be a non-empty list'),
-    ({'sleep': {'steps': 0}}, 'sleep.steps must be a positive integer'),
+    ({'sleep': {'seconds': 0}}, 'sleep.seconds must be a positive number'),
     ({'cycles': [{'episodes': 10, 'first_seed': 99995}]}, 'overlap the held-out'),
+    ({'cycles': [{'episodes': 10, 'first_seed': 199995}]}, 'or development seeds'),
+    ({'sleep': {'gate': {'first_seed': 100010}}}, 'development seeds overlap the held-out'),
 ])
 def test_bringup_demo_refuses_bad_config(command, tmp_path, config, message):
     path = tmp_path / 'bad.yaml'

@@ -55,6 +55,24 @@ def test_sleep_trainer_full_sleep_on_recorded_bags(wake_bags, tmp_path):
         assert registry.versions('encoder') == ['v0001', 'v0002']
 
 
+def test_sleep_gate_runs_closed_loop_on_development_seeds(wake_bags, tmp_path):
+    registry = fresh_registry(tmp_path / 'models')
+    done = train(wake_bags, registry.root, tmp_path / 'run', '--closed-loop-seeds',
+                 '200000:200002', '--closed-loop-floor', '1.0', '--camera-width', '64',
+                 '--camera-height', '48')
+    report = json.loads((tmp_path / 'run' / 'report.json').read_text())
+    for side in ('new', 'running'):
+        loop = report[side]['closed_loop']
+        assert loop['episodes'] == 2 and [r['seed'] for r in loop['results']] == [200000,
+                                                                                  200001]
+    # A floor of 100% after three steps of training: published, held, not deployed.
+    if report['decision'] != 'rejected':
+        assert report['decision'] == 'hold' and 'floor' in report['reason']
+        assert done.returncode == 0
+        assert registry.active('encoder') == 'v0001'
+    assert 'closed-loop success' in (tmp_path / 'run' / 'report.md').read_text()
+
+
 def test_sleep_trainer_skips_bad_bags_by_name_and_trains_on_the_rest(wake_bags, tmp_path):
     bags = tmp_path / 'bags'
     shutil.copytree(wake_bags, bags)

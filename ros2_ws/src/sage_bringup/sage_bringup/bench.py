@@ -24,6 +24,7 @@ BENCHMARKS = (
     ('control', 'sage_hl_control.bench'),
     ('recording', 'sage_sleep.bench_recording'),
     ('sleep', 'sage_sleep.bench_sleep'),
+    ('learning', 'sage_bringup.learning_bench'),
 )
 
 

@@ -63,7 +63,10 @@ DEFAULTS = {
     'camera': {'width': 64, 'height': 64},
     'episode_duration': 2.0,
     'cycles': [{'episodes': 80, 'first_seed': 0}, {'episodes': 40, 'first_seed': 10000}],
-    'sleep': {'steps': 300, 'batch_size': 16, 'timeout': 1800.0},
+    # A sleep's budget is wall-clock seconds of training (the baselines get the same); its
+    # deployment gate is closed-loop success on development seeds (never the evaluation's).
+    'sleep': {'seconds': 240.0, 'batch_size': 16, 'timeout': 1800.0,
+              'gate': {'first_seed': 200000, 'episodes': 30, 'floor': 0.5}},
     'evaluate': {'first_seed': 100000, 'ros_episodes': 20, 'episodes': 50,
                  'perturbations': ['physics', 'vision']},
     'baselines': True,
@@ -134,19 +137,31 @@ def load_config(path):
         value = config[key]
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
             raise ConfigError(f'{path}: {key} must be a positive number, got {value!r}')
-    for key in ('steps', 'batch_size'):
-        if not isinstance(config['sleep'][key], int) or config['sleep'][key] < 1:
-            raise ConfigError(f'{path}: sleep.{key} must be a positive integer')
+    sleep = config['sleep']
+    if not isinstance(sleep['batch_size'], int) or sleep['batch_size'] < 1:
+        raise ConfigError(f'{path}: sleep.batch_size must be a positive integer')
+    for key, value in (('seconds', sleep['seconds']), ('timeout', sleep['timeout'])):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+            raise ConfigError(f'{path}: sleep.{key} must be a positive number, got {value!r}')
+    gate = sleep['gate']
+    if not (isinstance(gate['episodes'], int) and gate['episodes'] >= 0
+            and isinstance(gate['first_seed'], int) and 0 <= gate['floor'] <= 1):
+        raise ConfigError(f'{path}: sleep.gate needs episodes >= 0, a first_seed and a floor '
+                          f'in [0, 1]')
     ev = config['evaluate']
     for key in ('ros_episodes', 'episodes'):
         if not isinstance(ev[key], int) or ev[key] < 0:
             raise ConfigError(f'{path}: evaluate.{key} must be an integer >= 0')
     held_out = range(ev['first_seed'], ev['first_seed'] + max(ev['episodes'], ev['ros_episodes']))
+    development = range(gate['first_seed'], gate['first_seed'] + gate['episodes'])
+    if set(development) & set(held_out):
+        raise ConfigError(f'{path}: the sleep gate\'s development seeds overlap the held-out '
+                          f'evaluation seeds')
     for cycle in cycles:
         trained = range(cycle['first_seed'], cycle['first_seed'] + cycle['episodes'])
-        if set(trained) & set(held_out):
+        if set(trained) & (set(held_out) | set(development)):
             raise ConfigError(f'{path}: training seeds {trained.start}..{trained.stop - 1} '
-                              f'overlap the held-out evaluation seeds')
+                              f'overlap the held-out evaluation or development seeds')
     return config
 
 
@@ -340,9 +355,15 @@ class Demo:
         specs = description.resolve({k: v for k, v in values.items()
                                      if k in description.arguments}, only=only)
         cam, sleep = self.config['camera'], self.config['sleep']
+        gate = sleep['gate']
         trainer = [sys.executable, '-m', 'sage_sleep.trainer', '--runs-root', str(self.sleeps),
-                   '--steps', str(sleep['steps']), '--batch-size', str(sleep['batch_size']),
-                   '--seed', str(self.config['seed'])]
+                   '--steps', '0', '--seconds', str(sleep['seconds']),
+                   '--batch-size', str(sleep['batch_size']), '--seed', str(self.config['seed']),
+                   '--threads', '2', '--closed-loop-floor', str(gate['floor']),
+                   '--camera-width', str(cam['width']), '--camera-height', str(cam['height'])]
+        if gate['episodes']:
+            trainer += ['--closed-loop-seeds',
+                        f'{gate["first_seed"]}:{gate["first_seed"] + gate["episodes"]}']
         overrides = {
             'sim_robot': {'width': cam['width'], 'height': cam['height'],
                           'episode_duration': float(self.config['episode_duration'])},
@@ -544,7 +565,7 @@ class Demo:
         from sage_sleep.evaluate import Evaluator, make_policy, PRESETS
 
         ev, cam = self.config['evaluate'], self.config['camera']
-        total_steps = self.config['sleep']['steps'] * len(self.config['cycles'])
+        budget = float(self.config['sleep']['seconds']) * len(self.config['cycles'])
         policies = {}
         cycles = self.results['cycles']
         for c in cycles:
@@ -552,7 +573,7 @@ class Demo:
                 else c['versions']['registry_active']
             policies[f'sage_cycle{c["cycle"]}'] = ('sage', self.models, versions)
         if self.config['baselines']:
-            self._train_baselines(total_steps)
+            self._train_baselines(budget)
             policies['sage_no_dreams'] = ('sage', self.run_dir / 'baselines' / 'no_dreams', {})
             policies['plain_bc'] = ('bc', self.run_dir / 'baselines' / 'plain_bc', {})
         policies['teacher'] = ('teacher', None, {})
@@ -576,7 +597,8 @@ class Demo:
                          f'95% CI {100 * lo:.0f}-{100 * hi:.0f}%)')
         self.results['offline'] = table
 
-    def _train_baselines(self, steps):
+    def _train_baselines(self, seconds):
+        """Train the baselines on every bag for the wall-clock time all sleeps had together."""
         from sage_common.registry import ModelRegistry
         from sage_sleep.models_cli import init_models
 
@@ -587,14 +609,15 @@ class Demo:
         commands = {
             'sage_no_dreams': [sys.executable, '-m', 'sage_sleep.trainer', '--bags',
                                str(self.bags), '--models', str(no_dreams), '--run-dir',
-                               str(base / 'no_dreams_run'), '--steps', str(steps),
-                               '--batch-size', str(batch), '--no-dreams', '--seed', seed],
+                               str(base / 'no_dreams_run'), '--steps', '0', '--seconds',
+                               str(seconds), '--batch-size', str(batch), '--no-dreams',
+                               '--threads', '2', '--seed', seed],
             'plain_bc': [sys.executable, '-m', 'sage_sleep.baseline', '--bags', str(self.bags),
-                         '--models', str(base / 'plain_bc'), '--steps', str(steps), '--seed',
-                         seed],
+                         '--models', str(base / 'plain_bc'), '--steps', '0', '--seconds',
+                         str(seconds), '--seed', seed],
         }
         for name, argv in commands.items():
-            self.say(f'  training baseline {name} ({steps} steps, same bags)')
+            self.say(f'  training baseline {name} ({seconds:.0f} s, same bags)')
             start = time.monotonic()
             log = open(self.report_dir / f'baseline_{name}.log', 'w', encoding='utf-8')
             with log:
@@ -604,7 +627,7 @@ class Demo:
                 raise DemoFailure(f'baseline {name} failed with exit code {code} (log: '
                                   f'{log.name})')
             self.results.setdefault('baselines', {})[name] = {
-                'steps': steps, 'seconds': round(time.monotonic() - start, 1)}
+                'budget_s': seconds, 'seconds': round(time.monotonic() - start, 1)}
 
     def phase_report(self):
         self.results['wall_time_s'] = round(time.monotonic() - self.started, 1)

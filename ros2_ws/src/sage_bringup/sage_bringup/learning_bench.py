@@ -17,6 +17,8 @@ development seeds: 200000+ by default, never the held-out evaluation seeds (1000
                         recon (reconstruction + action probe), dreams
     sage_effort         the default recipe with joint effort as an encoder input (copycat check)
     sage_no_history     the default recipe with the H-module window cut to the current frame
+    <variant>@key=value,...   with ConsolidationConfig fields changed (bc: lr only),
+                        e.g. sage_action@lr=0.003
 
     python -m sage_bringup.learning_bench --bags runs/<id>/bags \\
         [--variants bc,sage] [--budgets 60,120,240] [--seeds 200000:200030]
@@ -55,6 +57,15 @@ def variant_setup(name):
     from sage_sleep.consolidation import ConsolidationConfig
 
     defaults = {f.name: f.default for f in dataclasses.fields(ConsolidationConfig)}
+    if '@' in name:
+        base, _, text = name.partition('@')
+        kind, overrides, enc, h = variant_setup(base)
+        for item in text.split(','):
+            key, _, value = item.partition('=')
+            if key not in defaults or (kind == 'bc' and key != 'lr'):
+                raise ValueError(f'variant {name!r}: cannot set {key!r}')
+            overrides[key] = type(defaults[key] if defaults[key] is not None else 0.0)(value)
+        return kind, overrides, enc, h
     if name == 'bc':
         return 'bc', {}, {}, {}
     if name == 'bc_wide':
@@ -65,6 +76,10 @@ def variant_setup(name):
         return 'sage', {}, {'effort_scale': 0.01}, {}
     if name == 'sage_no_history':
         return 'sage', {}, {}, {'window': 1}
+    if name.startswith('sage_action_w'):  # shorter history, more independent sequences
+        window = int(name[len('sage_action_w'):])
+        return 'sage', {**ACTION_ONLY, 'seq_len': window + 1, 'batch_size': 96 // (window + 1)}, \
+            {'history_frames': 2}, {'window': window}
     if name == 'sage_action':
         return 'sage', dict(ACTION_ONLY), {}, {}
     if name.startswith('sage_action+'):
@@ -98,22 +113,21 @@ def train_sage(memory, episodes, seconds, seed, work, overrides, encoder_overrid
     new = publish_all(registry, models, running, {'learning_bench': True})
     for name, version in new.items():
         registry.set_active(name, version)
-    steps = len(history)
-    return registry.root, {'steps': steps, 'frames': steps * cfg.batch_size * cfg.seq_len
-                           * (2 if cfg.w_vicreg > 0 else 1),
+    return registry.root, {'steps': len(history),
+                           'frames': int(sum(h['frames'] for h in history)),
                            'train_seconds': history[-1]['seconds'] if history else 0.0,
                            'final_action_l1': history[-1]['action'] if history else None}
 
 
-def train_plain_bc(memory, episodes, seconds, seed, work, threads, overrides):
-    """Train plain BC for `seconds`; return (registry dir, stats)."""
+def train_plain_bc(memory, episodes, seconds, seed, work, threads, config, training):
+    """Train plain BC (config: DEFAULT_BC_CONFIG changes, training: lr) for `seconds`."""
     from sage_common.registry import ModelRegistry
     from sage_sleep.baseline import publish_bc, train_bc
 
     import torch
     torch.set_num_threads(threads)
     model, losses, stats = train_bc(memory, episodes, seconds=seconds, seed=seed,
-                                    overrides=overrides)
+                                    overrides=config, **training)
     registry = ModelRegistry(work / 'models')
     publish_bc(registry, model, {'learning_bench': True})
     return registry.root, {**stats, 'final_action_l1': losses[-1] if losses else None}
@@ -139,7 +153,7 @@ def run_variant(name, memory, episodes, seconds, seed, seeds, threads, width, he
         start = time.monotonic()
         if kind == 'bc':
             model_dir, stats = train_plain_bc(memory, episodes, seconds, seed, work, threads,
-                                              enc)
+                                              enc, overrides)
         else:
             model_dir, stats = train_sage(memory, episodes, seconds, seed, work, overrides,
                                           enc, h, threads)

@@ -166,18 +166,24 @@ def _spatial_softmax_class():
         def __init__(self):
             super().__init__()
             self.log_temperature = nn.Parameter(torch.zeros(()))
+            self.grids = {}
+
+        def _grid(self, h, w):
+            """(H*W, 2) x, y of every position in [-1, 1], row-major like the flat maps."""
+            if (h, w) not in self.grids:
+                ys, xs = torch.meshgrid(torch.linspace(-1.0, 1.0, h),
+                                        torch.linspace(-1.0, 1.0, w), indexing='ij')
+                self.grids[h, w] = torch.stack([xs.reshape(-1), ys.reshape(-1)], dim=1)
+            return self.grids[h, w]
 
         def forward(self, features):
             b, c, h, w = features.shape
             flat = features.reshape(b, c, h * w)
-            flat = (flat - flat.mean(dim=-1, keepdim=True)) / (
-                flat.std(dim=-1, keepdim=True) + 1e-5)
-            weights = torch.softmax(flat * self.log_temperature.exp(), dim=-1)
-            weights = weights.reshape(b, c, h, w)
-            ys = torch.linspace(-1.0, 1.0, h).reshape(1, 1, h, 1)
-            xs = torch.linspace(-1.0, 1.0, w).reshape(1, 1, 1, w)
-            return torch.cat([(weights * xs).sum(dim=(2, 3)), (weights * ys).sum(dim=(2, 3))],
-                             dim=1)
+            # softmax((f - mean) / std * t) == softmax(f * t / std): the mean cancels.
+            scale = self.log_temperature.exp() / (flat.std(dim=-1, keepdim=True) + 1e-5)
+            weights = torch.softmax(flat * scale, dim=-1)
+            points = torch.matmul(weights, self._grid(h, w))          # (B, C, 2)
+            return points.transpose(1, 2).reshape(b, 2 * c)          # all x, then all y
 
     return SpatialSoftmax
 
@@ -263,17 +269,21 @@ def build_encoder(config=None):
             self.heads = nn.ModuleDict({
                 name: nn.Linear(fused_dim, g)
                 for name in layout.SEMANTIC_HEADS + layout.PHYSICAL_HEADS + ('immediate',)})
-            self.slot = hidden_dim // int(config['history_frames'])
+            self.history_frames = int(config['history_frames'])
+            self.slot = hidden_dim // self.history_frames
             self.history = nn.Sequential(nn.Linear(fused_dim, self.slot), nn.Tanh())
             self.historical = nn.Linear(hidden_dim, g)
             self.heads['predictive'] = nn.Linear(fused_dim + hidden_dim, g)
 
-        def forward(self, color, depth, joints, presence, hidden):
+        def _frame(self, color, depth, joints, presence):
+            """Per-frame features: (visual, depth, proprio, fused), each (N, ...)."""
             visual = self.color_net(color) * presence[:, 0:1]
             depth_f = self.depth_net(depth) * presence[:, 1:2]
             proprio = self.proprio_net(joints) * presence[:, 2:3]
             fused = self.fuse(torch.cat([visual, depth_f, proprio, presence], dim=1))
-            hidden_out = torch.cat([hidden[:, self.slot:], self.history(fused)], dim=1)
+            return visual, depth_f, proprio, fused
+
+        def _context(self, visual, depth_f, proprio, fused, hidden_out):
             zeros = torch.zeros_like(proprio)
             groups = {'visual': visual, 'depth': depth_f, 'audio': zeros, 'tactile': zeros,
                       'proprioceptive': proprio,
@@ -282,8 +292,33 @@ def build_encoder(config=None):
                           torch.cat([fused, hidden_out], dim=1))}
             for name in layout.SEMANTIC_HEADS + layout.PHYSICAL_HEADS + ('immediate',):
                 groups[name] = self.heads[name](fused)
-            context = torch.cat([groups[name] for name in layout.GROUP_NAMES], dim=1)
-            return context, hidden_out
+            return torch.cat([groups[name] for name in layout.GROUP_NAMES], dim=1)
+
+        def forward(self, color, depth, joints, presence, hidden):
+            """One frame and the history register before it (what the node runs)."""
+            visual, depth_f, proprio, fused = self._frame(color, depth, joints, presence)
+            hidden_out = torch.cat([hidden[:, self.slot:], self.history(fused)], dim=1)
+            return self._context(visual, depth_f, proprio, fused, hidden_out), hidden_out
+
+        def forward_sequence(self, color, depth, joints, presence):
+            """
+            Contexts (B, T, 4096) of T frames from an empty history, all frames at once.
+
+            The same contexts as T calls of forward from initial_hidden, but the register
+            is a shift of per-frame entries, so every frame is encoded in one batch instead
+            of T small ones (how training affords whole sequences).
+            """
+            b, t = color.shape[:2]
+            frames = [x.reshape((b * t,) + tuple(x.shape[2:]))
+                      for x in (color, depth, joints, presence)]
+            visual, depth_f, proprio, fused = self._frame(*frames)
+            entries = self.history(fused).reshape(b, t, self.slot)
+            k = self.history_frames
+            padded = torch.cat([entries.new_zeros(b, k - 1, self.slot), entries], dim=1)
+            hidden = torch.stack([padded[:, i:i + k].reshape(b, k * self.slot)
+                                  for i in range(t)], dim=1)
+            context = self._context(visual, depth_f, proprio, fused, hidden.reshape(b * t, -1))
+            return context.reshape(b, t, -1)
 
     torch.manual_seed(int(config['seed']))
     return ContextEncoder()

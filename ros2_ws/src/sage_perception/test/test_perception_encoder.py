@@ -153,3 +153,30 @@ def test_spatial_softmax_finds_a_small_feature_at_any_scale(scale):
     points = spatial_softmax()(maps)
     expected = torch.tensor([[24.5, 4.5], [2.5, 20.5]]) / 31 * 2 - 1
     assert torch.allclose(points, expected, atol=0.05), points
+
+
+def test_history_is_a_register_of_the_last_frames_and_sequences_match_steps():
+    """forward_sequence (training) equals frame-by-frame forward (the node), and after
+    history_frames frames the context no longer depends on what came before."""
+    config = dict(DEFAULT_ENCODER_CONFIG)
+    model = build_encoder(config).eval()
+    k = int(config['history_frames'])
+    b, t, size = 2, k + 3, int(config['image_size'])
+    gen = torch.Generator().manual_seed(0)
+    color = torch.rand(b, t, 3, size, size, generator=gen)
+    depth = torch.rand(b, t, 1, size, size, generator=gen)
+    joints = torch.rand(b, t, 4 * int(config['num_joints']), generator=gen)
+    presence = torch.ones(b, t, len(layout.MODALITY_BITS))
+    with torch.no_grad():
+        together = model.forward_sequence(color, depth, joints, presence)
+        hidden = torch.from_numpy(initial_hidden(config, b))
+        for i in range(t):
+            context, hidden = model(color[:, i], depth[:, i], joints[:, i], presence[:, i],
+                                    hidden)
+            assert torch.allclose(together[:, i], context, atol=1e-5), i
+        # A different first frame changes the contexts of the next k - 1 frames only.
+        altered = color.clone()
+        altered[:, 0] = 1.0 - altered[:, 0]
+        other = model.forward_sequence(altered, depth, joints, presence)
+    assert not torch.allclose(other[:, k - 1], together[:, k - 1])
+    assert torch.allclose(other[:, k:], together[:, k:], atol=1e-6)

@@ -3,13 +3,14 @@
 The plain behaviour-cloning baseline SAGE has to beat.
 
 Raw image + joints -> action chunk, trained on the same recorded samples with the same
-gradient budget as a sleep: no 4K context, no consolidation, no dreams. It is a tuned
+wall-clock budget as the sleeps: no 4K context, no consolidation, no dreams. It is a tuned
 baseline, not a strawman (DESIGN.md: a spatial-softmax CNN predicting chunks, blended by
 temporal ensembling, with random image shifts, reached 94% on Reacher): a CNN with a spatial
-soft-argmax over its feature maps, joints through sin/cos, a chunk of residual position
+soft-argmax over its feature maps (the encoder's keypoint CNN, the width the learning bench
+found best per second of training), joints through sin/cos, a chunk of residual position
 targets like the L-module's, and +-4 px shift augmentation.
 
-    python -m sage_sleep.baseline --bags bags/ --out runs/bc --steps 300
+    python -m sage_sleep.baseline --bags bags/ --models runs/bc --seconds 480 --steps 0
 """
 
 import argparse
@@ -23,7 +24,7 @@ import numpy as np
 from sage_common.registry import ModelRegistry, tensor_spec
 from sage_perception.encoder import DEFAULT_ENCODER_CONFIG, keypoint_cnn, spatial_softmax
 from sage_sleep.budget import TrainingBudget
-from sage_sleep.consolidation import augment_images, ConsolidationConfig
+from sage_sleep.consolidation import ConsolidationConfig, warp_images
 import torch
 from torch import nn
 import torch.nn.functional as F
@@ -90,8 +91,7 @@ def train_bc(memory, train_episodes, steps=None, frames_per_step=96, seed=0, lr=
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     rng = np.random.default_rng(seed)
     generator = torch.Generator().manual_seed(seed)
-    aug = ConsolidationConfig(shift_px=4.0, rotate_deg=0.0, brightness=0.0, color_noise=0.0,
-                              depth_noise=0.0)
+    aug = ConsolidationConfig(shift_px=4.0, rotate_deg=0.0)
     budget = TrainingBudget(steps, seconds)
     losses = []
     model.train()
@@ -104,7 +104,7 @@ def train_bc(memory, train_episodes, steps=None, frames_per_step=96, seed=0, lr=
         got = memory.get(rng.choice(eligible, size=frames_per_step, p=weights))
         color = torch.from_numpy(got['color']).float()[:, None] / 255.0
         depth = torch.from_numpy(got['depth'])[:, None]
-        color, _ = augment_images(color, depth, aug, generator)
+        color, _ = warp_images(color, depth, aug, generator)
         chunk = model(color[:, 0], torch.from_numpy(got['joint_pos']),
                       torch.from_numpy(got['joint_vel']))
         loss = F.l1_loss(chunk, torch.from_numpy(got['action']))
@@ -156,11 +156,16 @@ def main(argv=None):
     root = Path(os.environ.get('SAGE_ROOT', '.'))
     parser.add_argument('--bags', type=Path, default=root / 'bags')
     parser.add_argument('--models', type=Path, required=True, help='registry to publish to')
-    parser.add_argument('--steps', type=int, default=ConsolidationConfig.steps)
+    parser.add_argument('--steps', type=int, default=ConsolidationConfig.steps,
+                        help='optimizer steps (0: only --seconds limits training)')
     parser.add_argument('--frames-per-step', type=int,
                         default=ConsolidationConfig.batch_size * ConsolidationConfig.seq_len,
                         help="default: a sleep step's batch x sequence length")
-    parser.add_argument('--holdout', type=float, default=0.2)
+    parser.add_argument('--seconds', type=float,
+                        help='wall-clock training budget (with --steps, the first reached ends)')
+    parser.add_argument('--holdout', type=float, default=0.1,
+                        help="episodes left out, as sage_train does (the same split)")
+    parser.add_argument('--threads', type=int, default=2)
     parser.add_argument('--teacher-topics', default='/teacher/commands,/arm_controller/commands')
     parser.add_argument('--seed', type=int, default=0)
     args = parser.parse_args(argv)
@@ -171,10 +176,13 @@ def main(argv=None):
         print(f'error: no usable samples in {args.bags}', file=sys.stderr)
         return 2
     train_eps, _ = split_episodes(memory, args.holdout, args.seed)
-    model, losses, _ = train_bc(memory, train_eps, args.steps, args.frames_per_step, args.seed)
+    torch.set_num_threads(args.threads)
+    model, losses, stats = train_bc(memory, train_eps, args.steps or None, args.frames_per_step,
+                                    args.seed, seconds=args.seconds)
     version = publish_bc(ModelRegistry(args.models), model,
-                         {'steps': args.steps, 'final_loss': losses[-1]})
-    print(f'plain BC: {version.name} {version.version}, final L1 {losses[-1]:.4f}')
+                         {**stats, 'final_loss': losses[-1]})
+    print(f'plain BC: {version.name} {version.version}, {stats["steps"]} steps in '
+          f'{stats["train_seconds"]:.0f} s, final L1 {losses[-1]:.4f}')
     return 0
 
 

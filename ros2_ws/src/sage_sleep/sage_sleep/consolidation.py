@@ -6,8 +6,8 @@ The models are the ones the nodes run (imported from sage_perception and sage_hl
 A training batch is a set of short recorded sequences (B, T). Per step:
 
 - two augmented views of every sequence (image shifts/rotations, colour and depth noise; the
-  second view's history resampled at 0.5x or 2x speed) go through the encoder (its GRU
-  unrolled over T frames) and the H-module (a window over the last frames);
+  second view's history resampled at 0.5x or 2x speed) go through the encoder (its history
+  register over T frames) and the H-module (a window over the last frames);
 - VICReg between the views' 256-D codes: invariance plus explicit variance/covariance terms
   against collapse;
 - the predictive group at t is trained to predict the immediate group `predict_horizon`
@@ -45,12 +45,12 @@ class ConsolidationConfig:
     weight_decay: float = 1e-4
     grad_clip: float = 1.0
     dreams: bool = True
-    # No geometric augmentation by default: the camera is fixed and where the goal is in the
-    # image is the task. Shifting or rotating one view (even 1 px / 1 deg) and asking VICReg
-    # for the same code teaches the code to drop the goal's position: 600 steps on 80 demos,
-    # SAGE alone on 20 development seeds ended a median 15 cm from the goal with 1-4 px
-    # shifts, 4.3 cm without (DESIGN.md's BC shifts were for a policy without invariance).
-    shift_px: float = 0.0
+    # Geometric augmentation, the same for both views of a sequence (see
+    # consolidation_losses): shifting one view against the other and asking VICReg for the
+    # same code taught the code to drop the goal's position (15 cm median error vs 4.3 cm
+    # without, 600 steps on 80 demos), while shifts of the imitated frames are what lifted a
+    # plain BC under camera perturbation (DESIGN.md).
+    shift_px: float = 4.0
     rotate_deg: float = 0.0
     color_noise: float = 0.03
     brightness: float = 0.1
@@ -63,7 +63,10 @@ class ConsolidationConfig:
     w_predict: float = 0.1
     w_kl: float = 1e-4
     w_coherence: float = 0.5
-    dream_every: int = 1             # dream (and train the scorer) on every n-th step
+    # The second view (VICReg) and the dreams (coherence) cost a forward and backward of their
+    # own; they run on every n-th step, the action path on all (learning bench: at the same
+    # wall time, every-step self-supervision halved the steps the action path got).
+    selfsup_every: int = 4
 
 
 # -- batches --------------------------------------------------------------------------------
@@ -114,8 +117,10 @@ def dream_batch(batch, modification, generator, encoder_config):
 
 
 # -- augmentation ---------------------------------------------------------------------------
-def augment_images(color, depth, cfg, generator):
-    """Random shift + rotation per sequence (same for all its frames), colour/depth noise."""
+def warp_images(color, depth, cfg, generator):
+    """Random shift + rotation per sequence (the same for all its frames) of (B, T, C, H, W)."""
+    if not (cfg.shift_px or cfg.rotate_deg):
+        return color, depth
     b, t, _, h, w = color.shape
     angle = (torch.rand(b, generator=generator) * 2 - 1) * math.radians(cfg.rotate_deg)
     shift = (torch.rand(b, 2, generator=generator) * 2 - 1) * (2.0 * cfg.shift_px / w)
@@ -125,18 +130,22 @@ def augment_images(color, depth, cfg, generator):
     theta = theta.repeat_interleave(t, dim=0)
 
     def warp(x):
-        if not (cfg.shift_px or cfg.rotate_deg):
-            return x
         c = x.shape[2]
         flat = x.reshape(b * t, c, h, w)
         grid = F.affine_grid(theta, flat.shape, align_corners=False)
         return F.grid_sample(flat, grid, align_corners=False,
                              padding_mode='border').reshape(b, t, c, h, w)
 
+    return warp(color), warp(depth)
+
+
+def photometric(color, depth, cfg, generator):
+    """Brightness gain per sequence, colour and depth noise per pixel."""
+    b = color.shape[0]
     gain = 1.0 + (torch.rand(b, 1, 1, 1, 1, generator=generator) * 2 - 1) * cfg.brightness
     noise = torch.randn(color.shape, generator=generator) * cfg.color_noise
-    color = (warp(color) * gain + noise).clamp(0.0, 1.0)
-    depth = (warp(depth) + torch.randn(depth.shape, generator=generator) * cfg.depth_noise)
+    color = (color * gain + noise).clamp(0.0, 1.0)
+    depth = depth + torch.randn(depth.shape, generator=generator) * cfg.depth_noise
     return color, depth.clamp(0.0, 1.0)
 
 
@@ -154,21 +163,15 @@ def view(batch, cfg, generator, resample):
         speed = 2.0 if float(torch.rand(1, generator=generator)) < 0.5 else 0.5
         idx = resampled_history(batch['color'].shape[1], speed)
         out = {k: v[:, idx] for k, v in batch.items()}
-    out['color'], out['depth'] = augment_images(out['color'], out['depth'], cfg, generator)
+    out['color'], out['depth'] = photometric(out['color'], out['depth'], cfg, generator)
     return out
 
 
 # -- forward passes -------------------------------------------------------------------------
 def encode_sequence(encoder, batch):
-    """Unroll the encoder over T frames from a zero history; return contexts (B, T, 4096)."""
-    b, t = batch['color'].shape[:2]
-    hidden = torch.zeros(b, int(encoder.config['hidden_dim']))
-    contexts = []
-    for i in range(t):
-        context, hidden = encoder(batch['color'][:, i], batch['depth'][:, i],
-                                  batch['joints'][:, i], batch['presence'][:, i], hidden)
-        contexts.append(context)
-    return torch.stack(contexts, dim=1)
+    """Encode T frames from an empty history; return contexts (B, T, 4096)."""
+    return encoder.forward_sequence(batch['color'], batch['depth'], batch['joints'],
+                                    batch['presence'])
 
 
 def compress_sequence(h_module, contexts, group_mask, first=0):
@@ -205,33 +208,39 @@ class SleepModels(torch.nn.Module):
             code_dim=h_module.config.get('compressed_dim', 256),
             num_joints=int(l_module.config['num_joints']))
 
-    def forward(self, batch):
-        """
-        Run every model on a batch of sequences; return a dict of (B, T, ...) tensors.
+    HEADS = ('recon', 'probe', 'coherence')
 
-        contexts, z, mu, logvar (None without a bottleneck), refined; recon (the H-module's
-        reconstruction of the context), probe (its action probe), chunk (the L-module's
-        action chunks, (B, T, K, J)) and coherence (the scorer's logit per sequence, (B,)).
-        Everything that trains runs inside this one call, so DDP synchronises every gradient.
+    def forward(self, batch, heads=HEADS):
+        """
+        Run the models on a batch of sequences; return a dict of (B, T, ...) tensors.
+
+        Always contexts, z, mu, logvar (None without a bottleneck), refined and chunk (the
+        L-module's action chunks, (B, T, K, J)); of `heads`, those asked for: recon (the
+        H-module's reconstruction of the context), probe (its action probe) and coherence
+        (the scorer's logit per sequence, (B,)). A head without a loss this step is not
+        computed at all (DDP runs with find_unused_parameters), so it costs nothing.
         """
         contexts = encode_sequence(self.encoder, batch)
         out = compress_sequence(self.h_module, contexts, batch['group_mask'])
         z = out['z']
         b, t = z.shape[:2]
         flat = z.reshape(b * t, -1)
-        joints = batch['joint_pos'].reshape(b * t, -1)
         out['contexts'] = contexts
-        out['recon'] = self.h_module.decode(flat).reshape(b, t, -1)
-        out['probe'] = self.h_module.probe(flat).reshape(b, t, -1)
-        chunk = self.l_module(flat, joints, batch['joint_vel'].reshape(b * t, -1))
+        if 'recon' in heads:
+            out['recon'] = self.h_module.decode(flat).reshape(b, t, -1)
+        if 'probe' in heads:
+            out['probe'] = self.h_module.probe(flat).reshape(b, t, -1)
+        chunk = self.l_module(flat, batch['joint_pos'].reshape(b * t, -1),
+                              batch['joint_vel'].reshape(b * t, -1))
         out['chunk'] = chunk.reshape(b, t, *chunk.shape[1:])
-        out['coherence'] = self.scorer(z, batch['joint_pos'], batch['joint_vel'],
-                                       batch['action'][:, :, 0])
+        if 'coherence' in heads:
+            out['coherence'] = self.scorer(z, batch['joint_pos'], batch['joint_vel'],
+                                           batch['action'][:, :, 0])
         return out
 
     def coherence(self, batch):
         """Return the coherence logit (B,) of each sequence of a batch."""
-        return self(batch)['coherence']
+        return self(batch, heads=('coherence',))['coherence']
 
 
 def _concat(batches):
@@ -250,23 +259,31 @@ def consolidation_losses(models, batch, cfg, generator, step, module=None):
     module = module or models
     enc_cfg = module.encoder.config
     n = batch['color'].shape[0]
+    # One geometric warp for both views: the action path learns to find the goal wherever a
+    # slightly moved camera shows it, and VICReg never asks for a code invariant to where
+    # things are (which erased the goal's position when the views were shifted apart).
+    batch = dict(batch)
+    batch['color'], batch['depth'] = warp_images(batch['color'], batch['depth'], cfg, generator)
     view_a = view(batch, cfg, generator, resample=False)
     parts_in = [view_a]
-    two_views = cfg.w_vicreg > 0
+    selfsup = step % cfg.selfsup_every == 0
+    two_views = cfg.w_vicreg > 0 and selfsup
     if two_views:
         parts_in.append(view(batch, cfg, generator, resample=True))
     real = len(parts_in) * n
     half = n // 2
-    dreaming = cfg.dreams and half >= 2 and step % cfg.dream_every == 0
+    dreaming = cfg.dreams and half >= 2 and selfsup
     if dreaming:
         # Dream on half of the first view (a different modification each dreaming step):
         # real and dreamed sequences then share the augmentation, which cannot give dreams
         # away.
-        modification = MODIFICATIONS[(step // cfg.dream_every) % len(MODIFICATIONS)]
+        modification = MODIFICATIONS[(step // cfg.selfsup_every) % len(MODIFICATIONS)]
         parts_in.append(dream_batch({k: v[:half] for k, v in view_a.items()}, modification,
                                     generator, enc_cfg))
     inputs = _concat(parts_in)
-    out = models(inputs)
+    heads = tuple(h for h, used in (('recon', cfg.w_recon > 0), ('probe', cfg.w_probe > 0),
+                                    ('coherence', dreaming)) if used)
+    out = models(inputs, heads=heads)
     a = {k: (None if v is None else v[:n]) for k, v in out.items()}
     z_a, contexts_a = a['z'], a['contexts']
     t = z_a.shape[1]
@@ -307,6 +324,7 @@ def consolidation_losses(models, batch, cfg, generator, step, module=None):
     # The L-module imitates the teacher's chunks (L1, as in ACT) on every real view.
     action = F.l1_loss(out['chunk'][:real], inputs['action'][:real])
     parts['action'] = float(action.detach())
+    parts['frames'] = real * t  # imitated this step
     total = total + cfg.w_action * action
 
     if dreaming:
@@ -316,8 +334,5 @@ def consolidation_losses(models, batch, cfg, generator, step, module=None):
         coherence = F.binary_cross_entropy_with_logits(logits, labels)
         parts['coherence'] = float(coherence.detach())
         total = total + cfg.w_coherence * coherence
-    # Heads that ran without a loss this step stay in the graph at no cost (DDP needs every
-    # parameter to receive a gradient, even a zero one).
-    total = total + 0.0 * (out['coherence'].sum() + a['recon'].sum() + a['probe'].sum())
     parts['total'] = float(total.detach())
     return total, parts

@@ -63,7 +63,7 @@ def test_bringup_demo_runs_the_whole_cycle(command, tools, tmp_path, ros_domain)
         assert set(cycle['sleep']['validation']['dream_auroc']) == {
             'physics_violation', 'object_substitution', 'temporal_reversal',
             'scale_distortion', 'causal_inversion'}
-    assert {'sage_cycle1', 'sage_cycle2', 'sage_no_dreams', 'plain_bc', 'teacher',
+    assert {'sage_cycle1', 'sage_cycle2', 'plain_bc', 'teacher',
             'random'} == set(report['offline'])
     assert report['offline']['plain_bc']['vision']['episodes'] == 2
     text = (latest / 'report.md').read_text()
@@ -130,7 +130,7 @@ def test_bringup_demo_sigint_stops_every_node(command, tools, tmp_path, ros_doma
     ({'sleep': {'seconds': 0}}, 'sleep.seconds must be a positive number'),
     ({'cycles': [{'episodes': 10, 'first_seed': 99995}]}, 'overlap the held-out'),
     ({'cycles': [{'episodes': 10, 'first_seed': 199995}]}, 'or development seeds'),
-    ({'sleep': {'gate': {'first_seed': 100010}}}, 'development seeds overlap the held-out'),
+    ({'sleep': {'gate': {'first_seed': 100010}}}, 'seeds of sleep.gate overlap the held-out'),
 ])
 def test_bringup_demo_refuses_bad_config(command, tmp_path, config, message):
     path = tmp_path / 'bad.yaml'

@@ -21,7 +21,8 @@ def hl_registry(tmp_path_factory):
     from sage_hl_control.models import publish_initial_h_module, publish_initial_l_module
 
     root = tmp_path_factory.mktemp('models')
-    publish_initial_h_module(root, seed=0)
+    # A window of 4 contexts (the default is 1), so the node's windowing is what is tested.
+    publish_initial_h_module(root, seed=0, window=4)
     publish_initial_l_module(root, seed=0, num_joints=2)
     return root
 

@@ -17,9 +17,10 @@ loopback only), with a fresh model registry and bag store under runs/<run-id>/:
                validates, deploys; the sleep manager has the nodes hot-reload the new versions.
                The demo checks the versions the nodes stamp on their messages.
       evaluate SAGE drives alone (teacher stopped, recording off) on held-out seeds.
-    offline    the baselines, trained on the same bags with the same gradient budget (plain
-               behaviour cloning; SAGE sleep without dreams), and every policy evaluated in
-               simulated time on the held-out seeds, nominal and perturbed (sage_evaluate)
+    offline    plain behaviour cloning trained on the same bags for the wall-clock time of all
+               sleeps together, and every policy evaluated in simulated time on the held-out
+               seeds, nominal and perturbed (sage_evaluate; the learning bench measures the
+               ablations of sleep, dreams included)
     report     reports/<run-id>/report.md, report.json, PNG plots; reports/latest -> it
 
 Exit codes: 0 the cycle ran and produced its report (whatever the success rates — the report
@@ -62,12 +63,12 @@ DEFAULTS = {
     'seed': 0,                    # initial model weights and training
     'camera': {'width': 64, 'height': 64},
     'episode_duration': 2.0,
-    'cycles': [{'episodes': 80, 'first_seed': 0}, {'episodes': 40, 'first_seed': 10000}],
+    'cycles': [{'episodes': 120, 'first_seed': 0}, {'episodes': 40, 'first_seed': 10000}],
     # A sleep's budget is wall-clock seconds of training (the baselines get the same); its
     # deployment gate is closed-loop success on development seeds (never the evaluation's).
-    'sleep': {'seconds': 240.0, 'batch_size': 16, 'timeout': 1800.0,
+    'sleep': {'seconds': 240.0, 'batch_size': 48, 'timeout': 1800.0,
               'gate': {'first_seed': 200000, 'episodes': 30, 'floor': 0.5}},
-    'evaluate': {'first_seed': 100000, 'ros_episodes': 20, 'episodes': 50,
+    'evaluate': {'first_seed': 100000, 'ros_episodes': 20, 'episodes': 100,
                  'perturbations': ['physics', 'vision']},
     'baselines': True,
     'slow_start_step': 1.0,       # l_module slow start: each speed step lasts this long (s)
@@ -155,7 +156,7 @@ def load_config(path):
     held_out = range(ev['first_seed'], ev['first_seed'] + max(ev['episodes'], ev['ros_episodes']))
     development = range(gate['first_seed'], gate['first_seed'] + gate['episodes'])
     if set(development) & set(held_out):
-        raise ConfigError(f'{path}: the sleep gate\'s development seeds overlap the held-out '
+        raise ConfigError(f'{path}: the development seeds of sleep.gate overlap the held-out '
                           f'evaluation seeds')
     for cycle in cycles:
         trained = range(cycle['first_seed'], cycle['first_seed'] + cycle['episodes'])
@@ -574,12 +575,11 @@ class Demo:
             policies[f'sage_cycle{c["cycle"]}'] = ('sage', self.models, versions)
         if self.config['baselines']:
             self._train_baselines(budget)
-            policies['sage_no_dreams'] = ('sage', self.run_dir / 'baselines' / 'no_dreams', {})
             policies['plain_bc'] = ('bc', self.run_dir / 'baselines' / 'plain_bc', {})
         policies['teacher'] = ('teacher', None, {})
         policies['random'] = ('random', None, {})
         last = f'sage_cycle{cycles[-1]["cycle"]}'
-        perturbed = [last] + [p for p in ('sage_no_dreams', 'plain_bc') if p in policies]
+        perturbed = [last] + [p for p in ('plain_bc',) if p in policies]
         evaluator = Evaluator(duration=float(self.config['episode_duration']),
                               width=cam['width'], height=cam['height'])
         seeds = list(range(ev['first_seed'], ev['first_seed'] + ev['episodes']))
@@ -598,23 +598,12 @@ class Demo:
         self.results['offline'] = table
 
     def _train_baselines(self, seconds):
-        """Train the baselines on every bag for the wall-clock time all sleeps had together."""
-        from sage_common.registry import ModelRegistry
-        from sage_sleep.models_cli import init_models
-
+        """Train plain BC on every bag for the wall-clock time all sleeps had together."""
         base = self.run_dir / 'baselines'
-        no_dreams = base / 'no_dreams'
-        init_models(ModelRegistry(no_dreams), seed=self.config['seed'], log=lambda m: None)
-        seed, batch = str(self.config['seed']), self.config['sleep']['batch_size']
         commands = {
-            'sage_no_dreams': [sys.executable, '-m', 'sage_sleep.trainer', '--bags',
-                               str(self.bags), '--models', str(no_dreams), '--run-dir',
-                               str(base / 'no_dreams_run'), '--steps', '0', '--seconds',
-                               str(seconds), '--batch-size', str(batch), '--no-dreams',
-                               '--threads', '2', '--seed', seed],
             'plain_bc': [sys.executable, '-m', 'sage_sleep.baseline', '--bags', str(self.bags),
                          '--models', str(base / 'plain_bc'), '--steps', '0', '--seconds',
-                         str(seconds), '--seed', seed],
+                         str(seconds), '--seed', str(self.config['seed'])],
         }
         for name, argv in commands.items():
             self.say(f'  training baseline {name} ({seconds:.0f} s, same bags)')

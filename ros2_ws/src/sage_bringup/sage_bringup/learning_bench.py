@@ -13,10 +13,13 @@ development seeds: 200000+ by default, never the held-out evaluation seeds (1000
     bc_wide             the same with the first plain BC's wider CNN (32, 32, 64)
     sage                the sleep's default recipe (sage_sleep.consolidation)
     sage_action         the same models trained on the action loss alone
-    sage_action+<term>  action loss plus one self-supervised term: vicreg, predict,
-                        recon (reconstruction + action probe), dreams
+    sage_action+<term>  action loss plus one self-supervised term shaping the code: vicreg,
+                        predict, recon (reconstruction + action probe), dreams
     sage_effort         the default recipe with joint effort as an encoder input (copycat check)
-    sage_no_history     the default recipe with the H-module window cut to the current frame
+    sage_no_history     the default recipe without history: a register of the current frame
+                        only, independent frames (sequences of 1)
+    sage_window<N>      the default recipe with an H-module window of N contexts, a register
+                        of N frames and sequences of 2N - 1 (sage_window4 is the first design)
     <variant>@key=value,...   with ConsolidationConfig fields changed (bc: lr only),
                         e.g. sage_action@lr=0.003
 
@@ -41,16 +44,16 @@ import numpy as np
 
 DEV_SEEDS = '200000:200030'
 ALL_VARIANTS = ('bc', 'bc_wide', 'sage', 'sage_action', 'sage_action+vicreg', 'sage_action+predict',
-                'sage_action+recon', 'sage_action+dreams', 'sage_effort', 'sage_no_history')
+                'sage_action+recon', 'sage_action+dreams', 'sage_effort', 'sage_no_history',
+                'sage_window4')
 ACTION_ONLY = {'w_vicreg': 0.0, 'w_predict': 0.0, 'w_recon': 0.0, 'w_probe': 0.0,
                'w_kl': 0.0, 'dreams': False}
-TERMS = {
-    'vicreg': {'w_vicreg': dataclasses.MISSING},
-    'predict': {'w_predict': dataclasses.MISSING},
-    'recon': {'w_recon': dataclasses.MISSING, 'w_probe': dataclasses.MISSING},
-    'dreams': {'dreams': True},
+TERMS = {  # each at the weight the first recipe gave it, shaping the code
+    'vicreg': {'w_vicreg': 0.02},
+    'predict': {'w_predict': 0.1},
+    'recon': {'w_recon': 0.1, 'w_probe': 0.1, 'selfsup_shapes_code': True},
+    'dreams': {'dreams': True, 'selfsup_shapes_code': True},
 }
-
 
 def variant_setup(name):
     """Return (kind, consolidation overrides, encoder overrides, h overrides) of a variant."""
@@ -64,7 +67,9 @@ def variant_setup(name):
             key, _, value = item.partition('=')
             if key not in defaults or (kind == 'bc' and key != 'lr'):
                 raise ValueError(f'variant {name!r}: cannot set {key!r}')
-            overrides[key] = type(defaults[key] if defaults[key] is not None else 0.0)(value)
+            kind_of = type(defaults[key] if defaults[key] is not None else 0.0)
+            overrides[key] = value in ('1', 'true', 'True') if kind_of is bool \
+                else kind_of(value)
         return kind, overrides, enc, h
     if name == 'bc':
         return 'bc', {}, {}, {}
@@ -75,21 +80,19 @@ def variant_setup(name):
     if name == 'sage_effort':
         return 'sage', {}, {'effort_scale': 0.01}, {}
     if name == 'sage_no_history':
-        return 'sage', {}, {}, {'window': 1}
-    if name.startswith('sage_action_w'):  # shorter history, more independent sequences
-        window = int(name[len('sage_action_w'):])
-        return 'sage', {**ACTION_ONLY, 'seq_len': window + 1, 'batch_size': 96 // (window + 1)}, \
-            {'history_frames': 2}, {'window': window}
+        return 'sage', {'seq_len': 1, 'batch_size': 96}, {'history_frames': 1}, {}
+    if name.startswith('sage_window'):
+        window = int(name[len('sage_window'):])
+        length = 2 * window - 1
+        return 'sage', {'seq_len': length, 'batch_size': max(2, 96 // length)}, \
+            {'history_frames': window}, {'window': window}
     if name == 'sage_action':
         return 'sage', dict(ACTION_ONLY), {}, {}
     if name.startswith('sage_action+'):
         term = name.split('+', 1)[1]
         if term not in TERMS:
             raise ValueError(f'unknown term {term!r}; known: {sorted(TERMS)}')
-        overrides = dict(ACTION_ONLY)
-        for key, value in TERMS[term].items():
-            overrides[key] = defaults[key] if value is dataclasses.MISSING else value
-        return 'sage', overrides, {}, {}
+        return 'sage', {**ACTION_ONLY, **TERMS[term]}, {}, {}
     raise ValueError(f'unknown variant {name!r}; known: {ALL_VARIANTS}')
 
 

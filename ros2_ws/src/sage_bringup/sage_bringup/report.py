@@ -89,12 +89,6 @@ def goals(results):
             out.append((f'SAGE with sleep beats plain BC under {condition} perturbation '
                         f'(95% interval of the difference excludes 0)', d[1] > 0,
                         f'difference {_pct(d[0])} [{_pct(d[1])}, {_pct(d[2])}]'))
-        if 'sage_no_dreams' in offline and condition in offline['sage_no_dreams']:
-            d = paired_difference(offline[last][condition],
-                                  offline['sage_no_dreams'][condition])
-            out.append((f'dreaming earns its place against sleep without dreams ({condition})',
-                        d[1] > 0, f'difference {_pct(d[0])} [{_pct(d[1])}, {_pct(d[2])}]'
-                        + ('' if d[1] > 0 else ' — dreaming is not (yet) helping here')))
     if len(cycles) >= 2:
         d = paired_difference(offline[cycles[-1]]['none'], offline[cycles[0]]['none'])
         out.append(('the second cycle is no worse than the first', d[2] >= 0 and d[0] >= -0.02,

@@ -44,8 +44,8 @@ DEFAULT_ENCODER_CONFIG = {
     # The history is a bounded register of the last few frames, not a recurrent state: the
     # robot runs the encoder over whole episodes, training unrolls it over a few frames, and
     # a GRU state after 60 frames is one training never showed the model. A register of N
-    # frames is, after N frames, exactly what training sees.
-    'history_frames': 4,
+    # frames is, after N frames, exactly what training sees (sequences of N frames).
+    'history_frames': 2,
     'fused_dim': 512,
     'color_widths': [16, 16],  # keypoint_cnn's layer widths (its cost per frame)
     'keypoints': 32,
@@ -56,7 +56,7 @@ DEFAULT_ENCODER_CONFIG = {
     # instead of looking at the goal. Off until a task needs force (the tactile group is
     # where a real force/tactile source belongs).
     'effort_scale': 0.0,
-    'predict_horizon': 5,
+    'predict_horizon': 1,     # frames ahead the predictive group predicts (within a sequence)
     'seed': 0,
     'onnx_opset': 17,
 }

@@ -295,12 +295,13 @@ def plot_report(run_dir, history, report):
 
     keys = ['total', 'action', 'recon', 'probe', 'vicreg', 'predictive', 'coherence']
     fig, axes = plt.subplots(2, 4, figsize=(14, 6))
-    steps = [h['step'] for h in history]
     for ax, key in zip(axes.flat, keys):
-        values = [h.get(key, np.nan) for h in history]
-        ax.plot(steps, values, lw=0.8)
+        points = [(h['step'], h[key]) for h in history if key in h]  # some terms skip steps
+        if points:
+            steps, values = zip(*points)
+            ax.plot(steps, values, lw=0.8)
+            ax.set_yscale('log' if min(values) > 0 else 'linear')
         ax.set_title(key)
-        ax.set_yscale('log' if np.nanmin(values + [1]) > 0 else 'linear')
     ax = axes.flat[-1]
     aurocs = report['new']['dream_auroc']
     ax.bar(range(len(aurocs)), list(aurocs.values()))

@@ -44,12 +44,14 @@ def test_train_resume_validate_and_publish(registry, tmp_path):
     memory = synthetic_memory()
     train_eps, val_eps = trainer.split_episodes(memory, 0.34, seed=0)
     assert len(val_eps) == 2 and not set(train_eps) & set(val_eps)
-    cfg = ConsolidationConfig(steps=3, batch_size=4)
+    cfg = ConsolidationConfig(steps=3, batch_size=4, w_vicreg=0.02, w_predict=0.1)
     models, running = trainer.load_running(registry)
     history = trainer.train(models, memory, train_eps, cfg, tmp_path, seed=0)
     assert [h['step'] for h in history] == [1, 2, 3]
     assert all(np.isfinite(h['total']) for h in history)
+    # Every term on the self-supervised steps (every selfsup_every-th), the action on all.
     assert {'action', 'vicreg', 'predictive', 'recon', 'probe', 'coherence'} <= set(history[0])
+    assert 'action' in history[1] and not {'vicreg', 'recon', 'coherence'} & set(history[1])
     # A longer budget in the same run directory resumes from the checkpoint.
     cfg.steps = 5
     more = trainer.train(models, memory, train_eps, cfg, tmp_path, seed=0)

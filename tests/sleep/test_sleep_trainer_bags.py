@@ -57,9 +57,9 @@ def test_sleep_trainer_full_sleep_on_recorded_bags(wake_bags, tmp_path):
 
 def test_sleep_gate_runs_closed_loop_on_development_seeds(wake_bags, tmp_path):
     registry = fresh_registry(tmp_path / 'models')
-    done = train(wake_bags, registry.root, tmp_path / 'run', '--closed-loop-seeds',
-                 '200000:200002', '--closed-loop-floor', '1.0', '--camera-width', '64',
-                 '--camera-height', '48')
+    done = train(wake_bags, registry.root, tmp_path / 'run', '--closed-loop-episodes', '2',
+                 '--closed-loop-first-seed', '200000', '--closed-loop-floor', '1.0',
+                 '--camera-width', '64', '--camera-height', '48')
     report = json.loads((tmp_path / 'run' / 'report.json').read_text())
     for side in ('new', 'running'):
         loop = report[side]['closed_loop']

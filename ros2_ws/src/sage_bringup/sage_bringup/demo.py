@@ -362,9 +362,8 @@ class Demo:
                    '--batch-size', str(sleep['batch_size']), '--seed', str(self.config['seed']),
                    '--threads', '2', '--closed-loop-floor', str(gate['floor']),
                    '--camera-width', str(cam['width']), '--camera-height', str(cam['height'])]
-        if gate['episodes']:
-            trainer += ['--closed-loop-seeds',
-                        f'{gate["first_seed"]}:{gate["first_seed"] + gate["episodes"]}']
+        trainer += ['--closed-loop-episodes', str(gate['episodes']),
+                    '--closed-loop-first-seed', str(gate['first_seed'])]
         overrides = {
             'sim_robot': {'width': cam['width'], 'height': cam['height'],
                           'episode_duration': float(self.config['episode_duration'])},

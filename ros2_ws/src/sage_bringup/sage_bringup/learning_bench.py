@@ -1,5 +1,5 @@
 # Copyright 2026 The SAGE authors. Licensed under the Apache License, Version 2.0.
-"""
+r"""
 The learning bench: closed-loop success against training wall time, SAGE and plain BC.
 
 Every learning decision is taken with this instrument, not with a training loss. On the same
@@ -43,9 +43,9 @@ import time
 import numpy as np
 
 DEV_SEEDS = '200000:200030'
-ALL_VARIANTS = ('bc', 'bc_wide', 'sage', 'sage_action', 'sage_action+vicreg', 'sage_action+predict',
-                'sage_action+recon', 'sage_action+dreams', 'sage_effort', 'sage_no_history',
-                'sage_window4')
+ALL_VARIANTS = ('bc', 'bc_wide', 'sage', 'sage_action', 'sage_action+vicreg',
+                'sage_action+predict', 'sage_action+recon', 'sage_action+dreams', 'sage_effort',
+                'sage_no_history', 'sage_window4')
 ACTION_ONLY = {'w_vicreg': 0.0, 'w_predict': 0.0, 'w_recon': 0.0, 'w_probe': 0.0,
                'w_kl': 0.0, 'dreams': False}
 TERMS = {  # each at the weight the first recipe gave it, shaping the code
@@ -54,6 +54,7 @@ TERMS = {  # each at the weight the first recipe gave it, shaping the code
     'recon': {'w_recon': 0.1, 'w_probe': 0.1, 'selfsup_shapes_code': True},
     'dreams': {'dreams': True, 'selfsup_shapes_code': True},
 }
+
 
 def variant_setup(name):
     """Return (kind, consolidation overrides, encoder overrides, h overrides) of a variant."""

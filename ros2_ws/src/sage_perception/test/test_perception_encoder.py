@@ -156,8 +156,11 @@ def test_spatial_softmax_finds_a_small_feature_at_any_scale(scale):
 
 
 def test_history_is_a_register_of_the_last_frames_and_sequences_match_steps():
-    """forward_sequence (training) equals frame-by-frame forward (the node), and after
-    history_frames frames the context no longer depends on what came before."""
+    """
+    Training's forward_sequence equals the node's frame-by-frame forward.
+
+    After history_frames frames, the context no longer depends on what came before.
+    """
     config = dict(DEFAULT_ENCODER_CONFIG)
     model = build_encoder(config).eval()
     k = int(config['history_frames'])

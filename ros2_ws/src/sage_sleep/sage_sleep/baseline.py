@@ -164,7 +164,7 @@ def main(argv=None):
     parser.add_argument('--seconds', type=float,
                         help='wall-clock training budget (with --steps, the first reached ends)')
     parser.add_argument('--holdout', type=float, default=0.1,
-                        help="episodes left out, as sage_train does (the same split)")
+                        help='episodes left out, as sage_train does (the same split)')
     parser.add_argument('--threads', type=int, default=2)
     parser.add_argument('--teacher-topics', default='/teacher/commands,/arm_controller/commands')
     parser.add_argument('--seed', type=int, default=0)

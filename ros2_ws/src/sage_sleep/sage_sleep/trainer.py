@@ -402,10 +402,10 @@ def run_sleep(args, log=print):
         meta = {'sleep_run': run_dir.name, 'validation': {
             k: v for k, v in new_report.items() if not isinstance(v, dict)}}
         new_versions = publish_all(registry, models, running, meta)
-        if args.closed_loop_seeds:
-            from sage_sleep.evaluate import parse_seeds
+        if args.closed_loop_episodes:
             progress('dream', 0.5)
-            seeds = parse_seeds(args.closed_loop_seeds)
+            seeds = list(range(args.closed_loop_first_seed,
+                               args.closed_loop_first_seed + args.closed_loop_episodes))
             for report_, versions in ((new_report, new_versions), (running_report, running)):
                 report_['closed_loop'] = closed_loop(registry.root, versions, seeds,
                                                      args.camera_width, args.camera_height)
@@ -457,10 +457,12 @@ def build_parser():
     parser.add_argument('--lr', type=float, default=ConsolidationConfig.lr)
     parser.add_argument('--holdout', type=float, default=0.1,
                         help='fraction of episodes held out for validation')
-    parser.add_argument('--closed-loop-seeds', default='',
-                        help='development seeds a:b of the simulator to gate deployment on '
+    parser.add_argument('--closed-loop-episodes', type=int, default=0,
+                        help='development episodes in the simulator to gate deployment on '
                              'closed-loop success (new and running versions, same seeds); '
-                             "'' = no simulator, gate on held-out action error")
+                             '0 = no simulator, gate on held-out action error')
+    parser.add_argument('--closed-loop-first-seed', type=int, default=200000,
+                        help='first development seed (never an evaluation seed)')
     parser.add_argument('--closed-loop-floor', type=float, default=0.5,
                         help='closed-loop success a version needs to deploy')
     parser.add_argument('--camera-width', type=int, default=64,

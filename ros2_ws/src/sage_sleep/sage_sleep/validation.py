@@ -201,4 +201,3 @@ def compare_to_running(new, running, history, require_dreams, tolerance=0.05, fl
         return 'hold', (f'dream AUROC fell from {running["dream_auroc_mean"]:.2f} to '
                         f'{new["dream_auroc_mean"]:.2f}{flag}')
     return 'deploy', f'{evidence}; dream AUROC {new["dream_auroc_mean"]:.2f}{flag}'
-

@@ -3,6 +3,7 @@
 
 import math
 import signal
+import time
 
 from diagnostic_msgs.msg import DiagnosticArray
 import numpy as np
@@ -159,6 +160,26 @@ def test_reset_service_starts_seeded_episodes_that_end(launch_node, ros_node):
     refused = ros_node.call(ResetEpisode, '/sim_robot/reset_episode',
                             ResetEpisode.Request(seed=-1, duration=0.5))
     assert not refused.success and 'seed' in refused.message
+
+
+def test_pause_stops_every_stream_and_resume_keeps_stamps_increasing(launch_node, ros_node):
+    from std_srvs.srv import SetBool
+
+    start_sim(launch_node, sensor_qos='reliable')
+    joints = ros_node.collect(JointState, '/joint_states', reliable_qos(100))
+    frames = ros_node.collect(Image, '/camera/color/image_raw', reliable_qos(20))
+    ros_node.wait_for(lambda: len(joints) > 10 and frames, what='sensor streams')
+    assert ros_node.call(SetBool, '/sim_robot/pause', SetBool.Request(data=True)).success
+    time.sleep(0.3)  # what was in flight arrives
+    counts = (len(joints), len(frames))
+    last = ns(joints[-1].header.stamp)
+    time.sleep(1.0)
+    assert (len(joints), len(frames)) == counts  # a resting robot streams nothing
+    assert ros_node.call(SetBool, '/sim_robot/pause', SetBool.Request(data=False)).success
+    ros_node.wait_for(lambda: len(joints) > counts[0] + 10 and len(frames) > counts[1],
+                      what='streams after resume')
+    resumed = [ns(m.header.stamp) for m in list(joints)[counts[0]:]]
+    assert resumed[0] > last and resumed == sorted(resumed)
 
 
 def test_teacher_drives_the_sim_to_the_goal(launch_node, ros_node):

@@ -49,6 +49,7 @@ from sage_common.stats import jerk_rms
 import yaml
 
 RESET_SERVICE = '/sim_robot/reset_episode'
+PAUSE_SERVICE = '/sim_robot/pause'
 SLEEP_SERVICE = '/sleep_manager/start_sleep'
 RECORDING_SERVICE = '/sleep_manager/set_recording'
 BASE_NODES = ('sim_robot', 'context_node', 'h_module', 'sleep_manager')
@@ -198,6 +199,7 @@ class RosLink(BackgroundNode):
         self.reset_client = n.create_client(ResetEpisode, RESET_SERVICE)
         self.sleep_client = n.create_client(Trigger, SLEEP_SERVICE)
         self.recording_client = n.create_client(SetBool, RECORDING_SERVICE)
+        self.pause_client = n.create_client(SetBool, PAUSE_SERVICE)
         self.ResetEpisode, self.SetBool, self.Trigger = ResetEpisode, SetBool, Trigger
 
     def _on_state(self, msg):
@@ -225,7 +227,7 @@ class RosLink(BackgroundNode):
         visible = set(self.node.get_node_names())
         waiting = [name for name in node_names if name not in visible]
         clients = {RESET_SERVICE: self.reset_client, SLEEP_SERVICE: self.sleep_client,
-                   RECORDING_SERVICE: self.recording_client}
+                   RECORDING_SERVICE: self.recording_client, PAUSE_SERVICE: self.pause_client}
         waiting += [f'service {s}' for s in services if not clients[s].service_is_ready()]
         return waiting
 
@@ -257,6 +259,13 @@ class RosLink(BackgroundNode):
             time.sleep(0.02)
         raise DemoFailure(f'episode {response.episode} (seed {seed}) did not end within '
                           f'{timeout:.0f} s')
+
+    def set_sim_paused(self, paused, alive):
+        """Pause or resume the simulated robot (it rests while it sleeps)."""
+        reply = self.call(self.pause_client, self.SetBool.Request(data=bool(paused)),
+                          PAUSE_SERVICE, 60.0, alive)
+        if not reply.success:
+            raise DemoFailure(f'{PAUSE_SERVICE} refused: {reply.message}')
 
     def set_recording(self, on, alive):
         reply = self.call(self.recording_client, self.SetBool.Request(data=bool(on)),
@@ -403,7 +412,8 @@ class Demo:
         self.say(f'  ROS_DOMAIN_ID={self.domain_id} (DDS on loopback); node output in '
                  f'{"this terminal" if self.verbose else self.report_dir / "nodes.log"}')
         self.base = self._start(self._specs('teacher', BASE_NODES),
-                                (RESET_SERVICE, SLEEP_SERVICE, RECORDING_SERVICE))
+                                (RESET_SERVICE, SLEEP_SERVICE, RECORDING_SERVICE,
+                                 PAUSE_SERVICE))
 
     def _switch_drivers(self, driver, with_teacher):
         """Restart the driver nodes: the teacher (or not) and the L-module in its mode."""
@@ -468,12 +478,22 @@ class Demo:
             'seeds': [seeds.start, seeds.stop - 1]}})
 
     def phase_sleep(self, index):
+        # The robot rests while it sleeps: the paused simulator streams nothing, so the
+        # nodes idle and the trainer gets the cores its wall-clock budget is measured on.
+        self.ros.set_sim_paused(True, self._alive)
+        try:
+            self._sleep_until_done(index)
+        finally:
+            self.ros.set_sim_paused(False, self._alive)
+        self._check_versions(index)
+
+    def _sleep_until_done(self, index):
         before = self.ros.status.last_result if self.ros.status else None
         reply = self.ros.call(self.ros.sleep_client, self.ros.Trigger.Request(), SLEEP_SERVICE,
                               60.0, self._alive)
         if not reply.success:
             raise DemoFailure(f'sleep refused: {reply.message}')
-        self.say(f'  {reply.message}')
+        self.say(f'  {reply.message} (the simulated robot is paused)')
         deadline = time.monotonic() + float(self.config['sleep']['timeout'])
         shown = (None, -1.0)
         while True:
@@ -503,7 +523,6 @@ class Demo:
             'running_validation': report.get('running'),
             'status_result': status.last_result}
         self.say(f'  decision: {report["decision"]} — {report["reason"]}')
-        self._check_versions(index)
 
     def _check_versions(self, index):
         """Wait until the nodes stamp their messages with the registry's active versions."""

@@ -117,11 +117,10 @@ def validate(models, memory, train_episodes, heldout_episodes, seq_len, seed, li
 
 def closed_loop(model_dir, versions, seeds, width, height, duration=2.0):
     """Return the closed-loop summary of SAGE `versions` of a registry on seeded episodes."""
-    from sage_sleep.evaluate import Evaluator, SagePolicy
+    from sage_sleep.evaluate import Evaluator, make_policy
 
     evaluator = Evaluator(duration=duration, width=width, height=height)
-    policy = SagePolicy(model_dir, versions)
-    return evaluator.evaluate(policy, seeds)
+    return evaluator.evaluate(make_policy('sage', evaluator, model_dir, versions), seeds)
 
 
 def paired_worse_p(new_results, running_results):

@@ -104,13 +104,13 @@ def train_sage(memory, episodes, seconds, seed, work, overrides, encoder_overrid
     from sage_hl_control.models import publish_initial_h_module, publish_initial_l_module
     from sage_perception.encoder import publish_initial_encoder
     from sage_sleep.consolidation import ConsolidationConfig
-    from sage_sleep.trainer import load_running, publish_all, train
+    from sage_sleep.trainer import load_models, publish_all, train
 
     registry = ModelRegistry(work / 'models')
     publish_initial_encoder(registry, seed=seed, **encoder_overrides)
     publish_initial_h_module(registry, seed=seed, **h_overrides)
     publish_initial_l_module(registry, seed=seed)
-    models, running = load_running(registry)
+    models, running = load_models(registry)
     cfg = ConsolidationConfig(steps=None, seconds=seconds, **overrides)
     history = train(models, memory, episodes, cfg, work / 'run', seed,
                     log=lambda m: None, threads=threads)

@@ -94,7 +94,7 @@ def run(out_dir, quick=False, domain_id=None):
 
         registry = ModelRegistry(work / 'models')
         init_models(registry, seed=0, log=lambda m: None)
-        models, _ = trainer.load_running(registry)
+        models, _ = trainer.load_models(registry)
         torch.set_num_threads(1)
         cfg = ConsolidationConfig()
         train_eps, _ = trainer.split_episodes(memory, 0.2, 0)

@@ -3,21 +3,20 @@
 Consolidation: one training step of encoder + H-module + L-module (+ coherence scorer).
 
 The models are the ones the nodes run (imported from sage_perception and sage_hl_control).
-A training batch is a set of short recorded sequences (B, T). Per step:
+A training batch is a set of short recorded sequences (B, T), as long as the encoder's history
+register (T = history_frames), one geometric warp per sequence. Per step:
 
-- two augmented views of every sequence (image shifts/rotations, colour and depth noise; the
-  second view's history resampled at 0.5x or 2x speed) go through the encoder (its history
-  register over T frames) and the H-module (a window over the last frames);
-- VICReg between the views' 256-D codes: invariance plus explicit variance/covariance terms
-  against collapse;
-- the predictive group at t is trained to predict the immediate group `predict_horizon`
-  frames ahead (stop-gradient target);
-- the H-module reconstructs the current 4096-D context from its code (stop-gradient target)
-  and predicts the teacher's next command from it (probe); variational codes pay a KL term;
-- the L-module imitates the teacher's recorded action chunks from the code and the joints;
-- dreaming (when enabled): one of the five modifications of `sage_sleep.dreams` is applied to
-  the batch, and the coherence scorer learns to score real above dreamed sequences, with its
-  gradient reaching encoder and H-module so they keep what tells them apart.
+- the L-module imitates the teacher's recorded action chunks (L1, as in ACT) on every frame,
+  through encoder (all T frames in one batch) and H-module: the action shapes the trunk;
+- every `selfsup_every`-th step, the self-supervised terms: the H-module's reconstruction of
+  the context and its action probe, and dreaming (one of the five modifications of
+  `sage_sleep.dreams` applied to half the batch, the coherence scorer learning to score real
+  above dreamed). By default their heads read the code detached (`selfsup_shapes_code`):
+  the learning bench measured each of them costing most of the closed-loop success when its
+  gradient reached encoder and H-module;
+- available, off by default for the same reason: VICReg between two views (colour/depth noise,
+  the second view's history resampled at 0.5x or 2x), the predictive group predicting the
+  immediate group `predict_horizon` frames ahead, and the KL of a variational bottleneck.
 """
 
 import dataclasses

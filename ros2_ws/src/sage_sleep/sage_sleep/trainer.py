@@ -6,8 +6,8 @@
         [--steps 300] [--no-dreams] [--no-deploy] [--seed 0]
     torchrun --nproc-per-node 2 -m sage_sleep.trainer ...      (PyTorch DDP; gloo on CPU)
 
-It continues training from the running (active) versions of encoder, H-module and L-module,
-holds out whole episodes for validation, and publishes new versions (ONNX + weights +
+It continues training from the newest versions of encoder, H-module and L-module (deployed or
+held), holds out whole episodes for validation, and publishes new versions (ONNX + weights +
 manifests) with a validation report. The new versions become active only when they are no
 worse than the running ones on the held-out episodes, did not diverge or collapse, and tell
 real from dreamed sequences; otherwise they stay in the registry, unused, and the report says
@@ -37,6 +37,7 @@ from sage_sleep.budget import TrainingBudget
 from sage_sleep.consolidation import (consolidation_losses, ConsolidationConfig, make_batch,
                                       SleepModels)
 from sage_sleep.experience import ExperienceMemory, ExtractorConfig
+from sage_sleep.models_cli import MODEL_NAMES
 from sage_sleep.sample_cache import decode_period, default_cache_dir, SampleCache
 from sage_sleep.validation import closed_loop, compare_to_running, validate
 import torch
@@ -130,23 +131,41 @@ def starts_in(memory, length, episodes):
 
 
 # -- models ---------------------------------------------------------------------------------
-def load_running(registry):
-    """Return (SleepModels, {name: version}) of the active versions (the starting point)."""
-    enc_mv = registry.load('encoder')
+def newest_versions(registry):
+    """
+    Return {name: version} of the newest published set of models, or {} for the active ones.
+
+    A sleep continues from the newest versions, deployed or held: a version held because it
+    was not yet good enough keeps its training instead of the next sleep starting over from
+    the running one (which is still what it is compared with). A set is the versions one sleep
+    published together; if the newest versions are not one set, the active ones are used.
+    """
+    names = [n for n in MODEL_NAMES + (COHERENCE,) if registry.versions(n)]
+    newest = {n: registry.versions(n)[-1] for n in names}
+    runs = {registry.load(n, v, verify=False).metadata.get('sleep_run')
+            for n, v in newest.items()}
+    return newest if len(runs) == 1 else {}
+
+
+def load_models(registry, versions=None):
+    """Return (SleepModels, {name: version}) of the given versions (default: the active)."""
+    versions = versions or {}
+    enc_mv = registry.load('encoder', versions.get('encoder'))
     encoder, _ = load_encoder_torch(enc_mv)
-    h_mv, l_mv = registry.load('h_module'), registry.load('l_module')
-    versions = {'encoder': enc_mv.version, 'h_module': h_mv.version, 'l_module': l_mv.version}
+    h_mv = registry.load('h_module', versions.get('h_module'))
+    l_mv = registry.load('l_module', versions.get('l_module'))
+    loaded = {'encoder': enc_mv.version, 'h_module': h_mv.version, 'l_module': l_mv.version}
     models = SleepModels(encoder, load_h_module_torch(h_mv), load_l_module_torch(l_mv))
     if registry.versions(COHERENCE):
-        mv = registry.load(COHERENCE)
+        mv = registry.load(COHERENCE, versions.get(COHERENCE))
         state = torch.load(mv.path('weights.pt'), map_location='cpu', weights_only=True)
         try:
             models.scorer.load_state_dict(state)
-            versions[COHERENCE] = mv.version
+            loaded[COHERENCE] = mv.version
         except RuntimeError as exc:  # a scorer of another architecture: learn a new one
             print(f'coherence scorer {mv.version} does not fit this code ({exc}); '
                   f'starting a new one', file=sys.stderr)
-    return models, versions
+    return models, loaded
 
 
 def publish_all(registry, models, parents, metadata):
@@ -361,7 +380,8 @@ def run_sleep(args, log=print):
     log(f'sleep run directory {run_dir}')
     registry = ModelRegistry(args.models)
     registry.clean_staging()
-    models, running = load_running(registry)
+    running_models, running = load_models(registry)
+    models, started_from = load_models(registry, newest_versions(registry))
     extractor_cfg = ExtractorConfig(chunk_len=int(models.l_module.config['chunk_size']),
                                     chunk_dt=float(models.l_module.config['chunk_dt']))
     progress('sleep', 0.0)
@@ -380,7 +400,6 @@ def run_sleep(args, log=print):
     log(f'consolidating on {len(train_eps)} episodes ({len(memory)} samples), '
         f'holding out {len(val_eps)}; {TrainingBudget(cfg.steps, cfg.seconds).describe()}, '
         f'dreams {cfg.dreams}, {world} process(es)')
-    running_models, _ = load_running(registry)
     history = train(models, memory, train_eps, cfg, run_dir, args.seed, rank, world, log,
                     args.threads)
     if rank != 0:
@@ -401,7 +420,7 @@ def run_sleep(args, log=print):
     if decision != 'rejected':
         meta = {'sleep_run': run_dir.name, 'validation': {
             k: v for k, v in new_report.items() if not isinstance(v, dict)}}
-        new_versions = publish_all(registry, models, running, meta)
+        new_versions = publish_all(registry, models, started_from, meta)
         if args.closed_loop_episodes:
             progress('dream', 0.5)
             seeds = list(range(args.closed_loop_first_seed,
@@ -416,7 +435,7 @@ def run_sleep(args, log=print):
     progress('deploy', 0.0)
     report = {
         'run': run_dir.name, 'decision': decision, 'reason': reason,
-        'running_versions': running,
+        'running_versions': running, 'started_from': started_from,
         'config': dataclasses.asdict(cfg), 'world_size': world, 'seed': args.seed,
         'data': {'samples': len(memory), 'train_episodes': len(train_eps),
                  'heldout_episodes': len(val_eps), **data_report},

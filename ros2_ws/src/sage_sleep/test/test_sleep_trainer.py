@@ -45,7 +45,7 @@ def test_train_resume_validate_and_publish(registry, tmp_path):
     train_eps, val_eps = trainer.split_episodes(memory, 0.34, seed=0)
     assert len(val_eps) == 2 and not set(train_eps) & set(val_eps)
     cfg = ConsolidationConfig(steps=3, batch_size=4, w_vicreg=0.02, w_predict=0.1)
-    models, running = trainer.load_running(registry)
+    models, running = trainer.load_models(registry)
     history = trainer.train(models, memory, train_eps, cfg, tmp_path, seed=0)
     assert [h['step'] for h in history] == [1, 2, 3]
     assert all(np.isfinite(h['total']) for h in history)
@@ -68,6 +68,25 @@ def test_train_resume_validate_and_publish(registry, tmp_path):
     for name, version in versions.items():
         assert registry.load(name, version).manifest['parent'] == running.get(name)
     assert registry.active('encoder') == running['encoder']  # published, not deployed
+
+
+def test_a_sleep_continues_from_the_newest_set_even_when_it_was_held(tmp_path):
+    from sage_common.registry import ModelRegistry
+    from sage_perception.encoder import publish_encoder
+    from sage_sleep.models_cli import init_models
+
+    registry = ModelRegistry(tmp_path / 'models')
+    init_models(registry, seed=0, log=lambda m: None)
+    models, running = trainer.load_models(registry)
+    held = trainer.publish_all(registry, models, running, {'sleep_run': 'sleep-001'})
+    active = trainer.load_models(registry)[1]
+    assert all(active[name] == running[name] for name in running)  # still deployed: v0001
+    assert trainer.newest_versions(registry) == held            # where the next sleep starts
+    assert trainer.load_models(registry, held)[1] == held
+    # Newest versions that are not one sleep's set: start from the active ones.
+    publish_encoder(registry, models.encoder, models.encoder.config,
+                    metadata={'sleep_run': 'sleep-002'})
+    assert trainer.newest_versions(registry) == {}
 
 
 def _report(action_l1, auroc=0.7, rank=50.0, dead=0):

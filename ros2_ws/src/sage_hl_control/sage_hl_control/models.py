@@ -80,7 +80,11 @@ def export_variants(fp32_path, directory):
     paths['fp16'] = directory / PRECISION_FILES['fp16']
     onnx.save(fp16, str(paths['fp16']))
     paths['int8'] = directory / PRECISION_FILES['int8']
-    quantize_dynamic(str(fp32_path), str(paths['int8']), weight_type=QuantType.QInt8)
+    # 7-bit weights: on x86 CPUs without VNNI, ONNX Runtime's u8 x s8 integer matmul saturates
+    # with full-range weights (the H-module's INT8 output was 20-31% off its FP32 output on
+    # this machine; 1.7% with reduce_range).
+    quantize_dynamic(str(fp32_path), str(paths['int8']), weight_type=QuantType.QInt8,
+                     reduce_range=True)
     return paths
 
 

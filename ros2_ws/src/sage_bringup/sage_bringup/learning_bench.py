@@ -187,8 +187,8 @@ def plot(rows, path):
         mine = sorted((r for r in rows if r['variant'] == name), key=lambda r: r['budget_s'])
         x = [r['train_seconds'] for r in mine]
         y = [100 * r['success_rate'] for r in mine]
-        err = np.array([[100 * (r['success_rate'] - r['ci95'][0]),
-                         100 * (r['ci95'][1] - r['success_rate'])] for r in mine]).T
+        err = np.clip([[100 * (r['success_rate'] - r['ci95'][0]),
+                        100 * (r['ci95'][1] - r['success_rate'])] for r in mine], 0, None).T
         ax.errorbar(x, y, yerr=err, marker='o', capsize=3, label=name)
     ax.axhline(90, color='k', lw=0.5, ls='--')
     ax.set_xlabel('training wall time (s, 2 cores)')

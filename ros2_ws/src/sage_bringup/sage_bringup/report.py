@@ -119,7 +119,8 @@ def plot(report_dir, results):
                 lo, hi = s['ci95']
                 xs.append(i + j * width)
                 ys.append(s['success_rate'])
-                err.append([s['success_rate'] - lo, hi - s['success_rate']])
+                # Wilson bounds can sit a rounding error inside the rate (at 0% or 100%)
+                err.append([max(0.0, s['success_rate'] - lo), max(0.0, hi - s['success_rate'])])
             ax.bar(xs, ys, width, yerr=np.array(err).T if err else None, capsize=3,
                    label=condition)
         ax.set_xticks(np.arange(len(labels)) + width * (len(conditions) - 1) / 2, labels,

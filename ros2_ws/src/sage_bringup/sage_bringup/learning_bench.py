@@ -206,12 +206,13 @@ def bench(bags, out_dir, variants, budgets, seeds, seed=0, threads=2, width=64, 
     from sage_sleep.evaluate import parse_seeds
     from sage_perception.encoder import encoder_config
     from sage_sleep.experience import ExtractorConfig
+    from sage_sleep.sample_cache import default_cache_dir
     from sage_sleep.trainer import load_experience
 
     start = time.monotonic()
     memory, report = load_experience(bags, ExtractorConfig(), encoder_config(),
                                      ['/teacher/commands', '/arm_controller/commands'],
-                                     log=lambda m: None)
+                                     log=lambda m: None, cache_dir=default_cache_dir(bags))
     if len(memory) == 0:
         raise RuntimeError(f'no usable samples in {bags}')
     episodes = sorted(memory.episodes())

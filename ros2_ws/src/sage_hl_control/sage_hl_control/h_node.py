@@ -27,10 +27,11 @@ from sage_common.stats import LatencyWindow, RateMeter
 from sage_hl_control.context_window import check_vector, ContextWindow, presence_group_mask
 from sage_hl_control.layout import COMPRESSED_DIM, CONTEXT_DIM
 from sage_hl_control.node_util import (answer_load_request, declare, model_dir_or_default,
-                                       SideService, stamp_seconds, VersionGate)
+                                       SideService, VersionGate)
 from sage_hl_control.runtime import HRunner, PRECISION_FILES
 from sage_interfaces.msg import CompressedContext, Context
 from sage_interfaces.srv import LoadModel
+from sage_perception.decode import stamp_to_sec
 from std_msgs.msg import Header
 from std_srvs.srv import Trigger
 
@@ -105,7 +106,7 @@ class HModuleNode(Node):
             self.rejects.reject('unknown_version', f'encoder version {msg.model_version!r}')
             return
         if not self.window.push(data, presence_group_mask(msg.presence),
-                                stamp_seconds(msg.header.stamp)):
+                                stamp_to_sec(msg.header.stamp)):
             return  # stamped before the current episode's start
         z, seconds = self.runner.compress(self.window.feeds())
         self.compute.add(seconds)
@@ -124,7 +125,7 @@ class HModuleNode(Node):
 
     def _on_episode_start(self, msg):
         # A zero stamp (a publisher that does not stamp) empties the whole window.
-        self.window.reset(stamp_seconds(msg.stamp) or None)
+        self.window.reset(stamp_to_sec(msg.stamp) or None)
 
     def _on_reset_history(self, request, response):
         self.window.reset()

@@ -33,10 +33,11 @@ from sage_hl_control.controller import ActuatorController
 from sage_hl_control.controller import PARAMETERS as CONTROLLER_PARAMETERS
 from sage_hl_control.layout import COMPRESSED_DIM
 from sage_hl_control.node_util import (answer_load_request, declare, model_dir_or_default,
-                                       SideService, stamp_seconds, VersionGate)
+                                       SideService, VersionGate)
 from sage_hl_control.runtime import LRunner, PRECISION_FILES
 from sage_interfaces.msg import CompressedContext
 from sage_interfaces.srv import LoadModel
+from sage_perception.decode import stamp_to_sec
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool, Float64MultiArray, Header
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
@@ -202,7 +203,7 @@ class LModuleNode(LifecycleNode):
             self.get_logger().info('e-stop released: resuming on fresh inputs at slow start')
 
     def _on_episode_start(self, msg):
-        self.controller.start_episode(stamp_seconds(msg.stamp))
+        self.controller.start_episode(stamp_to_sec(msg.stamp))
         self.get_logger().info(f'episode start ({self.controller.episodes}): chunks dropped')
 
     def _on_context(self, msg):
@@ -226,7 +227,7 @@ class LModuleNode(LifecycleNode):
             return
         chunk, seconds = self.runner.chunk(data, *joints)
         self.compute.add(seconds)
-        stamp = stamp_seconds(msg.header.stamp)
+        stamp = stamp_to_sec(msg.header.stamp)
         if self.controller.add_chunk(chunk, now, self.runner.chunk_dt, stamp,
                                      self.runner.version):
             self._latency_stamp = stamp

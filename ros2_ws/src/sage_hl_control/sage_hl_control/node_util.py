@@ -25,11 +25,6 @@ def model_dir_or_default(value):
     return value or str(default_model_dir())
 
 
-def stamp_seconds(stamp):
-    """Return a builtin_interfaces/Time as float seconds."""
-    return stamp.sec + stamp.nanosec * 1e-9
-
-
 def answer_load_request(logger, response, load, running, takes_over):
     """
     Fill a LoadModel response from load() (a verified, probed runner); return it or None.

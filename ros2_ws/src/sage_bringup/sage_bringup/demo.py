@@ -478,8 +478,13 @@ class Demo:
             'seeds': [seeds.start, seeds.stop - 1]}})
 
     def phase_sleep(self, index):
-        # The robot rests while it sleeps: the paused simulator streams nothing, so the
-        # nodes idle and the trainer gets the cores its wall-clock budget is measured on.
+        # The robot rests while it sleeps: the driver nodes stop (the next phase starts its
+        # own) and the paused simulator streams nothing, so the trainer gets the cores its
+        # wall-clock budget is measured on (idle drivers took ~0.4 of a core: their 100 Hz
+        # timers and the sleep manager receiving the L-module's hold commands).
+        if self.drivers is not None:
+            self.drivers.stop()
+            self.drivers = None
         self.ros.set_sim_paused(True, self._alive)
         try:
             self._sleep_until_done(index)

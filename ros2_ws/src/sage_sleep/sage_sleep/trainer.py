@@ -342,6 +342,8 @@ def write_report(run_dir, report):
              f'train / {report["data"]["heldout_episodes"]} held-out episodes',
              f'- budget: {report["config"]["steps"]} steps / {report["config"]["seconds"]} s, '
              f'dreams: {report["config"]["dreams"]}, wall time {report["wall_time_s"]:.0f} s',
+             f'- trained: {report["training"]["steps"]} steps in '
+             f'{report["training"]["seconds"]:.0f} s',
              '',
              '| held-out figure | running | new |', '|---|---|---|']
     for key in ('action_l1', 'early_action_l1', 'pca_recon_r2', 'h_recon_r2',
@@ -441,6 +443,8 @@ def run_sleep(args, log=print):
                  'heldout_episodes': len(val_eps), **data_report},
         'new': new_report, 'running': running_report,
         'final_losses': history[-1] if history else {},
+        'training': {'steps': history[-1]['step'] if history else 0,
+                     'seconds': history[-1]['seconds'] if history else 0.0},
     }
     report['new_versions'] = new_versions
     report['deployed'] = decision == 'deploy' and not args.no_deploy

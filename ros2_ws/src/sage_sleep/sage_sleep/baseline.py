@@ -23,7 +23,7 @@ import tempfile
 import numpy as np
 from sage_common.registry import ModelRegistry, tensor_spec
 from sage_perception.encoder import DEFAULT_ENCODER_CONFIG, keypoint_cnn, spatial_softmax
-from sage_sleep.budget import TrainingBudget
+from sage_sleep.budget import adamw, TrainingBudget
 from sage_sleep.consolidation import ConsolidationConfig, warp_images
 import torch
 from torch import nn
@@ -88,7 +88,7 @@ def train_bc(memory, train_episodes, steps=None, frames_per_step=96, seed=0, lr=
         raise ValueError('no training samples for the baseline')
     weights = memory.motion_weights()[keep]  # the same emphasis as sleep gives
     weights /= weights.sum()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
+    optimizer = adamw(model.parameters(), lr, weight_decay=1e-4)
     rng = np.random.default_rng(seed)
     generator = torch.Generator().manual_seed(seed)
     aug = ConsolidationConfig(shift_px=4.0, rotate_deg=0.0)

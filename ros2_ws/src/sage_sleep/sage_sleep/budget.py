@@ -65,3 +65,19 @@ class TrainingBudget:
         if self.seconds is not None:
             parts.append(f'{self.seconds:.0f} s')
         return ' / '.join(parts)
+
+
+def adamw(params, lr, weight_decay):
+    """
+    AdamW for a time budget: the fused kernel where torch has it (CPU since 2.4).
+
+    On this 2-core CPU one step of the 7M parameters of a sleep took 25 ms unfused and 9 ms
+    fused, a tenth of a training step; the update is the same.
+    """
+    import torch
+
+    params = list(params)
+    try:
+        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, fused=True)
+    except (RuntimeError, TypeError):  # an older torch, or a device without the kernel
+        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)

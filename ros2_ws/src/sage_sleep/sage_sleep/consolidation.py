@@ -184,9 +184,12 @@ def encode_sequence(encoder, batch):
                                     batch['presence'])
 
 
-def compress_sequence(h_module, contexts, group_mask, first=0):
+def compress_sequence(h_module, contexts, group_mask, first=0, sample=False):
     """
     Run the H-module on the window ending at each frame from `first` on.
+
+    sample: draw the bottleneck's code (reparameterisation) instead of taking its mean; only
+    a KL term gives that noise a purpose.
 
     Returns a dict of (B, T', ...) tensors: z, mu, logvar (None without a bottleneck).
     Frames before the window is full see invalid (padded) slots, as the node does at start.
@@ -200,7 +203,7 @@ def compress_sequence(h_module, contexts, group_mask, first=0):
     windows = torch.stack([padded[:, i:i + w] for i in steps], dim=1).reshape(-1, w, d)
     valid = torch.stack([valid_all[:, i:i + w] for i in steps], dim=1).reshape(-1, w)
     gm = torch.stack([masks[:, i:i + w] for i in steps], dim=1).reshape(-1, w, masks.shape[-1])
-    out = h_module.encode(windows, valid, gm)
+    out = h_module.encode(windows, valid, gm, sample=sample)
     n = len(steps)
     return {k: (None if v is None else v.reshape(b, n, *v.shape[1:]))
             for k, v in out.items()}
@@ -220,7 +223,7 @@ class SleepModels(torch.nn.Module):
 
     HEADS = ('recon', 'probe', 'coherence')
 
-    def forward(self, batch, heads=HEADS, shape_code=True):
+    def forward(self, batch, heads=HEADS, shape_code=True, sample_code=False):
         """
         Run the models on a batch of sequences; return a dict of (B, T, ...) tensors.
 
@@ -230,10 +233,11 @@ class SleepModels(torch.nn.Module):
         (the scorer's logit per sequence, (B,)). A head without a loss this step is not
         computed at all (DDP runs with find_unused_parameters), so it costs nothing. Without
         `shape_code`, these heads read the code detached: they learn from it without pulling
-        it away from what the action needs.
+        it away from what the action needs. `sample_code`: see compress_sequence.
         """
         contexts = encode_sequence(self.encoder, batch)
-        out = compress_sequence(self.h_module, contexts, batch['group_mask'])
+        out = compress_sequence(self.h_module, contexts, batch['group_mask'],
+                                sample=sample_code)
         z = out['z']
         b, t = z.shape[:2]
         flat = z.reshape(b * t, -1)
@@ -297,7 +301,8 @@ def consolidation_losses(models, batch, cfg, generator, step, module=None):
     heads = tuple(h for h, used in (('recon', selfsup and cfg.w_recon > 0),
                                     ('probe', selfsup and cfg.w_probe > 0),
                                     ('coherence', dreaming)) if used)
-    out = models(inputs, heads=heads, shape_code=cfg.selfsup_shapes_code)
+    out = models(inputs, heads=heads, shape_code=cfg.selfsup_shapes_code,
+                 sample_code=cfg.w_kl > 0)
     a = {k: (None if v is None else v[:n]) for k, v in out.items()}
     z_a, contexts_a = a['z'], a['contexts']
     t = z_a.shape[1]

@@ -33,7 +33,7 @@ from sage_hl_control.models import (load_h_module_torch, load_l_module_torch, pu
 from sage_perception.decode import decode_color, decode_depth
 from sage_perception.encoder import load_encoder_torch, preprocess, publish_encoder
 from sage_sleep.bag_reader import list_wake_periods
-from sage_sleep.budget import TrainingBudget
+from sage_sleep.budget import adamw, TrainingBudget
 from sage_sleep.consolidation import (consolidation_losses, ConsolidationConfig, make_batch,
                                       SleepModels)
 from sage_sleep.experience import ExperienceMemory, ExtractorConfig
@@ -254,7 +254,7 @@ def train(models, memory, train_episodes, cfg, run_dir, seed, rank=0, world=1, l
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel
         trained = DistributedDataParallel(models, find_unused_parameters=True)
-    optimizer = torch.optim.AdamW(models.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    optimizer = adamw(models.parameters(), cfg.lr, cfg.weight_decay)
     checkpoint = run_dir / f'checkpoint-rank{rank}.pt'
     step, history, spent = 0, [], 0.0
     if checkpoint.exists():

@@ -28,6 +28,9 @@ PARAMETERS = {
     'slow_start_scales': ([0.1, 0.25, 0.5, 1.0],
                           'speed scale steps after (re)start, rising to 1', None),
     'slow_start_step': (5.0, 'seconds per slow-start step (0: no slow start)', (0.0, 3600.0)),
+    'slow_start_after_hold': (0.5, 'a hold at least this long (s), and every e-stop, restarts '
+                              'the slow start; a shorter one resumes at the current speed',
+                              (0.0, 3600.0)),
     'ensemble_decay': (10.0, 'chunk weight exp(-decay * age_s); <0 favours older chunks (ACT)',
                        (-1000.0, 1000.0)),
 }
@@ -62,7 +65,8 @@ class ActuatorController:
         self.safety = SafetyFilter(
             self.joint_names, s['position_lower'], s['position_upper'], s['max_velocity'],
             s['max_acceleration'], self.dt, s['stale_timeout'],
-            SlowStart(s['slow_start_scales'], s['slow_start_step']))
+            SlowStart(s['slow_start_scales'], s['slow_start_step']),
+            s['slow_start_after_hold'])
         self.ensembler = TemporalEnsembler(s['ensemble_decay'])
         self.rejects = rejects if rejects is not None else RejectCounter()
         self.chunks = 0

@@ -72,7 +72,14 @@ class SafetyFilter:
     """Limits, watchdog, e-stop and slow start for a fixed list of joints."""
 
     def __init__(self, joint_names, lower, upper, max_velocity, max_acceleration, dt,
-                 stale_timeout=0.1, slow_start=None):
+                 stale_timeout=0.1, slow_start=None, ramp_after_hold_s=0.0):
+        """
+        Check and keep the limits; slow_start: a SlowStart (default: its defaults).
+
+        ramp_after_hold_s: a hold at least this long, and every e-stop, restart the slow
+        start when commands resume; a shorter hold (a context late by a few ticks) resumes at
+        the speed scale of the moment. 0: every hold restarts it.
+        """
         self.joint_names = list(joint_names)
         n = len(self.joint_names)
         self.lower = self._vector(lower, n, 'position lower limits')
@@ -87,6 +94,9 @@ class SafetyFilter:
         self.dt = float(dt)
         self.stale_timeout = float(stale_timeout)
         self.slow_start = slow_start or SlowStart()
+        if ramp_after_hold_s < 0:
+            raise ValueError('ramp_after_hold_s must be >= 0')
+        self.ramp_after_hold_s = float(ramp_after_hold_s)
         self.counts = collections.Counter()
         self.estop = False
         self._joints = None          # (positions, time) of the last measurement
@@ -96,6 +106,8 @@ class SafetyFilter:
         self._holding = True         # nothing has been commanded yet
         self._hold_position = None
         self._hold_since = None
+        self._hold_began = None      # None: the hold since start-up
+        self._hold_estop = False     # the e-stop was pressed during the current hold
         self._episode_wait = False   # new episode, no target yet: command nothing
 
     @staticmethod
@@ -196,8 +208,10 @@ class SafetyFilter:
                       self._joints[1] > self._hold_since))
             if fresh:
                 self._holding = False
-                self.slow_start.restart(now)
-                scale = self.slow_start.scale(now)
+                if self._hold_began is None or self._hold_estop or \
+                        now - self._hold_began >= self.ramp_after_hold_s:
+                    self.slow_start.restart(now)
+                    scale = self.slow_start.scale(now)
             else:
                 reasons = ['awaiting_fresh_inputs']
         if reasons:
@@ -206,9 +220,12 @@ class SafetyFilter:
                        False, [], scale)
 
     def _hold(self, now, reasons, scale):
+        if not self._holding:
+            self._hold_began, self._hold_estop = now, False
         if not self._holding or self._hold_position is None:
             self._hold_position = self._clamp(self._joints[0].copy())
             self._holding = True
+        self._hold_estop = self._hold_estop or 'estop' in reasons
         self._hold_since = now
         for reason in reasons:
             self.counts['hold_' + reason] += 1

@@ -150,6 +150,38 @@ def test_slow_start_scales_velocity_step_by_step():
     assert steps[12] == pytest.approx(1.0 * DT)
 
 
+def _resume_scale_after_hold(hold_ticks, estop=False):
+    """Ramp to full speed, hold for hold_ticks stale ticks, resume: the scale it resumes at."""
+    f = make_filter(slow_start=SlowStart([0.1, 1.0], 0.05), ramp_after_hold_s=0.5)
+    now = 0.0
+    for _ in range(10):  # past the ramp's first step: full speed
+        now += DT
+        feed(f, now)
+        cmd = f.step(now, [0.1, 0.1])
+    assert cmd.scale == 1.0
+    if estop:
+        f.set_estop(True, now)
+    for _ in range(hold_ticks):  # joints go on, contexts stop
+        now += DT
+        f.update_joints((0.0, 0.0), now)
+        cmd = f.step(now, [0.1, 0.1])
+    assert cmd.holding
+    f.set_estop(False, now)
+    now += DT
+    feed(f, now)
+    cmd = f.step(now, [0.1, 0.1])
+    assert not cmd.holding
+    return cmd.scale
+
+
+def test_short_holds_resume_at_speed_long_holds_and_estops_ramp_again():
+    assert _resume_scale_after_hold(20) == 1.0                # 0.2 s: a late context
+    assert _resume_scale_after_hold(60) == 0.1                # 0.6 s >= 0.5 s
+    assert _resume_scale_after_hold(20, estop=True) == 0.1    # every e-stop
+    with pytest.raises(ValueError):
+        make_filter(ramp_after_hold_s=-1.0)
+
+
 def test_hold_position_is_clamped_to_limits():
     f = make_filter()
     feed(f, 0.0, (7.5, 0.0))  # an unlimited joint measured beyond its configured limit

@@ -1,12 +1,15 @@
 # Copyright 2026 The SAGE authors. Licensed under the Apache License, Version 2.0.
 """spin_until_shutdown: a signal's shutdown ends spinning quietly, other errors do not."""
 
+import signal
+
 import pytest
 
 rclpy = pytest.importorskip('rclpy')
 from rclpy._rclpy_pybind11 import RCLError  # noqa: E402
 from rclpy.context import Context  # noqa: E402
 from rclpy.executors import SingleThreadedExecutor  # noqa: E402
+from sage_common import node_main  # noqa: E402
 from sage_common.node_main import spin_until_shutdown  # noqa: E402
 
 
@@ -41,4 +44,24 @@ def test_rcl_errors_of_a_live_context_propagate(executor):
         raise RCLError('a real failure')
 
     with pytest.raises(RCLError, match='a real failure'):
+        spin_until_shutdown(executor, spin)
+
+
+def test_an_error_after_sigint_is_a_clean_stop(executor, monkeypatch):
+    # Between a SIGINT (recorded by init_rclpy's handler) and rclpy's signal thread shutting
+    # the context down, an error is part of the stop (this one came from a KeyboardInterrupt
+    # inside rclpy's C++ message conversion, before init_rclpy).
+    monkeypatch.setattr(node_main, '_stop_signals', [signal.SIGINT])
+
+    def spin():
+        raise RuntimeError("Unable to convert call argument '0' to Python object")
+
+    spin_until_shutdown(executor, spin)
+
+
+def test_other_errors_of_a_live_context_propagate(executor):
+    def spin():
+        raise RuntimeError('a real failure')
+
+    with pytest.raises(RuntimeError, match='a real failure'):
         spin_until_shutdown(executor, spin)

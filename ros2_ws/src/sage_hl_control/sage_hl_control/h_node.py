@@ -19,6 +19,7 @@ import threading
 from diagnostic_msgs.msg import DiagnosticArray
 import numpy as np
 from rclpy.node import Node
+from sage_common.background_node import SideService
 from sage_common.diagnostics import ERROR, make_array, make_status, OK, WARN
 from sage_common.qos import qos_from_name, reliable_qos
 from sage_common.registry import ModelError, ModelRegistry
@@ -27,7 +28,7 @@ from sage_common.stats import LatencyWindow, RateMeter
 from sage_hl_control.context_window import check_vector, ContextWindow, presence_group_mask
 from sage_hl_control.layout import COMPRESSED_DIM, CONTEXT_DIM
 from sage_hl_control.node_util import (answer_load_request, declare, model_dir_or_default,
-                                       SideService, VersionGate)
+                                       VersionGate)
 from sage_hl_control.runtime import HRunner, PRECISION_FILES
 from sage_interfaces.msg import CompressedContext, Context
 from sage_interfaces.srv import LoadModel
@@ -77,9 +78,10 @@ class HModuleNode(Node):
         self.create_service(Trigger, '~/reset_history', self._on_reset_history)
         self.create_subscription(Context, '/sage/context', self._on_context,
                                  qos_from_name(context_qos))
+        self.create_timer(period, self._publish_diagnostics)
+        # Last: nothing after it can fail and leave its thread running (main() closes it).
         self.side = SideService(self, LoadModel, self.get_fully_qualified_name() + '/load_model',
                                 self._on_load_model)
-        self.create_timer(period, self._publish_diagnostics)
         self.get_logger().info(
             f'H-module {self.runner.version} ({self.precision}, {self.runner.provider}, window '
             f'{self.runner.window}) from {self.model_dir}; accepting contexts from '
@@ -172,15 +174,20 @@ def main(args=None):
     """Run the H-module node until SIGINT/SIGTERM."""
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
-    from sage_common.node_main import spin_until_shutdown
+    from sage_common.node_main import init_rclpy, spin_until_shutdown, stop_requested
 
-    rclpy.init(args=args)
+    init_rclpy(args)
     try:
         node = HModuleNode()
     except (ModelError, ValueError) as exc:
         print(f'h_module: cannot start: {exc}', file=sys.stderr)
         rclpy.try_shutdown()
         return 1
+    except Exception:
+        if not stop_requested():  # else: SIGINT/SIGTERM while starting, a clean stop
+            raise
+        rclpy.try_shutdown()
+        return 0
     executor = SingleThreadedExecutor()
     executor.add_node(node)
     try:

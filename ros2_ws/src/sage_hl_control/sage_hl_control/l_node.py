@@ -23,6 +23,7 @@ from builtin_interfaces.msg import Duration
 from diagnostic_msgs.msg import DiagnosticArray
 import numpy as np
 from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
+from sage_common.background_node import SideService
 from sage_common.diagnostics import make_array, make_status, OK, WARN
 from sage_common.qos import latched_qos, qos_from_name, reliable_qos
 from sage_common.registry import ModelError, ModelRegistry
@@ -33,7 +34,7 @@ from sage_hl_control.controller import ActuatorController
 from sage_hl_control.controller import PARAMETERS as CONTROLLER_PARAMETERS
 from sage_hl_control.layout import COMPRESSED_DIM
 from sage_hl_control.node_util import (answer_load_request, declare, model_dir_or_default,
-                                       SideService, VersionGate)
+                                       VersionGate)
 from sage_hl_control.runtime import LRunner, PRECISION_FILES
 from sage_interfaces.msg import CompressedContext
 from sage_interfaces.srv import LoadModel
@@ -125,9 +126,10 @@ class LModuleNode(LifecycleNode):
                                          reliable_qos()),
             ],
         }
+        self._diag_timer = self.create_timer(p['diagnostics_period'], self._publish_diagnostics)
+        # Last: nothing after it can fail and leave its thread running (release() closes it).
         self._side = SideService(self, LoadModel, self.get_fully_qualified_name() + '/load_model',
                                  self._on_load_model)
-        self._diag_timer = self.create_timer(p['diagnostics_period'], self._publish_diagnostics)
         self.get_logger().info(
             f'configured: L-module {self.runner.version} ({p["precision"]}, '
             f'{self.runner.provider}, K={self.runner.chunk_size}, dt={self.runner.chunk_dt:.4f}) '
@@ -322,17 +324,29 @@ def main(args=None):
     """Run the L-module node until SIGINT/SIGTERM."""
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
-    from sage_common.node_main import spin_until_shutdown
+    from sage_common.node_main import init_rclpy, spin_until_shutdown, stop_requested
 
-    rclpy.init(args=args)
-    node = LModuleNode()
-    if node.p['autostart']:
-        if node.trigger_configure() != TransitionCallbackReturn.SUCCESS:
+    init_rclpy(args)
+    node = None
+    try:
+        node = LModuleNode()
+        started = (not node.p['autostart']
+                   or node.trigger_configure() == TransitionCallbackReturn.SUCCESS)
+        if started and node.p['autostart']:
+            node.trigger_activate()
+    except Exception:
+        if not stop_requested():  # else: SIGINT/SIGTERM while starting, a clean stop
+            raise
+        started = False
+    if not started:
+        code = 0 if stop_requested() else 1
+        if code:
             print('l_module: configure failed (see log); exiting', file=sys.stderr)
+        if node is not None:
+            node.release()
             node.destroy_node()
-            rclpy.try_shutdown()
-            return 1
-        node.trigger_activate()
+        rclpy.try_shutdown()
+        return code
     executor = SingleThreadedExecutor()
     executor.add_node(node)
     try:

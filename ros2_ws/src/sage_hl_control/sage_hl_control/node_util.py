@@ -4,7 +4,6 @@
 import time
 
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
-from sage_common.background_node import BackgroundNode
 from sage_common.registry import default_model_dir, ModelError, ModelRegistry
 
 
@@ -90,18 +89,3 @@ class VersionGate:
             self._last_refresh = now
             self._known = set(self._registry.versions(self._model_name))
         return version in self._known
-
-
-class SideService(BackgroundNode):
-    """
-    A service served from its own helper node and executor thread.
-
-    Slow requests (loading and probing a model) then never delay the owner's data path,
-    which keeps a single-threaded executor (far cheaper in rclpy than a multi-threaded one).
-    """
-
-    def __init__(self, owner, srv_type, srv_name, callback):
-        # No global arguments: a `__node:=` remap of the owner must not rename this node too.
-        super().__init__(f'_{owner.get_name()}_side', context=owner.context, poll_s=0.1,
-                         start_parameter_services=False, use_global_arguments=False)
-        self.node.create_service(srv_type, srv_name, callback)

@@ -5,24 +5,25 @@ The context node: camera + depth + joint states -> the stamped 4096-D context.
 Subscribes /camera/color/image_raw, /camera/depth/image_rect_raw and /joint_states
 (SensorDataQoS, or reliable by parameter); publishes /sage/context (Context, stamped with the
 colour camera stamp, presence bits and model version), /sage/context_heatmap (64x64 mono8)
-and /diagnostics. `~/load_model` (LoadModel) loads, verifies and probes a registry version in
-its own callback group while frames keep flowing, then swaps it in atomically; a version that
-fails is refused with the reason and the current one stays. /sage/episode_start
-(std_msgs/Header, stamped with the episode's start) and `~/reset_history` (Trigger) reset
-the encoder's history, as training starts each sequence from the initial hidden state.
+and /diagnostics. `~/load_model` (LoadModel) loads, verifies and probes a registry version on
+a side node and thread (sage_common SideService) while frames keep flowing, then swaps it in
+atomically; a version that fails is refused with the reason and the current one stays.
+/sage/episode_start (std_msgs/Header, stamped with the episode's start) and `~/reset_history`
+(Trigger) reset the encoder's history, as training starts each sequence from the initial
+hidden state.
 """
 
 import sys
-import threading
 import time
 
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 import rclpy
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
+from sage_common.background_node import SideService
 from sage_common.diagnostics import ERROR, make_array, make_status, OK, WARN
-from sage_common.node_main import spin_until_shutdown
+from sage_common.node_main import init_rclpy, spin_until_shutdown, stop_requested
 from sage_common.qos import qos_from_name, reliable_qos
 from sage_common.registry import default_model_dir, ModelError, ModelRegistry
 from sage_common.rejects import RejectCounter
@@ -122,15 +123,14 @@ class ContextNode(Node):
         self.context_pub = self.create_publisher(Context, '/sage/context', reliable_qos())
         self.heatmap_pub = self.create_publisher(Image, '/sage/context_heatmap', reliable_qos(2))
         self.diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
-        # ~/load_model lives on a helper node spun by its own executor thread, so loading,
+        self.create_timer(param['diagnostics_period_s'], self._publish_diagnostics)
+        # ~/load_model lives on a side node spun by its own executor thread, so loading,
         # verifying and probing a model never blocks the sensor callbacks. (Callback groups on
         # rclpy's MultiThreadedExecutor would too, but it costs far more per callback.)
-        self.loader_node = rclpy.create_node(f'{self.get_name()}_loader',
-                                             namespace=self.get_namespace(),
-                                             context=self.context)
-        self.loader_node.create_service(
-            LoadModel, f'{self.get_fully_qualified_name()}/load_model', self._on_load_model)
-        self.create_timer(param['diagnostics_period_s'], self._publish_diagnostics)
+        # Created last: nothing after it can fail and leave its thread running; main() closes
+        # it (joins the thread) before the process exits.
+        self.loader = SideService(self, LoadModel, f'{self.get_fully_qualified_name()}/load_model',
+                                  self._on_load_model)
         self.get_logger().info(
             f'context node ready: joints {self.joint_names}, input QoS {param["qos"]}, '
             f'alignment by {self.pipeline.sync_impl} (slop {param["slop_s"]} s)')
@@ -243,7 +243,7 @@ class ContextNode(Node):
 
 def main(args=None):
     """Run the context node until SIGINT/SIGTERM; exit 1 without a usable model or params."""
-    rclpy.init(args=args)
+    init_rclpy(args)
     logger = rclpy.logging.get_logger('context_node')
     try:
         node = ContextNode()
@@ -258,19 +258,24 @@ def main(args=None):
         logger.fatal(f'bad parameter: {exc}')
         rclpy.try_shutdown()
         return 1
-    except (KeyboardInterrupt, ExternalShutdownException):
+    except KeyboardInterrupt:
         rclpy.try_shutdown()
         return 0
-    loader = SingleThreadedExecutor()
-    loader.add_node(node.loader_node)
-    threading.Thread(target=spin_until_shutdown, args=(loader,), daemon=True).start()
+    except Exception:
+        if not stop_requested():  # else: SIGINT/SIGTERM while starting, a clean stop
+            raise
+        rclpy.try_shutdown()
+        return 0
     executor = SingleThreadedExecutor()
     executor.add_node(node)
     try:
         spin_until_shutdown(executor)
     finally:
-        loader.shutdown(timeout_sec=5.0)
-        node.loader_node.destroy_node()
+        executor.shutdown()
+        # Join the loader's thread before the interpreter exits: a daemon thread still in
+        # rclpy's wait at exit aborts the process (SIGABRT, "terminate called without an
+        # active exception") instead of exiting 0.
+        node.loader.close()
         node.destroy_node()
         rclpy.try_shutdown()
     return 0

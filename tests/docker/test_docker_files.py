@@ -31,6 +31,7 @@ COMPOSE = DOCKER / 'compose.yaml'
 COMPOSE_JETSON = DOCKER / 'compose.jetson.yaml'
 ENTRYPOINT = DOCKER / 'entrypoint.sh'
 INSTALL_DEPS = DOCKER / 'install-python-deps.sh'
+IMAGE_STEPS = DOCKER / 'image-steps.sh'
 README = DOCKER / 'README.md'
 DOCKERIGNORE = ROOT / '.dockerignore'
 GRAPH_FILE = ROOT / 'launch' / 'sage_graph.yaml'
@@ -245,6 +246,9 @@ def test_dockerfile_image_shape(variant):
     assert values == {'robot': 'hardware'}
     text = path.read_text(encoding='utf-8')
     assert 'colcon' in text and 'install-python-deps' in text
+    # The workspace is built by the shared build step, which runs colcon.
+    assert 'sage-image-steps build-workspace' in text
+    assert 'python -m colcon' in IMAGE_STEPS.read_text(encoding='utf-8')
 
 
 def test_jetson_base_image_has_no_default():
@@ -549,6 +553,6 @@ def test_shellcheck():
     shellcheck = shutil.which('shellcheck')
     if shellcheck is None:
         pytest.skip('shellcheck is not installed')
-    result = subprocess.run([shellcheck, str(ENTRYPOINT), str(INSTALL_DEPS)],
+    result = subprocess.run([shellcheck, str(ENTRYPOINT), str(INSTALL_DEPS), str(IMAGE_STEPS)],
                             capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -32,7 +32,9 @@ def node_actions(context):
         if spec.params:
             parameters.append(dict(spec.params))
         extra = {}
-        if spec.required:
+        if spec.respawn:
+            extra.update(respawn=True, respawn_delay=spec.respawn_delay)
+        elif spec.required:
             extra['on_exit'] = Shutdown(reason=f'required node {spec.name} exited')
         actions.append(Node(package=spec.package, executable=spec.executable, name=spec.name,
                             arguments=list(spec.arguments), parameters=parameters,

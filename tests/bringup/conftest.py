@@ -20,10 +20,10 @@ from sage_common.testing import executable_path
 import yaml
 
 
-def graph_node(name, *args, required=False):
-    """Return a graph node running sage_test_node (tests only) with args."""
+def graph_node(name, *args, required=False, **keys):
+    """Return a graph node running sage_test_node (tests only) with args (and graph keys)."""
     return {'name': name, 'package': 'sage_bringup', 'executable': 'sage_test_node',
-            'arguments': list(args), 'required': required}
+            'arguments': list(args), 'required': required, **keys}
 
 
 def write_graph(path, nodes, arguments=None):
@@ -76,7 +76,7 @@ class Command:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(5)
         output = self.output()
-        groups = set(started_pids(output).values())
+        groups = {pid for pids in all_started_pids(output).values() for pid in pids}
         # Only processes still in one of the nodes' groups: never a recycled pid.
         for proc_dir in Path('/proc').iterdir():
             if proc_dir.name.isdigit() and _pgid(proc_dir) in groups:
@@ -92,9 +92,16 @@ def supervisor_argv(*args):
 
 
 def started_pids(output):
-    """Return {node: pid} from the supervisor's 'started' lines."""
-    return {m.group(1): int(m.group(2))
-            for m in re.finditer(r'started (\w+) \([^,]+, pid (\d+)', output)}
+    """Return {node: pid} from the supervisor's 'started' lines (the latest start of each)."""
+    return {name: pids[-1] for name, pids in all_started_pids(output).items()}
+
+
+def all_started_pids(output):
+    """Return {node: [pid of each start]} from the supervisor's 'started' lines."""
+    pids = {}
+    for m in re.finditer(r'started (\w+) \([^,]+, pid (\d+)', output):
+        pids.setdefault(m.group(1), []).append(int(m.group(2)))
+    return pids
 
 
 def child_pids(output):
@@ -130,7 +137,7 @@ def _pgid(proc_dir):
 
 def assert_no_orphans(output, timeout=5.0):
     """Assert every node group and spawned child the output names is gone."""
-    pids = list(started_pids(output).values())
+    pids = [pid for pids in all_started_pids(output).values() for pid in pids]
     children = child_pids(output)
     assert pids, f'no started nodes in the output:\n{output}'
     deadline = time.monotonic() + timeout
@@ -146,8 +153,8 @@ def assert_no_orphans(output, timeout=5.0):
 def tools():
     """Return the helpers of this module as a namespace."""
     module = sys.modules[__name__]
-    names = ('graph_node', 'write_graph', 'supervisor_argv', 'started_pids', 'child_pids', 'gone',
-             'assert_no_orphans')
+    names = ('graph_node', 'write_graph', 'supervisor_argv', 'started_pids', 'all_started_pids',
+             'child_pids', 'gone', 'assert_no_orphans')
     return types.SimpleNamespace(**{name: getattr(module, name) for name in names})
 
 

@@ -119,3 +119,36 @@ def test_node_ignoring_sigint_and_sigterm_is_killed(command, tools, tmp_path):
     assert 'deaf still running: sending SIGKILL' in out
     assert 'stopped: deaf signal SIGKILL (after SIGKILL)' in out
     tools.assert_no_orphans(out)
+
+
+def test_respawning_node_is_restarted_and_never_stops_the_graph(command, tools, tmp_path):
+    proc = start_supervisor(command, tools, tmp_path, [
+        tools.graph_node('steady'),
+        tools.graph_node('fragile', '--mode', 'exit', '--after', '0.5', '--code', '7',
+                         required=True, respawn=True, respawn_delay=0.3),
+    ])
+    proc.wait_for_output(r'started fragile \(sage_bringup/sage_test_node, pid \d+, required, '
+                         r'respawns, respawn 2\)')
+    steady_ticks = proc.output().count('[steady] tick')
+    proc.wait_for_output(rf'\[steady\] tick {steady_ticks + 1}\b')
+    proc.proc.send_signal(signal.SIGINT)
+    code = proc.wait(30)
+    out = proc.output()
+    assert out.count('node fragile exited with code 7: respawning in 0.3 s') >= 2
+    assert 'stopping the graph' not in out
+    assert code in (0, 3)  # 3 when the stop found fragile's latest run already exited 7
+    assert len(set(tools.all_started_pids(out)['fragile'])) >= 3
+    tools.assert_no_orphans(out)
+
+
+def test_no_respawn_makes_a_required_node_s_exit_final(command, tools, tmp_path):
+    proc = start_supervisor(command, tools, tmp_path, [
+        tools.graph_node('steady'),
+        tools.graph_node('fragile', '--mode', 'exit', '--after', '0.5', '--code', '7',
+                         required=True, respawn=True, respawn_delay=0.3),
+    ], '--no-respawn')
+    assert proc.wait(60) == 1
+    out = proc.output()
+    assert 'required node fragile exited with code 7: stopping the graph' in out
+    assert 'respawning' not in out
+    tools.assert_no_orphans(out)

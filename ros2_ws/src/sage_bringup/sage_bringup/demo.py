@@ -384,8 +384,9 @@ class Demo:
         return specs
 
     def _start(self, specs, services=()):
+        # No respawn: a node that dies during a measured run is a failure to report.
         supervisor = sup.Supervisor(specs, env=self.env, out=self._log_out(), grace=10.0,
-                                    term_grace=5.0)
+                                    term_grace=5.0, respawn=False)
         supervisor.start()
         names = [spec.name for spec in specs]
         start = time.monotonic()

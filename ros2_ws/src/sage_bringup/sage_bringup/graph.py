@@ -20,6 +20,8 @@ File format::
         remaps: {<from>: <to or '${argument}'>}
         arguments: [<argv before --ros-args>]
         required: true | false                # the graph stops when a required node exits
+        respawn: true | false                 # restart the node when it exits (ros2 launch's
+        respawn_delay: <seconds>              # names); a respawning node never stops the graph
         when: <argument> == <value>           # or !=, or a list of them that must all
                                               # hold; the node is omitted otherwise
 
@@ -41,7 +43,7 @@ import yaml
 GRAPH_KEYS = {'arguments', 'nodes'}
 ARGUMENT_KEYS = {'default', 'description', 'choices'}
 NODE_KEYS = {'name', 'package', 'executable', 'params_files', 'params', 'remaps', 'arguments',
-             'required', 'when'}
+             'required', 'respawn', 'respawn_delay', 'when'}
 NODE_REQUIRED_KEYS = ('name', 'package', 'executable')
 
 _IDENT = r'[A-Za-z_][A-Za-z0-9_]*'
@@ -97,6 +99,8 @@ class NodeSpec:
     remaps: tuple = ()
     arguments: tuple = ()
     required: bool = False
+    respawn: bool = False
+    respawn_delay: float = 0.0
 
     def argv(self):
         """Return the command line that starts this node, like ros2 launch builds it."""
@@ -231,7 +235,9 @@ class Graph:
         return NodeSpec(name=name, package=package, executable=node['executable'],
                         executable_path=executable, params_files=tuple(params_files),
                         params=params, remaps=remaps, arguments=arguments,
-                        required=bool(node.get('required', False)))
+                        required=bool(node.get('required', False)),
+                        respawn=bool(node.get('respawn', False)),
+                        respawn_delay=float(node.get('respawn_delay', 0.0)))
 
 
 def load(path=None):
@@ -309,12 +315,18 @@ def _parse_node(index, node, arguments, source):
     if not _NODE_NAME.match(node['name']):
         raise GraphError(f'{where}: node names must be identifiers')
     expected = {'params_files': list, 'params': dict, 'remaps': dict, 'arguments': list,
-                'required': bool, 'when': (str, list)}
+                'required': bool, 'respawn': bool, 'respawn_delay': (int, float),
+                'when': (str, list)}
     for key, kind in expected.items():
         if key in node and not isinstance(node[key], kind):
             kinds = kind if isinstance(kind, tuple) else (kind,)
             raise GraphError(f'{where}: "{key}" must be a '
                              f'{" or ".join(k.__name__ for k in kinds)}')
+    delay = node.get('respawn_delay', 0.0)
+    if isinstance(delay, bool) or not 0.0 <= delay <= 3600.0:
+        raise GraphError(f'{where}: "respawn_delay" must be seconds in [0, 3600], got {delay!r}')
+    if 'respawn_delay' in node and not node.get('respawn', False):
+        raise GraphError(f'{where}: "respawn_delay" without "respawn: true" has no effect')
     for text in [*node.get('params_files', []), *node.get('remaps', {}).keys(),
                  *node.get('remaps', {}).values(), *map(str, node.get('arguments', []))]:
         if not isinstance(text, str):

@@ -3,13 +3,15 @@
 The SAGE supervisor: starts the graph's nodes as separate OS processes, without ros2 launch.
 
     sage_supervisor [--graph FILE] [--only NODE,...] [--domain-id N] [--dds-network]
-                    [--grace S] [--term-grace S] [name:=value ...]
+                    [--grace S] [--term-grace S] [--no-respawn] [name:=value ...]
 
 Each node runs in its own process group with its output prefixed by its name. SIGINT or
 SIGTERM to the supervisor is forwarded to every node; nodes still running after the grace
-period get SIGTERM, then SIGKILL (a second signal to the supervisor skips the wait). When a
-`required` node exits, the supervisor stops the others and exits non-zero naming it; other
-deaths are logged and the graph keeps running. DDS stays on loopback unless --dds-network.
+period get SIGTERM, then SIGKILL (a second signal to the supervisor skips the wait). A node
+declared with `respawn` is started again `respawn_delay` s after it exits, however it exited
+(--no-respawn turns that off). When a `required` node without respawn exits, the supervisor
+stops the others and exits non-zero naming it; other deaths are logged and the graph keeps
+running. DDS stays on loopback unless --dds-network.
 
 Exit codes: 0 clean stop (or every node finished), 1 a required node died or failed to
 start, 2 bad arguments or graph file, 3 stopped but some node had to be escalated or exited
@@ -125,8 +127,11 @@ class _Child:
 class Supervisor:
     """Start, watch and stop a list of NodeSpec as separate processes."""
 
-    def __init__(self, specs, env=None, out=None, grace=10.0, term_grace=5.0):
+    def __init__(self, specs, env=None, out=None, grace=10.0, term_grace=5.0, respawn=True):
         self.specs = list(specs)
+        self.respawn = respawn  # honour the specs' respawn; False: every exit is final
+        self.respawns = collections.Counter()  # node name -> times it was started again
+        self._respawn_due = {}  # node name -> monotonic time to start it again
         self.env = node_environment() if env is None else env
         self.out = sys.stdout if out is None else out
         self.grace = grace
@@ -151,18 +156,27 @@ class Supervisor:
     def start(self):
         """Start every node; raise StartupError (after stopping the started ones) on failure."""
         for spec in self.specs:
-            argv = spec.argv()
             try:
-                proc = subprocess.Popen(argv, env=self.env, stdout=subprocess.PIPE,
-                                        stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                        start_new_session=True)
-            except OSError as exc:
+                self._spawn(spec)
+            except StartupError:
                 self.stop()
-                raise StartupError(f'cannot start node {spec.name} ({argv[0]}): '
-                                   f'{exc.strerror}') from exc
-            self.children[spec.name] = _Child(spec, proc, self.out, self._lock)
-            self.log(f'started {spec.name} ({spec.package}/{spec.executable}, pid {proc.pid}'
-                     f'{", required" if spec.required else ""})')
+                raise
+
+    def _spawn(self, spec):
+        argv = spec.argv()
+        try:
+            proc = subprocess.Popen(argv, env=self.env, stdout=subprocess.PIPE,
+                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    start_new_session=True)
+        except OSError as exc:
+            raise StartupError(f'cannot start node {spec.name} ({argv[0]}): '
+                               f'{exc.strerror}') from exc
+        self.children[spec.name] = _Child(spec, proc, self.out, self._lock)
+        flags = ', required' if spec.required else ''
+        flags += ', respawns' if spec.respawn and self.respawn else ''
+        again = f', respawn {self.respawns[spec.name]}' if self.respawns[spec.name] else ''
+        self.log(f'started {spec.name} ({spec.package}/{spec.executable}, pid {proc.pid}'
+                 f'{flags}{again})')
 
     def running(self):
         """Return the names of the nodes still running."""
@@ -170,10 +184,12 @@ class Supervisor:
 
     def poll(self):
         """
-        Reap nodes that exited; return the NodeDied of a required one (else None).
+        Reap nodes that exited, respawn those due; return the NodeDied of a required one.
 
-        Non-required deaths are logged; leftover processes in a dead node's group are killed.
+        Non-required deaths are logged, respawning nodes are scheduled to start again;
+        leftover processes in a dead node's group are killed.
         """
+        self._respawn_due_nodes()
         for name, child in self.children.items():
             if child.returncode is not None:
                 continue
@@ -186,7 +202,11 @@ class Supervisor:
             if self._stopping:
                 continue
             child.thread.join(1.0)
-            if child.spec.required:
+            if child.spec.respawn and self.respawn:
+                self._respawn_due[name] = time.monotonic() + child.spec.respawn_delay
+                self.log(f'node {name} exited with {describe_returncode(returncode)}: '
+                         f'respawning in {child.spec.respawn_delay:g} s')
+            elif child.spec.required:
                 if self.failure is None:
                     self.failure = NodeDied(name, returncode, child.tail)
                     self.log(f'required node {name} exited with '
@@ -195,6 +215,22 @@ class Supervisor:
                 self.log(f'node {name} (not required) exited with '
                          f'{describe_returncode(returncode)}; the graph keeps running')
         return self.failure
+
+    def _respawn_due_nodes(self):
+        now = time.monotonic()
+        for name, due in list(self._respawn_due.items()):
+            if now < due or self._stopping:
+                continue
+            del self._respawn_due[name]
+            self.respawns[name] += 1
+            spec = self.children[name].spec
+            try:
+                self._spawn(spec)
+            except StartupError as exc:
+                self.log(f'cannot respawn {name}: {exc}')
+                if spec.required and self.failure is None:
+                    self.failure = NodeDied(name, self.children[name].returncode,
+                                            self.children[name].tail)
 
     def wait_until_ready(self, missing, timeout):
         """
@@ -241,7 +277,7 @@ class Supervisor:
                 self.log(f'{name} received: stopping {len(self.running())} node(s)')
                 clean = self.stop(self._stop_signal)
                 return EXIT_OK if clean else EXIT_UNCLEAN_STOP
-            if not self.running():
+            if not self.running() and not self._respawn_due:
                 codes = {n: c.returncode for n, c in self.children.items()}
                 self.log(f'every node exited: {self._summary()}')
                 return EXIT_OK if all(code == 0 for code in codes.values()) \
@@ -255,6 +291,7 @@ class Supervisor:
         Return True when every node exited on first_signal with code 0 (or died of it).
         """
         self._stopping = True
+        self._respawn_due.clear()
         plan = [(first_signal, self.grace)]
         if first_signal != signal.SIGTERM:
             plan.append((signal.SIGTERM, self.term_grace))
@@ -318,6 +355,8 @@ def main(argv=None):
                         help='seconds nodes get to exit after SIGINT before SIGTERM')
     parser.add_argument('--term-grace', type=float, default=5.0,
                         help='seconds nodes get to exit after SIGTERM before SIGKILL')
+    parser.add_argument('--no-respawn', action='store_true',
+                        help="do not restart nodes declared with respawn: every exit is final")
     parser.add_argument('launch_args', nargs='*', metavar='name:=value')
     args = parser.parse_args(argv)
     try:
@@ -333,7 +372,8 @@ def main(argv=None):
         print('sage_supervisor: error: no node to start with these arguments', file=sys.stderr)
         return EXIT_USAGE
 
-    supervisor = Supervisor(specs, env=env, grace=args.grace, term_grace=args.term_grace)
+    supervisor = Supervisor(specs, env=env, grace=args.grace, term_grace=args.term_grace,
+                            respawn=not args.no_respawn)
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda signum, frame: supervisor.request_stop(signum))
     supervisor.log(f'graph {description.source}: {len(specs)} node(s), ROS_DOMAIN_ID='

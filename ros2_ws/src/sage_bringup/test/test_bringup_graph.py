@@ -57,12 +57,19 @@ def test_resolve_builds_specs_and_argv(install):
     assert [s.name for s in specs] == ['talker', 'listener']
     talker = specs[0]
     assert talker.required and not specs[1].required
+    assert (talker.respawn, talker.respawn_delay) == (False, 0.0)
     assert talker.params == {'rate': 10, 'label': 'x-sim', 'flag': True}
     assert talker.argv() == [
         str(install / 'lib/pkg/talker'), '--ros-args', '-r', '__node:=talker',
         '--params-file', str(install / 'share/pkg/config/talker.yaml'),
         '-p', 'rate:=10', '-p', 'label:=x-sim', '-p', 'flag:=true',
         '-r', '/chatter:=/other']
+
+
+def test_respawn_and_its_delay_reach_the_spec(install):
+    description = graph.parse(small_graph(respawn=True, respawn_delay=2))
+    talker = description.resolve(prefixes=[install])[0]
+    assert (talker.respawn, talker.respawn_delay) == (True, 2.0)
 
 
 def test_condition_omits_node(install):
@@ -118,6 +125,10 @@ def test_param_literals_round_trip_through_yaml():
     (lambda g: g['nodes'][0].update(when='colour == red'), 'undeclared argument'),
     (lambda g: g['nodes'][0].update(required='yes'), '"required" must be a bool'),
     (lambda g: g['nodes'][0]['params'].update(x={'a': 1}), 'must be a scalar'),
+    (lambda g: g['nodes'][0].update(respawn=1), '"respawn" must be a bool'),
+    (lambda g: g['nodes'][0].update(respawn=True, respawn_delay=-1), r'seconds in \[0, 3600\]'),
+    (lambda g: g['nodes'][0].update(respawn=True, respawn_delay='2'), '"respawn_delay" must be'),
+    (lambda g: g['nodes'][0].update(respawn_delay=2.0), 'without "respawn: true"'),
     (lambda g: g['arguments']['robot'].update(default='boat'), "default 'boat' is not one"),
     (lambda g: g['arguments']['rate'].pop('description'), 'missing "description"'),
     (lambda g: g.update(nodes=[]), 'non-empty list'),
@@ -197,3 +208,5 @@ def test_repository_graph_resolves_for_sim_and_hardware(tmp_path):
     assert driven['l_module'].params['mode'] == 'drive'
     assert ('/arm_controller/commands', '/arm_controller/commands') in driven['l_module'].remaps
     assert driven['teacher'].params['output_topic'] == '/teacher/commands'
+    respawning = {s.name for s in sim if s.respawn}
+    assert respawning == names - {'sim_robot'}  # restarting the sim would reset the world

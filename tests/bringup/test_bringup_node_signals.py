@@ -60,7 +60,9 @@ def exit_problem(node, sig):
     try:
         code = node.proc.wait(20)
     except subprocess.TimeoutExpired:
-        return f'still running 20 s after {sig.name}'
+        node.signal(signal.SIGUSR1)  # every node prints its threads' stacks (node_main)
+        time.sleep(1.0)
+        return f'still running 20 s after {sig.name}; its stacks:\n{node.output()[-6000:]}'
     output = node.output()
     if code != 0:
         return f'exit code {code} after {sig.name}; last output:\n{output[-1500:]}'

@@ -356,7 +356,7 @@ def main(argv=None):
     parser.add_argument('--term-grace', type=float, default=5.0,
                         help='seconds nodes get to exit after SIGTERM before SIGKILL')
     parser.add_argument('--no-respawn', action='store_true',
-                        help="do not restart nodes declared with respawn: every exit is final")
+                        help='do not restart nodes declared with respawn: every exit is final')
     parser.add_argument('launch_args', nargs='*', metavar='name:=value')
     args = parser.parse_args(argv)
     try:

@@ -38,7 +38,9 @@ class BackgroundNode:
         self._thread.start()
 
     def _spin(self):
-        from sage_common.node_main import spin_until_shutdown
+        from sage_common.node_main import block_stop_signals, spin_until_shutdown
+
+        block_stop_signals()
 
         def spin():
             while not self._stop.is_set() and self.context.ok():

@@ -1,6 +1,7 @@
 # Copyright 2026 The SAGE authors. Licensed under the Apache License, Version 2.0.
 """The life of a node process: spin until SIGINT/SIGTERM, a clear message on fatal errors."""
 
+import faulthandler
 import signal
 import sys
 import threading
@@ -23,8 +24,14 @@ def init_rclpy(args=None):
     rcl_trigger_guard_condition). The handler installed here (before rclpy.init, so that
     rclpy chains to it) only records the signal, for stop_requested. A SIGINT handler someone
     else installed (or SIG_IGN) is left alone.
+
+    SIGUSR1 prints every thread's Python stack to stderr (faulthandler, async-signal-safe):
+    `kill -USR1 <pid>` tells where a node that does not respond is stuck.
     """
     import rclpy
+
+    if hasattr(signal, 'SIGUSR1'):
+        faulthandler.register(signal.SIGUSR1, all_threads=True)
 
     def on_sigint(signum, frame):
         _stop_signals.append(signum)
@@ -33,6 +40,20 @@ def init_rclpy(args=None):
             and signal.getsignal(signal.SIGINT) is signal.default_int_handler):
         signal.signal(signal.SIGINT, on_sigint)
     rclpy.init(args=args)
+
+
+def block_stop_signals():
+    """
+    Keep SIGINT and SIGTERM away from the calling (worker) thread and the threads it starts.
+
+    The kernel hands a process signal to any thread that does not block it. A worker thread
+    inside native code (MuJoCo's renderer and the GL driver's own threads, which inherit the
+    mask of the thread that starts them; DDS calls) would then take the stop signal as an
+    interrupted system call it may not retry; blocked there, the signal goes to the main
+    thread, where rclpy's handler stops the node.
+    """
+    if hasattr(signal, 'pthread_sigmask'):
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
 
 
 def stop_requested(context=None):

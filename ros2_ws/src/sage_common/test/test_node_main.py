@@ -2,6 +2,8 @@
 """spin_until_shutdown: a signal's shutdown ends spinning quietly, other errors do not."""
 
 import signal
+import subprocess
+import sys
 
 import pytest
 
@@ -65,3 +67,25 @@ def test_other_errors_of_a_live_context_propagate(executor):
 
     with pytest.raises(RuntimeError, match='a real failure'):
         spin_until_shutdown(executor, spin)
+
+
+def test_sigusr1_prints_every_thread_s_stack_and_worker_threads_block_stop_signals(ros_domain):
+    script = (
+        'import os, signal, threading\n'
+        'from sage_common.node_main import block_stop_signals, init_rclpy\n'
+        'import rclpy\n'
+        'init_rclpy()\n'
+        'masks = []\n'
+        'def worker():\n'
+        '    block_stop_signals()\n'
+        '    masks.append(signal.pthread_sigmask(signal.SIG_BLOCK, set()))\n'
+        't = threading.Thread(target=worker, name="worker")\n'
+        't.start(); t.join()\n'
+        'assert {signal.SIGINT, signal.SIGTERM} <= masks[0], masks\n'
+        'assert signal.SIGINT not in signal.pthread_sigmask(signal.SIG_BLOCK, set())\n'
+        'os.kill(os.getpid(), signal.SIGUSR1)\n'
+        'rclpy.shutdown()\n')
+    done = subprocess.run([sys.executable, '-c', script], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert 'Current thread' in done.stderr and '<string>' in done.stderr

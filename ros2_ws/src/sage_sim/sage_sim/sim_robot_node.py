@@ -26,7 +26,7 @@ from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.time import Time
 from sage_common.diagnostics import make_array, make_status, OK, WARN
-from sage_common.node_main import run_node
+from sage_common.node_main import block_stop_signals, run_node
 from sage_common.qos import qos_from_name, reliable_qos
 from sage_common.rejects import RejectCounter
 from sage_common.stats import RateMeter
@@ -215,6 +215,7 @@ class SimRobotNode(Node):
 
     def _guard(self, loop):
         """Run a thread's loop; a crash stops the node (main exits non-zero)."""
+        block_stop_signals()
         try:
             loop()
         except Exception as exc:

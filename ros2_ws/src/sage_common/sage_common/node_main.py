@@ -6,24 +6,22 @@ import signal
 import sys
 import threading
 
-_stop_signals = []  # the SIGINTs init_rclpy()'s handler saw
+_stop_signals = []  # the SIGINT/SIGTERMs init_rclpy()'s handler saw
+POLL_S = 0.1  # how often spin_until_shutdown looks for a stop signal between callbacks
 
 
 def init_rclpy(args=None):
     """
-    rclpy.init(args) for a node process, with a SIGINT that stops it like SIGTERM does.
+    rclpy.init(args) for a node process whose SIGINT and SIGTERM stop it in one thread.
 
-    rclpy's signal handler wakes the executors and shuts the context down from its own
-    thread, and the executor then leaves spin() between two waits (ExternalShutdownException);
-    that is all a node needs (SIGTERM works so). But it also chains to Python's SIGINT
-    handler, whose KeyboardInterrupt lands wherever the main thread is: inside rclpy's C++
-    conversion of an incoming message it comes out as a RuntimeError ("Unable to convert call
-    argument '0' to Python object", exit code 1); inside rclpy's Python code it leaves a
-    half-built Task behind; and the main thread, out of spin() at once, destroys executors
-    while rclpy's signal thread still triggers their guard conditions (SIGSEGV in
-    rcl_trigger_guard_condition). The handler installed here (before rclpy.init, so that
-    rclpy chains to it) only records the signal, for stop_requested. A SIGINT handler someone
-    else installed (or SIG_IGN) is left alone.
+    rclpy's own signal handling shuts the context down from a thread of its own while the main
+    thread leaves spin() and tears the node down; the two race. Seen here: the process hanging
+    for good inside destroy_node (teacher, in 1 of ~40 stops of the whole graph under load),
+    SIGSEGV in rcl_trigger_guard_condition, and (its chained KeyboardInterrupt landing inside
+    rclpy's C++ message conversion) exit code 1. So rclpy installs no signal handler here: the
+    handler below only records the signal, spin_until_shutdown sees it within POLL_S, and the
+    main thread then stops everything in order (the node's threads, the node, the context).
+    A handler someone else installed for SIGINT/SIGTERM (or SIG_IGN) is left alone.
 
     SIGUSR1 prints every thread's Python stack to stderr (faulthandler, async-signal-safe):
     `kill -USR1 <pid>` tells where a node that does not respond is stuck.
@@ -33,13 +31,20 @@ def init_rclpy(args=None):
     if hasattr(signal, 'SIGUSR1'):
         faulthandler.register(signal.SIGUSR1, all_threads=True)
 
-    def on_sigint(signum, frame):
+    def on_stop(signum, frame):
         _stop_signals.append(signum)
 
-    if (threading.current_thread() is threading.main_thread()
-            and signal.getsignal(signal.SIGINT) is signal.default_int_handler):
-        signal.signal(signal.SIGINT, on_sigint)
-    rclpy.init(args=args)
+    if threading.current_thread() is threading.main_thread():
+        for sig, default in ((signal.SIGINT, signal.default_int_handler),
+                             (signal.SIGTERM, signal.SIG_DFL)):
+            if signal.getsignal(sig) is default:
+                signal.signal(sig, on_stop)
+    try:
+        from rclpy.signals import SignalHandlerOptions
+    except ImportError:  # an rclpy without the option: its handlers chain to on_stop
+        rclpy.init(args=args)
+    else:
+        rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
 
 
 def block_stop_signals():
@@ -50,7 +55,7 @@ def block_stop_signals():
     inside native code (MuJoCo's renderer and the GL driver's own threads, which inherit the
     mask of the thread that starts them; DDS calls) would then take the stop signal as an
     interrupted system call it may not retry; blocked there, the signal goes to the main
-    thread, where rclpy's handler stops the node.
+    thread, which stops the node.
     """
     if hasattr(signal, 'pthread_sigmask'):
         signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
@@ -60,9 +65,9 @@ def stop_requested(context=None):
     """
     Return True once the process is asked to stop.
 
-    That is: init_rclpy()'s handler saw SIGINT, or the context (default: rclpy's) is shut
-    down, as rclpy does on SIGINT and SIGTERM. An error raised then (creating a node on the
-    invalid context, a callback publishing on it) is part of the stop, not a failure.
+    That is: init_rclpy()'s handler saw SIGINT or SIGTERM, or the context (default: rclpy's)
+    is shut down. An error raised then (creating a node on the invalid context, a callback
+    publishing on it) is part of the stop, not a failure.
     """
     import rclpy
 
@@ -110,17 +115,20 @@ def run_node(make_node, name, args=None, fatal=(ValueError,), on_exit=None):
 
 def spin_until_shutdown(executor, spin=None):
     """
-    Run spin (default executor.spin) until SIGINT/SIGTERM shuts the executor's context down.
+    Run spin until a stop is requested (see stop_requested); by default, the executor's callbacks.
 
-    A signal can invalidate the context between two waits, and rclpy then raises RCLError
-    ("the given context is not valid") instead of ExternalShutdownException, and a callback
-    can fail on the context shut down under it: all mean shutdown. Errors raised before any
-    stop (see stop_requested) propagate.
+    When the context is shut down under a spinning executor, rclpy raises RCLError ("the
+    given context is not valid") or ExternalShutdownException, and a callback can fail on
+    the invalid context: all mean shutdown. Errors raised before any stop propagate.
     """
     from rclpy.executors import ExternalShutdownException
 
+    def spin_callbacks():
+        while not stop_requested(executor.context):
+            executor.spin_once(timeout_sec=POLL_S)
+
     try:
-        (spin or executor.spin)()
+        (spin or spin_callbacks)()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except Exception:

@@ -2,17 +2,19 @@
 """
 Every node of the graph exits cleanly on SIGINT and SIGTERM, cycle after cycle.
 
-A stop races with the nodes' own threads and with rclpy's signal thread, so one start/stop
-proves little. Before the fixes this test guards (sage_common: SideService joined before
-exit, a SIGINT that stops nodes as SIGTERM does), 29 of 110 such cycles had an unclean stop:
-the context node aborted in 19 (SIGABRT, "terminate called without an active exception",
-its loader thread still in rclpy at interpreter exit), and context node, H and L module,
-sim and teacher also died of SIGSEGV or exited 1 with a RuntimeError now and then; under a
-CPU load the context node aborted in 7 of 12 stops. 12 SIGINT cycles miss a 26% failure
-rate with p = 3%. Each cycle starts the whole graph at once (the nodes talk to each other,
-as in the demo), lets it run, signals every node together (as the supervisor does) and
-checks each exit; failures are collected over all cycles, so a failing run tells how often
-each node failed.
+A stop races with the nodes' own threads, so one start/stop proves little. Before the fixes
+this test guards (sage_common.node_main: SideService joined before exit, SIGINT and SIGTERM
+handled by the main thread alone), 29 of 110 such cycles had an unclean stop: the context
+node aborted in 19 (SIGABRT, "terminate called without an active exception", its loader
+thread still in rclpy at interpreter exit), and context node, H and L module, sim and teacher
+also died of SIGSEGV or exited 1 with a RuntimeError now and then; under a CPU load the
+context node aborted in 7 of 12 stops. 12 SIGINT cycles miss a 26% failure rate with p = 3%.
+A node still running 20 s after the signal is asked for its threads' stacks (SIGUSR1) for
+the failure message: that is how the last race was found (the main thread hanging for good
+in destroy_node while rclpy's signal thread shut the context down). Each cycle starts the
+whole graph at once (the nodes talk to each other, as in the demo), lets it run, signals
+every node together (as the supervisor does) and checks each exit; failures are collected
+over all cycles, so a failing run tells how often each node failed.
 """
 
 import signal

@@ -82,7 +82,8 @@ def test_killed_nodes_respawn_and_come_back_safe(command, tools, tmp_path, ros_d
     proc.wait_for_output(r'salvaged crashed segment', timeout=90)
     ros_node.wait_for(lambda: len(re.findall(r'wake period \S+ begins', proc.output())) == 2,
                       timeout=60, what='the respawned sleep manager recording')
-    assert len(list(bags.glob('wake-*'))) == 2
+    ros_node.wait_for(lambda: len(list(bags.glob('wake-*'))) == 2, timeout=30,
+                      what='the new wake period on disk (made with its first segment)')
     period = next(p for p in list_wake_periods(bags) if p.id == first_period)
     assert period.segments[-1].state == 'salvaged', [s.state for s in period.segments]
     assert not period.problems

@@ -16,7 +16,7 @@ def init_rclpy(args=None):
 
     rclpy's own signal handling shuts the context down from a thread of its own while the main
     thread leaves spin() and tears the node down; the two race. Seen here: the process hanging
-    for good inside destroy_node (teacher, in 1 of ~40 stops of the whole graph under load),
+    for good inside destroy_node (the teacher, the simulator: once in a test-suite run each),
     SIGSEGV in rcl_trigger_guard_condition, and (its chained KeyboardInterrupt landing inside
     rclpy's C++ message conversion) exit code 1. So rclpy installs no signal handler here: the
     handler below only records the signal, spin_until_shutdown sees it within POLL_S, and the

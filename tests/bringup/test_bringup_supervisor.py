@@ -121,12 +121,15 @@ def test_node_ignoring_sigint_and_sigterm_is_killed(command, tools, tmp_path):
     tools.assert_no_orphans(out)
 
 
+def respawning_graph(tools):
+    """A steady node and a required one that exits with code 7 after 0.5 s, respawning."""
+    return [tools.graph_node('steady'),
+            tools.graph_node('fragile', '--mode', 'exit', '--after', '0.5', '--code', '7',
+                             required=True, respawn=True, respawn_delay=0.3)]
+
+
 def test_respawning_node_is_restarted_and_never_stops_the_graph(command, tools, tmp_path):
-    proc = start_supervisor(command, tools, tmp_path, [
-        tools.graph_node('steady'),
-        tools.graph_node('fragile', '--mode', 'exit', '--after', '0.5', '--code', '7',
-                         required=True, respawn=True, respawn_delay=0.3),
-    ])
+    proc = start_supervisor(command, tools, tmp_path, respawning_graph(tools))
     proc.wait_for_output(r'started fragile \(sage_bringup/sage_test_node, pid \d+, required, '
                          r'respawns, respawn 2\)')
     steady_ticks = proc.output().count('[steady] tick')
@@ -142,11 +145,7 @@ def test_respawning_node_is_restarted_and_never_stops_the_graph(command, tools, 
 
 
 def test_no_respawn_makes_a_required_node_s_exit_final(command, tools, tmp_path):
-    proc = start_supervisor(command, tools, tmp_path, [
-        tools.graph_node('steady'),
-        tools.graph_node('fragile', '--mode', 'exit', '--after', '0.5', '--code', '7',
-                         required=True, respawn=True, respawn_delay=0.3),
-    ], '--no-respawn')
+    proc = start_supervisor(command, tools, tmp_path, respawning_graph(tools), '--no-respawn')
     assert proc.wait(60) == 1
     out = proc.output()
     assert 'required node fragile exited with code 7: stopping the graph' in out

@@ -84,7 +84,7 @@ def run_node(make_node, name, args=None, fatal=(ValueError,), on_exit=None):
     to stop its threads — returns a failure message.
     """
     import rclpy
-    from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+    from rclpy.executors import SingleThreadedExecutor
 
     init_rclpy(args)
     node = None
@@ -94,8 +94,6 @@ def run_node(make_node, name, args=None, fatal=(ValueError,), on_exit=None):
         executor = SingleThreadedExecutor()
         executor.add_node(node)
         spin_until_shutdown(executor)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
     except fatal as exc:
         print(f'{name}: fatal: {exc}', file=sys.stderr)
         code = 1

@@ -258,9 +258,6 @@ def main(args=None):
         logger.fatal(f'bad parameter: {exc}')
         rclpy.try_shutdown()
         return 1
-    except KeyboardInterrupt:
-        rclpy.try_shutdown()
-        return 0
     except Exception:
         if not stop_requested():  # else: SIGINT/SIGTERM while starting, a clean stop
             raise

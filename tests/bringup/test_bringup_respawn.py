@@ -32,7 +32,9 @@ def test_killed_nodes_respawn_and_come_back_safe(command, tools, tmp_path, ros_d
     init_models(ModelRegistry(models), seed=0, log=lambda *_: None)
     data = yaml.safe_load(REPO_GRAPH.read_text())
     overrides = {'sim_robot': {'width': 64, 'height': 48},
-                 'l_module': {'slow_start_step': 0.5},
+                 # Each slow-start stage outlasts DDS discovery of the respawned node's
+                 # /diagnostics publisher, even on a loaded machine.
+                 'l_module': {'slow_start_step': 3.0},
                  'sleep_manager': {'bag_root': str(bags), 'min_free_mb': 0.0}}
     for node in data['nodes']:
         node.setdefault('params', {}).update(overrides.get(node['name'], {}))

@@ -27,6 +27,7 @@ setup(
         'console_scripts': [
             'h_module = sage_hl_control.h_node:main',
             'l_module = sage_hl_control.l_node:main',
+            'command_monitor = sage_hl_control.command_monitor_node:main',
         ],
     },
 )

@@ -1,0 +1,152 @@
+# Copyright 2026 The SAGE authors. Licensed under the Apache License, Version 2.0.
+"""
+An independent check of the joint commands a robot received (plain Python, no ROS).
+
+It does not reuse the SafetyFilter: it re-derives, from the same limits, what every command
+on the wire must satisfy, so a bug in the filter shows as a violation here:
+
+* the right number of joints, every value finite, within [position_lower, position_upper];
+* a step of at most max_velocity * scale * dt per joint, measured from the previous command
+  or from a joint position measured in the last `measured_window_s` (a hold commands the
+  measured position, and an episode's first command starts from it);
+* scale follows slow start (slow_start_scales, each for slow_start_step s) after every
+  restart the monitor can see: the first command after a gap of `restart_gap_s` without
+  commands (a node that died and came back) and the release of the e-stop; otherwise 1;
+* while the e-stop is latched (from `estop_grace_s` after it was seen pressed), no motion:
+  each command equals the previous one or a recently measured position.
+
+Every violation is counted by kind and the first `keep` are kept with their details.
+"""
+
+import collections
+
+import numpy as np
+
+KINDS = ('wrong_size', 'non_finite', 'position_limit', 'velocity', 'slow_start',
+         'moved_during_estop')
+MEASURED_ATOL = 1e-9   # a hold repeats a measured position bit for bit (after clamping)
+
+
+class CommandAudit:
+    """Counts commands that break the limits; feed it commands, joint states and the e-stop."""
+
+    def __init__(self, joint_names, position_lower, position_upper, max_velocity,
+                 command_rate, slow_start_scales=(1.0,), slow_start_step=0.0,
+                 restart_gap_s=0.5, estop_grace_s=0.05, measured_window_s=0.3,
+                 boundary_grace_s=0.05, tolerance=1e-6, keep=50):
+        self.joint_names = list(joint_names)
+        n = len(self.joint_names)
+        self.lower = np.asarray(position_lower, dtype=np.float64)
+        self.upper = np.asarray(position_upper, dtype=np.float64)
+        self.vmax = np.asarray(max_velocity, dtype=np.float64)
+        if n == 0 or any(a.shape != (n,) for a in (self.lower, self.upper, self.vmax)):
+            raise ValueError(f'limits must have one value per joint ({n})')
+        if not command_rate > 0:
+            raise ValueError(f'command_rate must be > 0, got {command_rate}')
+        self.dt = 1.0 / float(command_rate)
+        self.scales = [float(s) for s in slow_start_scales] or [1.0]
+        self.step_s = float(slow_start_step)
+        self.restart_gap_s = float(restart_gap_s)
+        self.estop_grace_s = float(estop_grace_s)
+        self.measured_window_s = float(measured_window_s)
+        self.boundary_grace_s = float(boundary_grace_s)
+        self.tolerance = float(tolerance)
+        self.keep = int(keep)
+        self.commands = 0
+        self.restarts = 0
+        self.counts = collections.Counter()
+        self.examples = []
+        self._previous = None
+        self._last_time = None
+        self._ramp_start = None
+        self._estop_since = None
+        self._measured = collections.deque()
+
+    # -- inputs ----------------------------------------------------------------------------
+    def joint_state(self, names, positions, now):
+        """Record measured positions (names: the message's order); malformed ones are ignored."""
+        index = {name: i for i, name in enumerate(names)}
+        if len(positions) != len(names) or any(n not in index for n in self.joint_names):
+            return
+        q = np.array([positions[index[n]] for n in self.joint_names], dtype=np.float64)
+        if np.all(np.isfinite(q)):
+            self._measured.append((now, np.clip(q, self.lower, self.upper)))
+        self._forget(now)
+
+    def estop(self, pressed, now):
+        """Record the e-stop topic's value; a release restarts the slow-start expectation."""
+        if pressed and self._estop_since is None:
+            self._estop_since = now
+        elif not pressed and self._estop_since is not None:
+            self._estop_since = None
+            self._restart(now)
+
+    def command(self, values, now):
+        """Check one command; return the list of violated kinds (empty when it is fine)."""
+        self.commands += 1
+        q = np.asarray(values, dtype=np.float64).reshape(-1)
+        if self._last_time is None or now - self._last_time >= self.restart_gap_s:
+            self._restart(now)
+        self._last_time = now
+        self._forget(now)
+        if q.shape != self.lower.shape:
+            return self._violate(now, ['wrong_size'], f'{q.size} values for '
+                                 f'{len(self.joint_names)} joints')
+        if not np.all(np.isfinite(q)):
+            return self._violate(now, ['non_finite'], f'{q.tolist()}')
+        kinds, details = [], []
+        slack = self.tolerance * np.maximum(1.0, np.abs(self.upper - self.lower))
+        if np.any(q < self.lower - slack) or np.any(q > self.upper + slack):
+            kinds.append('position_limit')
+            details.append(f'{q.tolist()} outside [{self.lower.tolist()}, {self.upper.tolist()}]')
+        references = ([self._previous] if self._previous is not None else []) + \
+            [m for _, m in self._measured]
+        if references:
+            step = min(float(np.max(np.abs(q - r) / (self.vmax * self.dt))) for r in references)
+            scale = self.scale(now)
+            if step > scale * (1.0 + self.tolerance) + 1e-9:
+                kinds.append('slow_start' if step <= 1.0 + self.tolerance else 'velocity')
+                details.append(f'step {step:.3f} x the full-speed limit, allowed {scale:.3f}')
+        if self._estop_since is not None and now - self._estop_since >= self.estop_grace_s:
+            still = [self._previous] if self._previous is not None else []
+            still += [m for _, m in self._measured]
+            if not any(np.allclose(q, r, rtol=0.0, atol=MEASURED_ATOL) for r in still):
+                kinds.append('moved_during_estop')
+                details.append(f'{q.tolist()} while latched')
+        self._previous = q
+        return self._violate(now, kinds, '; '.join(details)) if kinds else []
+
+    # -- state -----------------------------------------------------------------------------
+    def scale(self, now):
+        """Return the speed scale allowed at now (the slow-start expectation)."""
+        if self._ramp_start is None or self.step_s <= 0:
+            return 1.0
+        index = int(max(0.0, now - self._ramp_start + self.boundary_grace_s) // self.step_s)
+        return self.scales[min(index, len(self.scales) - 1)] if index < len(self.scales) \
+            else 1.0
+
+    @property
+    def violations(self):
+        return sum(self.counts.values())
+
+    def summary(self):
+        """Return a JSON-able summary: commands, restarts, counts per kind, examples."""
+        return {'commands': self.commands, 'restarts': self.restarts,
+                'violations': self.violations,
+                'counts': {kind: self.counts.get(kind, 0) for kind in KINDS},
+                'examples': list(self.examples)}
+
+    def _restart(self, now):
+        self._ramp_start = now
+        self.restarts += 1
+
+    def _forget(self, now):
+        while self._measured and now - self._measured[0][0] > self.measured_window_s:
+            self._measured.popleft()
+
+    def _violate(self, now, kinds, detail):
+        for kind in kinds:
+            self.counts[kind] += 1
+        if len(self.examples) < self.keep:
+            self.examples.append({'time': round(now, 4), 'kinds': list(kinds), 'detail': detail})
+        return list(kinds)

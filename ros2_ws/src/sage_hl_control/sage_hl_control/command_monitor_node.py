@@ -1,0 +1,128 @@
+# Copyright 2026 The SAGE authors. Licensed under the Apache License, Version 2.0.
+"""
+The command_monitor node: audits every joint command on the wire, independently of the L-module.
+
+It subscribes to the command topic (std_msgs/Float64MultiArray), /joint_states and
+/sage/estop, checks each command with a CommandAudit against the limits of an L-module
+parameters file (`limits_file`, default: this package's config/l_module.yaml, section
+`limits_node`), and reports the counts on /diagnostics (ERROR once any command broke a
+limit). Each violation is logged. `summary_file`, if set, receives the audit's JSON summary
+on every diagnostics period and at exit, so a soak run can read it after the node is gone.
+
+    ros2 run sage_hl_control command_monitor --ros-args -p limits_file:=/path/l_module.yaml
+"""
+
+import json
+import os
+from pathlib import Path
+import time
+
+from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.node import Node
+from sage_common.diagnostics import ERROR, make_array, make_status, OK
+from sage_common.node_main import run_node
+from sage_common.qos import latched_qos, qos_from_name, reliable_qos
+from sage_hl_control.command_audit import CommandAudit
+from sage_hl_control.controller import default_settings
+from sage_hl_control.node_util import declare
+from sensor_msgs.msg import JointState
+from std_msgs.msg import Bool, Float64MultiArray
+import yaml
+
+PARAMETERS = {
+    'limits_file': ('', "L-module parameters file with the limits; '' = this package's "
+                    'config/l_module.yaml', None),
+    'limits_node': ('l_module', 'the node section of limits_file to read', None),
+    'command_topic': ('/arm_controller/commands', 'the commands audited', None),
+    'joint_states_qos': ('sensor', 'QoS of /joint_states', None),
+    'restart_gap_s': (0.5, 'a gap without commands this long (s) means the sender restarted: '
+                      'slow start is expected again', (0.01, 3600.0)),
+    'estop_grace_s': (0.05, 'commands this soon (s) after the e-stop was seen may still move',
+                      (0.0, 10.0)),
+    'summary_file': ('', "write the JSON summary here ('' = do not)", None),
+    'diagnostics_period': (1.0, '/diagnostics period (s)', (0.1, 60.0)),
+}
+LIMIT_KEYS = ('joint_names', 'position_lower', 'position_upper', 'max_velocity',
+              'command_rate', 'slow_start_scales', 'slow_start_step')
+
+
+def read_limits(path, node_name):
+    """Return the L-module limits of a parameters file, over the controller's defaults."""
+    data = yaml.safe_load(Path(path).read_text()) or {}
+    section = data.get(node_name, data.get('/**', {})) or {}
+    given = section.get('ros__parameters', {}) or {}
+    defaults = default_settings()
+    return {key: given.get(key, defaults[key]) for key in LIMIT_KEYS}
+
+
+def default_limits_file():
+    from ament_index_python.packages import get_package_share_directory
+    return str(Path(get_package_share_directory('sage_hl_control')) / 'config' /
+               'l_module.yaml')
+
+
+class CommandMonitorNode(Node):
+    """Thin wiring of a CommandAudit to the command, joint-state and e-stop topics."""
+
+    def __init__(self, **kwargs):
+        super().__init__('command_monitor', **kwargs)
+        self.p = {name: declare(self, name, default, description, *(bounds or ()))
+                  for name, (default, description, bounds) in PARAMETERS.items()}
+        limits_file = self.p['limits_file'] or default_limits_file()
+        try:
+            limits = read_limits(limits_file, self.p['limits_node'])
+        except (OSError, yaml.YAMLError) as exc:
+            raise ValueError(f'cannot read limits from {limits_file}: {exc}') from exc
+        self.audit = CommandAudit(restart_gap_s=self.p['restart_gap_s'],
+                                  estop_grace_s=self.p['estop_grace_s'], **limits)
+        self.create_subscription(Float64MultiArray, self.p['command_topic'], self._on_command,
+                                 reliable_qos(100))
+        self.create_subscription(JointState, '/joint_states', self._on_joints,
+                                 qos_from_name(self.p['joint_states_qos']))
+        self.create_subscription(Bool, '/sage/estop', self._on_estop, latched_qos())
+        self.diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
+        self.create_timer(self.p['diagnostics_period'], self._report)
+        self.get_logger().info(
+            f'auditing {self.p["command_topic"]} against {limits_file} '
+            f'[{self.p["limits_node"]}]: {limits}')
+
+    def _on_command(self, msg):
+        now = time.monotonic()
+        kinds = self.audit.command(msg.data, now)
+        if kinds:
+            self.get_logger().error(f'unsafe command ({", ".join(kinds)}): {list(msg.data)}')
+
+    def _on_joints(self, msg):
+        self.audit.joint_state(list(msg.name), list(msg.position), time.monotonic())
+
+    def _on_estop(self, msg):
+        self.audit.estop(bool(msg.data), time.monotonic())
+
+    def _report(self):
+        summary = self.audit.summary()
+        level, message = (OK, 'no unsafe command') if not summary['violations'] else \
+            (ERROR, f'{summary["violations"]} unsafe commands')
+        values = {'commands': summary['commands'], 'restarts': summary['restarts'],
+                  'violations': summary['violations'],
+                  **{'violations_' + k: v for k, v in summary['counts'].items()}}
+        self.diag_pub.publish(make_array(self.get_clock().now().to_msg(), [make_status(
+            'sage: command_monitor', 'command_monitor', level, message, values)]))
+        self.write_summary()
+
+    def write_summary(self):
+        """Write the summary atomically to summary_file (if set)."""
+        if not self.p['summary_file']:
+            return
+        path = Path(self.p['summary_file'])
+        tmp = path.with_name(path.name + '.tmp')
+        tmp.write_text(json.dumps(self.audit.summary(), indent=1))
+        os.replace(tmp, path)
+
+
+def main(args=None):
+    return run_node(CommandMonitorNode, 'command_monitor', args,
+                    on_exit=lambda node: node.write_summary())
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())

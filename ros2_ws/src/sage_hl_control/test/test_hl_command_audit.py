@@ -1,0 +1,133 @@
+# Copyright 2026 The SAGE authors. Licensed under the Apache License, Version 2.0.
+"""The independent command audit: silent on the safety filter's output, loud on bad commands."""
+
+import numpy as np
+import pytest
+
+from sage_hl_control.command_audit import CommandAudit
+from sage_hl_control.command_monitor_node import read_limits
+from sage_hl_control.safety import SafetyFilter, SlowStart
+
+DT = 0.01
+NAMES = ['joint0', 'joint1']
+LIMITS = {'position_lower': [-6.0, -3.0], 'position_upper': [6.0, 3.0],
+          'max_velocity': [2.0, 2.0]}
+SCALES, STEP = [0.1, 0.25, 0.5, 1.0], 0.5
+
+
+def make_audit(**kwargs):
+    args = dict(joint_names=NAMES, command_rate=1 / DT, slow_start_scales=SCALES,
+                slow_start_step=STEP, **LIMITS)
+    args.update(kwargs)
+    return CommandAudit(**args)
+
+
+def test_the_safety_filters_output_passes_through_estop_episodes_holds_and_restarts():
+    """A lagging arm driven by the filter towards random targets: no violation, ever."""
+    rng = np.random.default_rng(0)
+    audit = make_audit()
+    arm = np.zeros(2)
+
+    def new_filter():
+        return SafetyFilter(NAMES, LIMITS['position_lower'], LIMITS['position_upper'],
+                            LIMITS['max_velocity'], [50.0, 50.0], DT, 0.1,
+                            SlowStart(SCALES, STEP), 0.5)
+
+    f = new_filter()
+    target = np.zeros(2)
+    context_lost = (3.0, 3.8)        # watchdog hold, then slow start again
+    estop = (5.0, 5.6)
+    episodes = {700, 1100}
+    sender_dead = (9.0, 10.0)        # the L-module died and came back: a new filter
+    commands = 0
+    for i in range(1400):
+        now = i * DT
+        if i % 3 == 0:               # joint states at ~33 Hz
+            audit.joint_state(['joint1', 'joint0'], [arm[1], arm[0]], now)
+        if sender_dead[0] <= now < sender_dead[1]:
+            f = None
+            continue
+        if f is None:
+            f = new_filter()
+            f.update_joints(arm, now)
+        if i % 3 == 0:
+            f.update_joints(arm, now)
+        if i % 10 == 0:
+            target = np.clip(arm + rng.normal(0, 2.0, 2), -7, 7)
+        if not context_lost[0] <= now < context_lost[1]:
+            f.update_context(now)
+        if i in episodes:            # the robot is reset elsewhere, the filter restarts
+            arm = rng.uniform(-2, 2, 2)
+            f.update_joints(arm, now)
+            audit.joint_state(NAMES, list(arm), now)
+            f.new_episode()
+        if estop[0] <= now < estop[1] and not f.estop:
+            f.set_estop(True, now)
+            audit.estop(True, now)
+        if now >= estop[1] and f.estop:
+            f.set_estop(False, now)
+            audit.estop(False, now)
+        cmd = f.step(now, target)
+        if cmd is None:
+            continue
+        assert audit.command(list(cmd.positions), now) == [], audit.examples
+        commands += 1
+        arm = arm + 0.5 * (cmd.positions - arm)
+    assert audit.violations == 0 and commands > 1000
+    assert audit.restarts == 3       # start, e-stop release, the sender's restart
+
+
+@pytest.mark.parametrize('command, kind', [
+    ([0.0], 'wrong_size'),
+    ([0.0, float('nan')], 'non_finite'),
+    ([0.0, 3.5], 'position_limit'),
+    ([0.0, 0.05], 'velocity'),       # 5x the full-speed step of 0.02
+])
+def test_bad_commands_are_named(command, kind):
+    audit = make_audit(slow_start_step=0.0)
+    audit.joint_state(NAMES, [0.0, 0.0], 0.0)
+    assert audit.command([0.0, 0.0], 0.0) == []
+    assert kind in audit.command(command, DT)
+    assert audit.counts[kind] == 1 and audit.examples[-1]['kinds'][0] == kind
+
+
+def test_full_speed_right_after_a_restart_breaks_slow_start():
+    audit = make_audit()
+    q = np.zeros(2)
+    for i in range(5):               # the first step allowed: 0.1 x 0.02 rad
+        q = q + 0.002
+        assert audit.command(q, i * DT) == []
+    assert audit.command(q + 0.02, 5 * DT) == ['slow_start']
+    q, start = q + 0.02, 5 * DT + 1.0     # a gap: the sender restarted
+    ticks = int(3 * STEP / DT)
+    for i in range(ticks):           # slow ramp until the last stage begins
+        q = q + 0.002
+        assert audit.command(q, start + i * DT) == []
+    assert audit.command(q + 0.02, start + ticks * DT) == []
+    assert audit.restarts == 2
+    assert audit.command(q + 0.05, start + (ticks + 1) * DT) == ['velocity']
+
+
+def test_no_motion_while_the_estop_is_latched():
+    audit = make_audit(slow_start_step=0.0)
+    audit.joint_state(NAMES, [0.1, 0.1], 0.0)
+    audit.command([0.0, 0.0], 0.0)
+    audit.estop(True, 0.005)
+    assert audit.command([0.01, 0.0], 0.01) == []          # within the grace period
+    assert audit.command([0.1, 0.1], 0.1) == []            # the hold: a measured position
+    assert audit.command([0.1, 0.1], 0.11) == []
+    assert audit.command([0.11, 0.1], 0.12) == ['moved_during_estop']
+    audit.estop(False, 0.2)
+    assert audit.restarts == 2
+
+
+def test_limits_come_from_the_l_module_parameters_file(tmp_path):
+    path = tmp_path / 'l.yaml'
+    path.write_text('l_module:\n  ros__parameters:\n    max_velocity: [1.0, 2.0]\n'
+                    '    slow_start_step: 0.0\n')
+    limits = read_limits(path, 'l_module')
+    assert limits['max_velocity'] == [1.0, 2.0] and limits['slow_start_step'] == 0.0
+    assert limits['joint_names'] == ['joint0', 'joint1']   # the controller's default
+    CommandAudit(**limits)
+    with pytest.raises(ValueError, match='one value per joint'):
+        CommandAudit(**{**limits, 'max_velocity': [1.0]})

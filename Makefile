@@ -3,13 +3,15 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 ENV := source scripts/env.sh
 PYTEST_ARGS ?=
+SOAK_MINUTES ?= 30
 
-.PHONY: help setup demo test bench lint clean
+.PHONY: help setup demo test bench soak lint clean
 
 help:
 	@echo "make demo   set up, then run the main job on the simulated robot"
 	@echo "make test   set up, then run the whole test suite"
 	@echo "make bench  set up, then run the benchmarks (results in bench/results/)"
+	@echo "make soak   set up, then run the graph SOAK_MINUTES (30) with faults injected"
 	@echo "make setup  venv + colcon build (idempotent)"
 	@echo "make clean  remove build outputs (keeps the venv)"
 
@@ -24,6 +26,9 @@ test: setup
 
 bench: setup
 	@$(ENV) && python -m sage_bringup.bench $(BENCH_ARGS)
+
+soak: setup
+	@$(ENV) && python -m sage_bringup.soak --minutes $(SOAK_MINUTES) $(SOAK_ARGS)
 
 lint: setup
 	@$(ENV) && python -m pytest -m linter $(PYTEST_ARGS)

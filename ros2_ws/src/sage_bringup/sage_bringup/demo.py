@@ -170,7 +170,8 @@ def load_config(path):
 class RosLink(BackgroundNode):
     """The demo's own rclpy node: services, episode state, versions, commands, status."""
 
-    def __init__(self):
+    def __init__(self, watch_versions=True):
+        """watch_versions: also take the 4096-D contexts, for the versions that stamp them."""
         from sage_common.qos import latched_qos, reliable_qos
         from sage_interfaces.msg import CompressedContext, Context, EpisodeState, SleepStatus
         from sage_interfaces.srv import ResetEpisode
@@ -190,10 +191,11 @@ class RosLink(BackgroundNode):
         n = self.node
         n.create_subscription(EpisodeState, '/sim/episode', self._on_state, qos)
         n.create_subscription(SleepStatus, '/sage/sleep_status', self._on_status, latched_qos())
-        n.create_subscription(Context, '/sage/context',
-                              lambda m: self._version('encoder', m.model_version), 10)
-        n.create_subscription(CompressedContext, '/sage/context_compressed',
-                              lambda m: self._version('h_module', m.model_version), 10)
+        if watch_versions:
+            n.create_subscription(Context, '/sage/context',
+                                  lambda m: self._version('encoder', m.model_version), 10)
+            n.create_subscription(CompressedContext, '/sage/context_compressed',
+                                  lambda m: self._version('h_module', m.model_version), 10)
         n.create_subscription(DiagnosticArray, '/diagnostics', self._on_diagnostics, 50)
         n.create_subscription(Float64MultiArray, COMMAND_TOPIC, self._on_command, qos)
         self.reset_client = n.create_client(ResetEpisode, RESET_SERVICE)

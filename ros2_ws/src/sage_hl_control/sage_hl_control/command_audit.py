@@ -12,10 +12,18 @@ on the wire must satisfy, so a bug in the filter shows as a violation here:
 * scale follows slow start (slow_start_scales, each for slow_start_step s) after every
   restart the monitor can see: the first command after a gap of `restart_gap_s` without
   commands (a node that died and came back) and the release of the e-stop; otherwise 1;
-* while the e-stop is latched (from `estop_grace_s` after it was seen pressed), no motion:
-  each command equals the previous one or a recently measured position.
+* while the e-stop is latched (from `estop_grace_s` after it was pressed, the time the
+  sender needs to react), no motion: each command equals the previous one or a recently
+  measured position.
 
-Every violation is counted by kind and the first `keep` are kept with their details.
+A command and the joint state it was computed from travel on different topics, so the
+command can arrive first: a step or e-stop check that fails waits up to `measured_window_s`
+(`pending`) for a joint state measured (header stamp) before the command arrived that
+satisfies it, and counts only then. All times are one clock, best the publishers' send
+times (an executor can take a queued command after a newer e-stop message): the wall clock
+of the stamps. Every
+violation is counted by kind and the first `keep` are kept with their details; `finish`
+settles what is still pending.
 """
 
 import collections
@@ -32,7 +40,7 @@ class CommandAudit:
 
     def __init__(self, joint_names, position_lower, position_upper, max_velocity,
                  command_rate, slow_start_scales=(1.0,), slow_start_step=0.0,
-                 restart_gap_s=0.5, estop_grace_s=0.05, measured_window_s=0.3,
+                 restart_gap_s=0.5, estop_grace_s=0.1, measured_window_s=0.3,
                  boundary_grace_s=0.05, tolerance=1e-6, keep=50):
         self.joint_names = list(joint_names)
         n = len(self.joint_names)
@@ -59,26 +67,40 @@ class CommandAudit:
         self._previous = None
         self._last_time = None
         self._ramp_start = None
-        self._estop_since = None
+        self._estop = []          # [pressed at, released at or None], oldest first
         self._measured = collections.deque()
+        self.pending = []         # [time, positions, {kind: allowed scale or None}, detail]
 
     # -- inputs ----------------------------------------------------------------------------
-    def joint_state(self, names, positions, now):
-        """Record measured positions (names: the message's order); malformed ones are ignored."""
+    def joint_state(self, names, positions, now, stamp=None):
+        """
+        Record measured positions (names: the message's order); malformed ones are ignored.
+
+        stamp: when they were measured (the header stamp); None, or one more than a second
+        away from now, means now.
+        """
         index = {name: i for i, name in enumerate(names)}
         if len(positions) != len(names) or any(n not in index for n in self.joint_names):
             return
         q = np.array([positions[index[n]] for n in self.joint_names], dtype=np.float64)
+        measured_at = now if stamp is None or abs(stamp - now) > 1.0 else stamp
         if np.all(np.isfinite(q)):
-            self._measured.append((now, np.clip(q, self.lower, self.upper)))
+            measured = np.clip(q, self.lower, self.upper)
+            self._measured.append((measured_at, measured))
+            for item in self.pending:
+                if measured_at <= item[0]:
+                    item[2] = {kind: scale for kind, scale in item[2].items()
+                               if not self._satisfied(item[1], measured, kind, scale)}
+            self.pending = [item for item in self.pending if item[2]]
         self._forget(now)
 
     def estop(self, pressed, now):
         """Record the e-stop topic's value; a release restarts the slow-start expectation."""
-        if pressed and self._estop_since is None:
-            self._estop_since = now
-        elif not pressed and self._estop_since is not None:
-            self._estop_since = None
+        latched = bool(self._estop) and self._estop[-1][1] is None
+        if pressed and not latched:
+            self._estop.append([now, None])
+        elif not pressed and latched:
+            self._estop[-1][1] = now
             self._restart(now)
 
     def command(self, values, now):
@@ -94,27 +116,33 @@ class CommandAudit:
                                  f'{len(self.joint_names)} joints')
         if not np.all(np.isfinite(q)):
             return self._violate(now, ['non_finite'], f'{q.tolist()}')
-        kinds, details = [], []
+        found = []
         slack = self.tolerance * np.maximum(1.0, np.abs(self.upper - self.lower))
         if np.any(q < self.lower - slack) or np.any(q > self.upper + slack):
-            kinds.append('position_limit')
-            details.append(f'{q.tolist()} outside [{self.lower.tolist()}, {self.upper.tolist()}]')
+            found = self._violate(now, ['position_limit'], f'{q.tolist()} outside '
+                                  f'[{self.lower.tolist()}, {self.upper.tolist()}]')
         references = ([self._previous] if self._previous is not None else []) + \
-            [m for _, m in self._measured]
-        if references:
-            step = min(float(np.max(np.abs(q - r) / (self.vmax * self.dt))) for r in references)
-            scale = self.scale(now)
-            if step > scale * (1.0 + self.tolerance) + 1e-9:
-                kinds.append('slow_start' if step <= 1.0 + self.tolerance else 'velocity')
-                details.append(f'step {step:.3f} x the full-speed limit, allowed {scale:.3f}')
-        if self._estop_since is not None and now - self._estop_since >= self.estop_grace_s:
-            still = [self._previous] if self._previous is not None else []
-            still += [m for _, m in self._measured]
-            if not any(np.allclose(q, r, rtol=0.0, atol=MEASURED_ATOL) for r in still):
-                kinds.append('moved_during_estop')
-                details.append(f'{q.tolist()} while latched')
+            [m for measured_at, m in self._measured if measured_at <= now]
+        suspect, details = {}, []
+        scale = self.scale(now)
+        if references and \
+                not any(self._satisfied(q, r, 'velocity', scale) for r in references):
+            step = min(self._step(q, r) for r in references)
+            suspect['slow_start' if step <= 1.0 + self.tolerance else 'velocity'] = scale
+            details.append(f'step {step:.3f} x the full-speed limit, allowed {scale:.3f}')
+        if self._latched(now) and \
+                not any(self._satisfied(q, r, 'moved_during_estop', None) for r in references):
+            suspect['moved_during_estop'] = None
+            details.append('moved while latched')
+        if suspect:
+            self.pending.append([now, q, suspect, f'{q.tolist()}: ' + '; '.join(details)])
         self._previous = q
-        return self._violate(now, kinds, '; '.join(details)) if kinds else []
+        return found + list(suspect)
+
+    def finish(self, now=float('inf')):
+        """Count what is pending for good (at now, or all of it); return the violations."""
+        self._expire(now, everything=now == float('inf'))
+        return self.violations
 
     # -- state -----------------------------------------------------------------------------
     def scale(self, now):
@@ -140,9 +168,30 @@ class CommandAudit:
         self._ramp_start = now
         self.restarts += 1
 
+    def _latched(self, t):
+        """Return True if the e-stop was latched (past the grace period) at time t."""
+        return any(pressed + self.estop_grace_s <= t and (released is None or t < released)
+                   for pressed, released in self._estop[-8:])
+
+    def _step(self, q, reference):
+        """Return the largest per-joint step from reference, in full-speed steps."""
+        return float(np.max(np.abs(q - reference) / (self.vmax * self.dt)))
+
+    def _satisfied(self, q, reference, kind, scale):
+        if kind == 'moved_during_estop':
+            return bool(np.allclose(q, reference, rtol=0.0, atol=MEASURED_ATOL))
+        return self._step(q, reference) <= scale * (1.0 + self.tolerance) + 1e-9
+
     def _forget(self, now):
         while self._measured and now - self._measured[0][0] > self.measured_window_s:
             self._measured.popleft()
+        self._expire(now)
+
+    def _expire(self, now, everything=False):
+        while self.pending and (everything or
+                                now - self.pending[0][0] > self.measured_window_s):
+            then, q, kinds, detail = self.pending.pop(0)
+            self._violate(then, list(kinds), detail)
 
     def _violate(self, now, kinds, detail):
         for kind in kinds:

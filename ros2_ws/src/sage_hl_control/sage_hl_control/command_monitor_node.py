@@ -19,6 +19,7 @@ import time
 
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.node import Node
+from rclpy.subscription import Subscription
 from sage_common.diagnostics import ERROR, make_array, make_status, OK
 from sage_common.node_main import run_node
 from sage_common.qos import latched_qos, qos_from_name, reliable_qos
@@ -37,8 +38,8 @@ PARAMETERS = {
     'joint_states_qos': ('sensor', 'QoS of /joint_states', None),
     'restart_gap_s': (0.5, 'a gap without commands this long (s) means the sender restarted: '
                       'slow start is expected again', (0.01, 3600.0)),
-    'estop_grace_s': (0.05, 'commands this soon (s) after the e-stop was seen may still move',
-                      (0.0, 10.0)),
+    'estop_grace_s': (0.1, 'commands sent this soon (s) after the e-stop may still move: '
+                      'the time the sender may take to react', (0.0, 10.0)),
     'summary_file': ('', "write the JSON summary here ('' = do not)", None),
     'diagnostics_period': (1.0, '/diagnostics period (s)', (0.1, 60.0)),
 }
@@ -75,30 +76,56 @@ class CommandMonitorNode(Node):
             raise ValueError(f'cannot read limits from {limits_file}: {exc}') from exc
         self.audit = CommandAudit(restart_gap_s=self.p['restart_gap_s'],
                                   estop_grace_s=self.p['estop_grace_s'], **limits)
-        self.create_subscription(Float64MultiArray, self.p['command_topic'], self._on_command,
-                                 reliable_qos(100))
-        self.create_subscription(JointState, '/joint_states', self._on_joints,
-                                 qos_from_name(self.p['joint_states_qos']))
-        self.create_subscription(Bool, '/sage/estop', self._on_estop, latched_qos())
+        self._logged = 0
+        self._subscribe(Float64MultiArray, self.p['command_topic'], self._on_command,
+                        reliable_qos(100))
+        self._subscribe(JointState, '/joint_states', self._on_joints,
+                        qos_from_name(self.p['joint_states_qos']))
+        self._subscribe(Bool, '/sage/estop', self._on_estop, latched_qos())
         self.diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
         self.create_timer(self.p['diagnostics_period'], self._report)
         self.get_logger().info(
             f'auditing {self.p["command_topic"]} against {limits_file} '
             f'[{self.p["limits_node"]}]: {limits}')
 
-    def _on_command(self, msg):
-        now = time.monotonic()
-        kinds = self.audit.command(msg.data, now)
-        if kinds:
-            self.get_logger().error(f'unsafe command ({", ".join(kinds)}): {list(msg.data)}')
+    def _subscribe(self, msg_type, topic, handler, qos):
+        """
+        Subscribe handler(msg, sent): sent is the publisher's send time (wall clock, s).
 
-    def _on_joints(self, msg):
-        self.audit.joint_state(list(msg.name), list(msg.position), time.monotonic())
+        rclpy passes MessageInfo (source_timestamp) to two-argument callbacks since Iron; on
+        Humble the receive time stands in, so a busy executor can misjudge the order of a
+        command and an e-stop pressed within the same few milliseconds.
+        """
+        if hasattr(Subscription, 'CallbackType'):
+            def callback(msg, info):
+                handler(msg, info['source_timestamp'] * 1e-9)
+        else:
+            def callback(msg):
+                handler(msg, time.time())
+        return self.create_subscription(msg_type, topic, callback, qos)
 
-    def _on_estop(self, msg):
-        self.audit.estop(bool(msg.data), time.monotonic())
+    def _on_command(self, msg, sent):
+        self.audit.command(msg.data, sent)
+        self.log_violations()
+
+    def _on_joints(self, msg, sent):
+        stamp = msg.header.stamp.sec + 1e-9 * msg.header.stamp.nanosec
+        self.audit.joint_state(list(msg.name), list(msg.position), sent, stamp or None)
+        self.log_violations()
+
+    def _on_estop(self, msg, sent):
+        self.audit.estop(bool(msg.data), sent)
+
+    def log_violations(self):
+        """Log each violation confirmed since the last call."""
+        for example in self.audit.examples[self._logged:]:
+            self.get_logger().error(f'unsafe command ({", ".join(example["kinds"])}): '
+                                    f'{example["detail"]}')
+        self._logged = len(self.audit.examples)
 
     def _report(self):
+        self.audit.finish(time.time())
+        self.log_violations()
         summary = self.audit.summary()
         level, message = (OK, 'no unsafe command') if not summary['violations'] else \
             (ERROR, f'{summary["violations"]} unsafe commands')
@@ -120,8 +147,12 @@ class CommandMonitorNode(Node):
 
 
 def main(args=None):
-    return run_node(CommandMonitorNode, 'command_monitor', args,
-                    on_exit=lambda node: node.write_summary())
+    def on_exit(node):
+        node.audit.finish()
+        node.log_violations()
+        node.write_summary()
+
+    return run_node(CommandMonitorNode, 'command_monitor', args, on_exit=on_exit)
 
 
 if __name__ == '__main__':

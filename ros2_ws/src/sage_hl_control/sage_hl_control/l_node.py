@@ -253,9 +253,10 @@ class LModuleNode(LifecycleNode):
                 self.get_logger().warning(f'holding: {", ".join(command.reasons)}')
             else:
                 self.get_logger().info('driving from the model')
-        if self._latency_stamp is not None and not command.holding:
-            wall = self.get_clock().now().nanoseconds * 1e-9
-            self.latency.add(wall - self._latency_stamp)
+        if self._latency_stamp is not None:  # the first command for that frame (a hold is not)
+            if not command.holding:
+                wall = self.get_clock().now().nanoseconds * 1e-9
+                self.latency.add(wall - self._latency_stamp)
             self._latency_stamp = None
 
     def _publish(self, positions):

@@ -73,7 +73,7 @@ def test_the_safety_filters_output_passes_through_estop_episodes_holds_and_resta
         assert audit.command(list(cmd.positions), now) == [], audit.examples
         commands += 1
         arm = arm + 0.5 * (cmd.positions - arm)
-    assert audit.violations == 0 and commands > 1000
+    assert audit.finish() == 0 and commands > 1000
     assert audit.restarts == 3       # start, e-stop release, the sender's restart
 
 
@@ -88,7 +88,24 @@ def test_bad_commands_are_named(command, kind):
     audit.joint_state(NAMES, [0.0, 0.0], 0.0)
     assert audit.command([0.0, 0.0], 0.0) == []
     assert kind in audit.command(command, DT)
-    assert audit.counts[kind] == 1 and audit.examples[-1]['kinds'][0] == kind
+    audit.finish()
+    assert audit.counts[kind] == 1 and audit.examples[0]['kinds'][0] == kind
+
+
+def test_a_hold_may_arrive_before_the_joint_state_it_repeats():
+    """Different topics: the command can overtake the measurement it was computed from."""
+    audit = make_audit(slow_start_step=0.0)
+    audit.joint_state(NAMES, [0.0, 0.0], 0.0)
+    audit.command([0.0, 0.0], 0.0)
+    audit.estop(True, 0.0)
+    assert audit.command([0.5, 0.5], 0.1) == ['velocity', 'moved_during_estop']
+    audit.joint_state(NAMES, [0.5, 0.5], 0.12, stamp=0.095)    # measured before it was sent
+    assert audit.pending == [] and audit.finish() == 0
+    assert audit.command([0.9, 0.9], 0.2) == ['velocity', 'moved_during_estop']
+    audit.joint_state(NAMES, [0.9, 0.9], 0.21, stamp=0.205)    # measured after: no excuse
+    audit.joint_state(NAMES, [0.9, 0.9], 0.6)
+    assert audit.violations == 2      # settled once the window passed: both kinds
+    assert audit.finish() == 2 and audit.counts['velocity'] == 1
 
 
 def test_full_speed_right_after_a_restart_breaks_slow_start():
@@ -110,15 +127,17 @@ def test_full_speed_right_after_a_restart_breaks_slow_start():
 
 def test_no_motion_while_the_estop_is_latched():
     audit = make_audit(slow_start_step=0.0)
-    audit.joint_state(NAMES, [0.1, 0.1], 0.0)
+    audit.joint_state(NAMES, [0.0, 0.0], 0.0)
     audit.command([0.0, 0.0], 0.0)
     audit.estop(True, 0.005)
     assert audit.command([0.01, 0.0], 0.01) == []          # within the grace period
+    audit.joint_state(NAMES, [0.1, 0.1], 0.05)
     assert audit.command([0.1, 0.1], 0.1) == []            # the hold: a measured position
     assert audit.command([0.1, 0.1], 0.11) == []
     assert audit.command([0.11, 0.1], 0.12) == ['moved_during_estop']
     audit.estop(False, 0.2)
     assert audit.restarts == 2
+    assert audit.finish() == 1 and audit.counts['moved_during_estop'] == 1
 
 
 def test_limits_come_from_the_l_module_parameters_file(tmp_path):
@@ -131,3 +150,14 @@ def test_limits_come_from_the_l_module_parameters_file(tmp_path):
     CommandAudit(**limits)
     with pytest.raises(ValueError, match='one value per joint'):
         CommandAudit(**{**limits, 'max_velocity': [1.0]})
+
+
+def test_commands_are_judged_at_their_send_time_not_at_their_turn_in_the_executor():
+    audit = make_audit(slow_start_step=0.0)
+    audit.joint_state(NAMES, [0.0, 0.0], 0.0)
+    audit.command([0.0, 0.0], 0.0)
+    audit.estop(True, 1.0)
+    assert audit.command([0.01, 0.0], 0.99) == []      # sent before the e-stop, taken after
+    audit.estop(False, 2.0)
+    assert audit.command([0.02, 0.0], 1.5) == ['moved_during_estop']   # sent while latched
+    assert audit.finish() == 1

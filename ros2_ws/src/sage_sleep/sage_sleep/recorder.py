@@ -154,10 +154,12 @@ class Recorder:
     def snapshot(self):
         """Return a dict of counters for diagnostics."""
         topics = {t: vars(c).copy() for t, c in list(self.counts.items())}
+        segment = self.segment
         return {
             'recording': self._accepting,
             'period': self.period or '',
-            'segment': self.segment.path.name if self.segment else '',
+            'segment': segment.path.name if segment else '',
+            'segment_messages': segment.messages() if segment else 0,
             'queued_bytes': self._queued_bytes,
             'segments_closed': self.segments_closed,
             'quota_blocked': self._quota_blocked,

@@ -1,0 +1,168 @@
+# Copyright 2026 The SAGE authors. Licensed under the Apache License, Version 2.0.
+"""
+The soak run's plain parts (no ROS): the fault schedule, resource sampling and drift, windows.
+
+`plan_faults` draws, from one seed, when each fault happens and what it hits; every kind comes
+once per round (a shuffled round), so a short run still sees each. `sample_process` reads a
+node's RSS, open file descriptors and CPU time from /proc; `drift` fits a line to each node's
+samples after warm-up and reports the growth per hour relative to the fitted start.
+"""
+
+import dataclasses
+import os
+
+import numpy as np
+
+FAULT_KINDS = ('kill', 'stall', 'malformed', 'disk_fill', 'corrupt_model', 'estop')
+NODE_TARGETS = ('context_node', 'h_module', 'l_module', 'sim_robot', 'teacher',
+                'sleep_manager')
+MODEL_TARGETS = ('encoder', 'h_module', 'l_module')
+
+
+@dataclasses.dataclass
+class Fault:
+    """One planned fault: when (s after the soak began), what, on which target, how long."""
+
+    time: float
+    kind: str
+    target: str = ''
+    seconds: float = 0.0
+    variant: str = ''
+
+
+def plan_faults(rng, start_s, end_s, mean_interval_s, kinds=FAULT_KINDS,
+                targets=NODE_TARGETS):
+    """
+    Return the faults between start_s and end_s, in time order.
+
+    Gaps are uniform in [0.5, 1.5] x mean_interval_s; kinds come in shuffled rounds. Kills
+    and stalls pick a node of `targets`; stalls last 0.5-3 s, disk fills 5-20 s, e-stops
+    1-3 s; a corrupt model is 'tampered' (bytes changed, hash mismatch) or 'truncated'
+    (half a file under a matching hash: the ONNX parse or probe must refuse it).
+    """
+    unknown = sorted(set(kinds) - set(FAULT_KINDS))
+    if unknown or not kinds:
+        raise ValueError(f'fault kinds must be among {FAULT_KINDS}, got {list(kinds)}')
+    if not mean_interval_s > 0:
+        raise ValueError(f'the mean fault interval must be > 0 s, got {mean_interval_s}')
+    faults, round_ = [], []
+    t = start_s + rng.uniform(0.5, 1.5) * mean_interval_s
+    while t < end_s:
+        if not round_:
+            round_ = list(rng.permutation(list(kinds)))
+        kind = str(round_.pop())
+        fault = Fault(time=round(float(t), 3), kind=kind)
+        if kind in ('kill', 'stall'):
+            fault.target = str(rng.choice(list(targets)))
+        if kind == 'stall':
+            fault.seconds = round(float(rng.uniform(0.5, 3.0)), 2)
+        elif kind == 'disk_fill':
+            fault.seconds = round(float(rng.uniform(5.0, 20.0)), 2)
+        elif kind == 'estop':
+            fault.seconds = round(float(rng.uniform(1.0, 3.0)), 2)
+        elif kind == 'corrupt_model':
+            fault.target = str(rng.choice(list(MODEL_TARGETS)))
+            fault.variant = str(rng.choice(['tampered', 'truncated']))
+        faults.append(fault)
+        t += rng.uniform(0.5, 1.5) * mean_interval_s
+    return faults
+
+
+def sample_process(pid, proc_root='/proc'):
+    """Return {'rss_mb', 'fds', 'cpu_s'} of a process, or None if it is gone."""
+    try:
+        with open(f'{proc_root}/{pid}/status', encoding='ascii') as f:
+            rss_kb = next((int(line.split()[1]) for line in f if line.startswith('VmRSS:')),
+                          0)
+        fds = len(os.listdir(f'{proc_root}/{pid}/fd'))
+        with open(f'{proc_root}/{pid}/stat', encoding='ascii') as f:
+            fields = f.read().rsplit(')', 1)[1].split()
+    except (OSError, StopIteration, IndexError, ValueError):
+        return None
+    ticks = os.sysconf('SC_CLK_TCK')
+    return {'rss_mb': rss_kb / 1024.0, 'fds': fds,
+            'cpu_s': (int(fields[11]) + int(fields[12])) / ticks}
+
+
+def slope_per_hour(times, values):
+    """Return the least-squares growth of values, in % of the fitted start value per hour."""
+    t = np.asarray(times, dtype=np.float64)
+    v = np.asarray(values, dtype=np.float64)
+    if t.size < 3 or np.ptp(t) <= 0:
+        return None
+    slope, intercept = np.polyfit(t - t[0], v, 1)
+    if intercept <= 0:
+        return None
+    return float(100.0 * slope * 3600.0 / intercept)
+
+
+def drift(samples, warmup_s):
+    """
+    Return per node: RSS and fd growth (%/h) and mean CPU (% of a core) after warm-up.
+
+    samples: dicts with time, node, pid, rss_mb, fds, cpu_s. A node that was restarted has
+    one incarnation per pid; the longest one after warm-up is fitted (a respawn resets the
+    process, so growth across incarnations would be meaningless).
+    """
+    by_node = {}
+    for s in samples:
+        by_node.setdefault(s['node'], {}).setdefault(s['pid'], []).append(s)
+    result = {}
+    for node, incarnations in sorted(by_node.items()):
+        after = {pid: [s for s in rows if s['time'] >= warmup_s]
+                 for pid, rows in incarnations.items()}
+        pid, rows = max(after.items(),
+                        key=lambda item: (len(item[1]), item[1][-1]['time'] if item[1] else 0))
+        entry = {'incarnations': len(incarnations), 'samples': len(rows), 'pid': pid}
+        if len(rows) >= 2:
+            times = [s['time'] for s in rows]
+            span = times[-1] - times[0]
+            entry.update({
+                'rss_mb_first': round(rows[0]['rss_mb'], 1),
+                'rss_mb_last': round(rows[-1]['rss_mb'], 1),
+                'fds_first': rows[0]['fds'], 'fds_last': rows[-1]['fds'],
+                'rss_growth_pct_per_h': _round(slope_per_hour(times,
+                                                              [s['rss_mb'] for s in rows])),
+                'fd_growth_pct_per_h': _round(slope_per_hour(times, [s['fds'] for s in rows])),
+                'cpu_pct': round(100.0 * (rows[-1]['cpu_s'] - rows[0]['cpu_s']) / span, 1)
+                if span > 0 else None,
+            })
+        result[node] = entry
+    return result
+
+
+def windows(start_s, end_s, window_s, command_times, latency_samples, hold_times=(),
+            excluded=()):
+    """
+    Return per window: commands/s, holds begun and the L-module's camera -> command p99.
+
+    command_times: receive times of commands; latency_samples: (time, p99 ms) the L-module
+    reported (a rolling p99 over its last contexts); hold_times: when holds began; excluded:
+    (start, end) intervals (sleeps, when the paused robot produces no frames) whose latency
+    samples and holds are left out.
+    """
+    def awake(t):
+        return not any(a <= t < b for a, b in excluded)
+
+    commands = np.asarray(command_times, dtype=np.float64)
+    result = []
+    t = start_s
+    while t < end_s - 1e-9:
+        end = min(t + window_s, end_s)
+        count = int(np.count_nonzero((commands >= t) & (commands < end)))
+        p99s = [v for ts, v in latency_samples if t <= ts < end and awake(ts) and
+                np.isfinite(v)]
+        holds = sum(1 for ts in hold_times if t <= ts < end and awake(ts))
+        result.append({'start_s': round(t, 1), 'end_s': round(end, 1),
+                       'command_rate_hz': round(count / (end - t), 1) if end > t else None,
+                       'holds': holds,
+                       'camera_to_command_p99_ms_median': _round(
+                           float(np.median(p99s)) if p99s else None),
+                       'camera_to_command_p99_ms_max': _round(
+                           float(np.max(p99s)) if p99s else None)})
+        t = end
+    return result
+
+
+def _round(value, digits=2):
+    return None if value is None else round(value, digits)

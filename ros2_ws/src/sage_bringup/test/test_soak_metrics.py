@@ -1,0 +1,79 @@
+# Copyright 2026 The SAGE authors. Licensed under the Apache License, Version 2.0.
+"""The soak's plain parts: the seeded fault plan, /proc sampling, drift fits, windows."""
+
+import os
+
+import numpy as np
+import pytest
+from sage_bringup.soak_metrics import (drift, FAULT_KINDS, plan_faults, sample_process,
+                                       slope_per_hour, windows)
+
+
+def test_the_plan_is_seeded_in_time_and_every_kind_comes_each_round():
+    plan = plan_faults(np.random.default_rng(3), 20.0, 620.0, 30.0)
+    again = plan_faults(np.random.default_rng(3), 20.0, 620.0, 30.0)
+    assert plan == again
+    times = [f.time for f in plan]
+    assert times == sorted(times) and 20.0 < times[0] and times[-1] < 620.0
+    gaps = np.diff(times)
+    assert gaps.min() >= 15.0 - 1e-6 and gaps.max() <= 45.0 + 1e-6
+    first_round = [f.kind for f in plan[:len(FAULT_KINDS)]]
+    assert sorted(first_round) == sorted(FAULT_KINDS)
+    for f in plan:
+        assert (f.target != '') == (f.kind in ('kill', 'stall', 'corrupt_model'))
+        if f.kind == 'stall':
+            assert 0.5 <= f.seconds <= 3.0
+        if f.kind == 'corrupt_model':
+            assert f.variant in ('tampered', 'truncated')
+
+
+def test_the_plan_refuses_unknown_kinds_and_a_zero_interval():
+    rng = np.random.default_rng(0)
+    with pytest.raises(ValueError, match='fault kinds'):
+        plan_faults(rng, 0, 10, 1.0, kinds=('kill', 'meteor'))
+    with pytest.raises(ValueError, match='interval'):
+        plan_faults(rng, 0, 10, 0.0)
+    only = plan_faults(rng, 0, 100, 10.0, kinds=('estop',))
+    assert {f.kind for f in only} == {'estop'}
+
+
+def test_sample_process_reads_this_process_and_none_for_a_gone_one():
+    stats = sample_process(os.getpid())
+    assert stats['rss_mb'] > 1 and stats['fds'] >= 3 and stats['cpu_s'] > 0
+    assert sample_process(2 ** 22 + 17) is None
+
+
+def test_slope_is_growth_in_percent_of_the_start_per_hour():
+    times = [0, 600, 1200, 1800]
+    assert slope_per_hour(times, [100, 100, 100, 100]) == pytest.approx(0.0)
+    assert slope_per_hour(times, [100, 101, 102, 103]) == pytest.approx(6.0)
+    assert slope_per_hour(times[:2], [1, 2]) is None
+
+
+def test_drift_fits_the_longest_incarnation_after_warmup():
+    samples = []
+    for i in range(10):                  # pid 1: grows 1 MB per minute, then dies
+        samples.append({'time': 60.0 * i, 'node': 'a', 'pid': 1, 'rss_mb': 100.0 + i,
+                        'fds': 10, 'cpu_s': 6.0 * i})
+    for i in range(12, 40):              # pid 2: flat, its respawn; the longest
+        samples.append({'time': 60.0 * i, 'node': 'a', 'pid': 2, 'rss_mb': 80.0,
+                        'fds': 12, 'cpu_s': 3.0 * i})
+    result = drift(samples, warmup_s=120.0)['a']
+    assert result['incarnations'] == 2 and result['pid'] == 2
+    assert result['rss_growth_pct_per_h'] == pytest.approx(0.0)
+    assert result['fd_growth_pct_per_h'] == pytest.approx(0.0)
+    assert result['cpu_pct'] == pytest.approx(5.0)
+    leak = drift([s for s in samples if s['pid'] == 1], warmup_s=0.0)['a']
+    assert leak['rss_growth_pct_per_h'] == pytest.approx(60.0, rel=1e-3)
+
+
+def test_windows_count_commands_and_leave_sleeps_out_of_the_latency():
+    commands = np.arange(0.0, 120.0, 0.01)       # 100 Hz for two minutes
+    latency = [(t, 10.0) for t in range(0, 60)] + [(t, 50.0) for t in range(60, 90)] + \
+        [(t, 12.0) for t in range(90, 120)]
+    result = windows(0.0, 120.0, 60.0, commands, latency, hold_times=[5.0, 70.0, 100.0],
+                     excluded=[(60.0, 90.0)])
+    assert [w['command_rate_hz'] for w in result] == [100.0, 100.0]
+    assert [w['holds'] for w in result] == [1, 1]
+    assert result[0]['camera_to_command_p99_ms_median'] == 10.0
+    assert result[1]['camera_to_command_p99_ms_max'] == 12.0    # the sleep's 50 ms left out

@@ -8,7 +8,8 @@ on the wire must satisfy, so a bug in the filter shows as a violation here:
 * the right number of joints, every value finite, within [position_lower, position_upper];
 * a step of at most max_velocity * scale * dt per joint, measured from the previous command
   or from a joint position measured in the last `measured_window_s` (a hold commands the
-  measured position, and an episode's first command starts from it);
+  measured position, and an episode's first command starts from it); a measurement outside
+  the position limits is no such reference (a hold there would command the limit);
 * scale follows slow start (slow_start_scales, each for slow_start_step s) after every
   restart the monitor can see: the first command after a gap of `restart_gap_s` without
   commands (a node that died and came back) and the release of the e-stop; otherwise 1;
@@ -18,10 +19,9 @@ on the wire must satisfy, so a bug in the filter shows as a violation here:
 
 A command and the joint state it was computed from travel on different topics, so the
 command can arrive first: a step or e-stop check that fails waits up to `measured_window_s`
-(`pending`) for a joint state measured (header stamp) before the command arrived that
-satisfies it, and counts only then. All times are one clock, best the publishers' send
-times (an executor can take a queued command after a newer e-stop message): the wall clock
-of the stamps. Every
+(`pending`) for a joint state sent before the command that satisfies it, and counts only
+then. Every time is the publisher's send time of the message (an executor can take a queued
+command after a newer e-stop message or joint state), on the wall clock. Every
 violation is counted by kind and the first `keep` are kept with their details; `finish`
 settles what is still pending.
 """
@@ -72,23 +72,19 @@ class CommandAudit:
         self.pending = []         # [time, positions, {kind: allowed scale or None}, detail]
 
     # -- inputs ----------------------------------------------------------------------------
-    def joint_state(self, names, positions, now, stamp=None):
-        """
-        Record measured positions (names: the message's order); malformed ones are ignored.
-
-        stamp: when they were measured (the header stamp); None, or one more than a second
-        away from now, means now.
-        """
+    def joint_state(self, names, positions, now):
+        """Record measured positions (names: the message's order); malformed ones are ignored."""
         index = {name: i for i, name in enumerate(names)}
         if len(positions) != len(names) or any(n not in index for n in self.joint_names):
             return
         q = np.array([positions[index[n]] for n in self.joint_names], dtype=np.float64)
-        measured_at = now if stamp is None or abs(stamp - now) > 1.0 else stamp
-        if np.all(np.isfinite(q)):
+        slack = self.tolerance * np.maximum(1.0, np.abs(self.upper - self.lower))
+        if np.all(np.isfinite(q)) and np.all(q >= self.lower - slack) and \
+                np.all(q <= self.upper + slack):
             measured = np.clip(q, self.lower, self.upper)
-            self._measured.append((measured_at, measured))
+            self._measured.append((now, measured))
             for item in self.pending:
-                if measured_at <= item[0]:
+                if now <= item[0]:
                     item[2] = {kind: scale for kind, scale in item[2].items()
                                if not self._satisfied(item[1], measured, kind, scale)}
             self.pending = [item for item in self.pending if item[2]]

@@ -79,8 +79,8 @@ class CommandMonitorNode(Node):
         self._logged = 0
         self._subscribe(Float64MultiArray, self.p['command_topic'], self._on_command,
                         reliable_qos(100))
-        self._subscribe(JointState, '/joint_states', self._on_joints,
-                        qos_from_name(self.p['joint_states_qos']))
+        self._subscribe(JointState, '/joint_states', self._on_joints,   # deep: bursts
+                        qos_from_name(self.p['joint_states_qos'], 200))
         self._subscribe(Bool, '/sage/estop', self._on_estop, latched_qos())
         self.diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
         self.create_timer(self.p['diagnostics_period'], self._report)
@@ -109,8 +109,7 @@ class CommandMonitorNode(Node):
         self.log_violations()
 
     def _on_joints(self, msg, sent):
-        stamp = msg.header.stamp.sec + 1e-9 * msg.header.stamp.nanosec
-        self.audit.joint_state(list(msg.name), list(msg.position), sent, stamp or None)
+        self.audit.joint_state(list(msg.name), list(msg.position), sent)
         self.log_violations()
 
     def _on_estop(self, msg, sent):

@@ -31,6 +31,8 @@ PARAMETERS = {
     'slow_start_after_hold': (0.5, 'a hold at least this long (s), and every e-stop, restarts '
                               'the slow start; a shorter one resumes at the current speed',
                               (0.0, 3600.0)),
+    'joint_state_margin': (0.5, 'measured positions further than this (rad) outside the '
+                           'position limits are refused as implausible', (0.0, 100.0)),
     'ensemble_decay': (10.0, 'chunk weight exp(-decay * age_s); <0 favours older chunks (ACT)',
                        (-1000.0, 1000.0)),
 }
@@ -66,7 +68,7 @@ class ActuatorController:
             self.joint_names, s['position_lower'], s['position_upper'], s['max_velocity'],
             s['max_acceleration'], self.dt, s['stale_timeout'],
             SlowStart(s['slow_start_scales'], s['slow_start_step']),
-            s['slow_start_after_hold'])
+            s['slow_start_after_hold'], s['joint_state_margin'])
         self.ensembler = TemporalEnsembler(s['ensemble_decay'])
         self.rejects = rejects if rejects is not None else RejectCounter()
         self.chunks = 0
@@ -82,7 +84,10 @@ class ActuatorController:
             self.rejects.reject('joint_state_non_finite', 'velocity')
             return False
         if not self.safety.update_joints(positions, now):
-            self.rejects.reject('joint_state_non_finite', 'position')
+            if np.all(np.isfinite(positions)):
+                self.rejects.reject('joint_state_out_of_limits', f'position {list(positions)}')
+            else:
+                self.rejects.reject('joint_state_non_finite', 'position')
             return False
         self._joint_vel = velocities
         return True

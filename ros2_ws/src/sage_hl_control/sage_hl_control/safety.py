@@ -4,6 +4,8 @@ The safety filter every joint command passes through (plain Python, no ROS).
 
 Per tick (`step`) it turns the ensembled target into the command actually sent, or a hold:
 
+* measured positions further than `measured_margin` outside the position limits are refused
+  (an implausible reading; holding there would command the limit);
 * hold at the last measured position (captured when the hold starts, clamped to the position
   limits) while the e-stop is latched, the compressed context or the joint states are older
   than `stale_timeout`, there is no target, or the target has the wrong joint count or a
@@ -72,7 +74,8 @@ class SafetyFilter:
     """Limits, watchdog, e-stop and slow start for a fixed list of joints."""
 
     def __init__(self, joint_names, lower, upper, max_velocity, max_acceleration, dt,
-                 stale_timeout=0.1, slow_start=None, ramp_after_hold_s=0.0):
+                 stale_timeout=0.1, slow_start=None, ramp_after_hold_s=0.0,
+                 measured_margin=0.5):
         """
         Check and keep the limits; slow_start: a SlowStart (default: its defaults).
 
@@ -97,6 +100,9 @@ class SafetyFilter:
         if ramp_after_hold_s < 0:
             raise ValueError('ramp_after_hold_s must be >= 0')
         self.ramp_after_hold_s = float(ramp_after_hold_s)
+        if measured_margin < 0:
+            raise ValueError('measured_margin must be >= 0')
+        self.measured_margin = float(measured_margin)
         self.counts = collections.Counter()
         self.estop = False
         self._joints = None          # (positions, time) of the last measurement
@@ -126,6 +132,12 @@ class SafetyFilter:
             return False
         if not np.all(np.isfinite(positions)):
             self.counts['joint_state_non_finite'] += 1
+            return False
+        if np.any(positions < self.lower - self.measured_margin) or \
+                np.any(positions > self.upper + self.measured_margin):
+            # An encoder cannot report a joint far past its limits: a hold there would
+            # command the limit itself.
+            self.counts['joint_state_out_of_limits'] += 1
             return False
         self._joints = (positions.copy(), float(now))
         return True

@@ -99,10 +99,10 @@ def test_a_hold_may_arrive_before_the_joint_state_it_repeats():
     audit.command([0.0, 0.0], 0.0)
     audit.estop(True, 0.0)
     assert audit.command([0.5, 0.5], 0.1) == ['velocity', 'moved_during_estop']
-    audit.joint_state(NAMES, [0.5, 0.5], 0.12, stamp=0.095)    # measured before it was sent
+    audit.joint_state(NAMES, [0.5, 0.5], 0.095)    # sent before the command, taken after it
     assert audit.pending == [] and audit.finish() == 0
     assert audit.command([0.9, 0.9], 0.2) == ['velocity', 'moved_during_estop']
-    audit.joint_state(NAMES, [0.9, 0.9], 0.21, stamp=0.205)    # measured after: no excuse
+    audit.joint_state(NAMES, [0.9, 0.9], 0.205)    # sent after it: no excuse
     audit.joint_state(NAMES, [0.9, 0.9], 0.6)
     assert audit.violations == 2      # settled once the window passed: both kinds
     assert audit.finish() == 2 and audit.counts['velocity'] == 1
@@ -160,4 +160,14 @@ def test_commands_are_judged_at_their_send_time_not_at_their_turn_in_the_executo
     assert audit.command([0.01, 0.0], 0.99) == []      # sent before the e-stop, taken after
     audit.estop(False, 2.0)
     assert audit.command([0.02, 0.0], 1.5) == ['moved_during_estop']   # sent while latched
+    assert audit.finish() == 1
+
+
+def test_a_reading_far_past_the_limits_does_not_excuse_a_hold_at_the_limit():
+    """The soak found it: a finite but absurd joint state made the hold command the limit."""
+    audit = make_audit(slow_start_step=0.0)
+    audit.joint_state(NAMES, [0.0, 0.0], 0.0)
+    audit.command([0.0, 0.0], 0.0)
+    audit.joint_state(NAMES, [1e9, -1e9], 0.005)
+    assert audit.command([6.0, -3.0], 0.01) == ['velocity']
     assert audit.finish() == 1

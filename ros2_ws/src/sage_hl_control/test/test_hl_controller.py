@@ -132,6 +132,8 @@ def test_bad_inputs_are_refused_and_counted():
     c = make_controller()
     assert not c.update_joints((0.0, 0.0), (math.nan, 0.0), 0.0)
     assert not c.update_joints((math.inf, 0.0), (0.0, 0.0), 0.0)
+    assert not c.update_joints((1e9, -1e9), (0.0, 0.0), 0.0)
+    assert c.rejects.counts['joint_state_out_of_limits'] == 1
     assert c.joint_state() is None
     assert c.update_joints((0.1, 0.2), (0.3, 0.4), 0.0)
     positions, velocities = c.joint_state()
@@ -140,7 +142,8 @@ def test_bad_inputs_are_refused_and_counted():
     bad[3, 1] = math.nan
     for chunk in (bad, np.zeros((10, 3)), np.zeros((0, 2)), np.zeros(10)):
         assert not c.add_chunk(chunk, 0.0, CHUNK_DT, stamp=0.0)
-    assert c.rejects.counts == {'joint_state_non_finite': 2, 'model_non_finite': 4}
+    assert c.rejects.counts == {'joint_state_non_finite': 2, 'joint_state_out_of_limits': 1,
+                                'model_non_finite': 4}
     assert c.chunks == 0 and len(c.ensembler) == 0
     with pytest.raises(ValueError):
         ActuatorController({'max_speed': 1.0})

@@ -183,8 +183,10 @@ def test_short_holds_resume_at_speed_long_holds_and_estops_ramp_again():
 
 
 def test_hold_position_is_clamped_to_limits():
-    f = make_filter()
-    feed(f, 0.0, (7.5, 0.0))  # an unlimited joint measured beyond its configured limit
+    # A continuous joint may be measured past its configured limit: with a margin that
+    # allows it, the hold is clamped to the limit.
+    f = make_filter(measured_margin=2.0)
+    feed(f, 0.0, (7.5, 0.0))
     f.set_estop(True, 0.0)
     cmd = f.step(0.0, [0.0, 0.0])
     assert cmd.holding and f.within_limits(cmd.positions)
@@ -202,7 +204,7 @@ def test_invalid_configuration_is_refused():
 
 def test_random_targets_never_leave_limits():
     rng = np.random.default_rng(1)
-    f = make_filter(slow_start=SlowStart([0.1, 1.0], 0.2))
+    f = make_filter(slow_start=SlowStart([0.1, 1.0], 0.2), measured_margin=10.0)
     prev = None
     for i in range(1000):
         now = i * DT
@@ -215,3 +217,18 @@ def test_random_targets_never_leave_limits():
             step = np.abs(cmd.positions - prev.positions)
             assert np.all(step <= 2.0 * cmd.scale * DT + 1e-9)
         prev = cmd
+
+
+def test_a_reading_far_past_the_limits_is_refused_not_held_at():
+    f = make_filter(measured_margin=0.5)
+    feed(f, 0.0, (0.1, 0.1))
+    assert f.step(0.0, [0.1, 0.1]).positions.tolist() == [0.1, 0.1]
+    assert not f.update_joints((1e9, -1e9), DT)
+    assert not f.update_joints((0.0, 3.6), DT)
+    assert f.counts['joint_state_out_of_limits'] == 2
+    assert f.update_joints((0.0, 3.4), DT)          # within the margin: an overshoot
+    f.set_estop(True, DT)
+    hold = f.step(DT, [0.1, 0.1])
+    assert hold.holding and hold.positions.tolist() == [0.0, 3.0]
+    with pytest.raises(ValueError, match='measured_margin'):
+        make_filter(measured_margin=-1.0)

@@ -101,15 +101,16 @@ def drift(samples, warmup_s):
     Return per node: RSS and fd growth (%/h) and mean CPU (% of a core) after warm-up.
 
     samples: dicts with time, node, pid, rss_mb, fds, cpu_s. A node that was restarted has
-    one incarnation per pid; the longest one after warm-up is fitted (a respawn resets the
-    process, so growth across incarnations would be meaningless).
+    one incarnation per pid, each with its own warm-up (its first warmup_s s); the longest
+    one after warm-up is fitted (a respawn resets the process, so growth across
+    incarnations would be meaningless).
     """
     by_node = {}
     for s in samples:
         by_node.setdefault(s['node'], {}).setdefault(s['pid'], []).append(s)
     result = {}
     for node, incarnations in sorted(by_node.items()):
-        after = {pid: [s for s in rows if s['time'] >= warmup_s]
+        after = {pid: [s for s in rows if s['time'] >= rows[0]['time'] + warmup_s]
                  for pid, rows in incarnations.items()}
         pid, rows = max(after.items(),
                         key=lambda item: (len(item[1]), item[1][-1]['time'] if item[1] else 0))

@@ -7,7 +7,7 @@ import numpy as np
 
 from sage_hl_control.layout import CONTEXT_DIM, NUM_GROUPS
 
-# Context.PRESENT_* bits -> the groups (DESIGN.md table) fed by that input. Groups computed
+# Context.PRESENT_* bits -> the groups (docs/architecture.md) fed by that input. Groups computed
 # from fused features (semantic, physical, temporal) are present whenever the context is.
 PRESENT_COLOR, PRESENT_DEPTH, PRESENT_JOINTS = 1, 2, 4
 PRESENT_AUDIO, PRESENT_TACTILE, PRESENT_TASK = 8, 16, 32

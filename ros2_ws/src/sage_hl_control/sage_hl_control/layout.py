@@ -1,7 +1,7 @@
 # Copyright 2026 The SAGE authors. Licensed under the Apache License, Version 2.0.
 """Sizes shared by the models, the runners and the nodes (no torch import)."""
 
-CONTEXT_DIM = 4096       # sage_interfaces/Context.DIM: 16 groups x 256 (DESIGN.md)
+CONTEXT_DIM = 4096       # sage_interfaces/Context.DIM: 16 groups x 256 (docs/architecture.md)
 GROUP_DIM = 256
 NUM_GROUPS = 16
 COMPRESSED_DIM = 256     # sage_interfaces/CompressedContext.DIM

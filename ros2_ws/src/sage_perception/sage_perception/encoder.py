@@ -237,7 +237,7 @@ def build_encoder(config=None):
 
         Where things are matters more than what they look like for reaching: a small goal
         that a strided CNN + flatten averages away is found by the soft-argmax of a
-        feature map (Levine et al., 2016; DESIGN.md's best Reacher encoder).
+        feature map (Levine et al., 2016; the best Reacher encoder measured here).
         """
 
         def __init__(self):

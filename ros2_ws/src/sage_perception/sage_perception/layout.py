@@ -1,6 +1,6 @@
 # Copyright 2026 The SAGE authors. Licensed under the Apache License, Version 2.0.
 """
-The 4K reality-context layout (DESIGN.md, "The 4K context"): 16 groups x 256 dims.
+The 4K reality-context layout (docs/architecture.md, "The 4K context"): 16 groups x 256 dims.
 
 This module is the single definition of where each group lives in the 4096-D vector and of
 the presence bits that say which inputs fed a context. The encoder, the node, the heat-map

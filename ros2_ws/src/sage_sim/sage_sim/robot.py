@@ -6,7 +6,7 @@ A MuJoCo robot without ROS: PD joint-position tracking, rendering, seeded episod
 actuator) come from the model, the camera is chosen by name. A camera named `top_down` that the
 model does not define is added at load time, centred over the model's geometry and framing all
 of it or, with a reach task, the square about the disc its arm covers (Reacher's own cameras
-show the goal as a pixel or two at 64 px, DESIGN.md).
+show the goal as a pixel or two at 64 px).
 
 The reach task (Reacher) is described by names in the model: the slide joints that place the
 goal, the goal body and the effector body. A model without them runs without a task (no goal,

@@ -4,8 +4,9 @@ The plain behaviour-cloning baseline SAGE has to beat.
 
 Raw image + joints -> action chunk, trained on the same recorded samples with the same
 wall-clock budget as the sleeps: no 4K context, no consolidation, no dreams. It is a tuned
-baseline, not a strawman (DESIGN.md: a spatial-softmax CNN predicting chunks, blended by
-temporal ensembling, with random image shifts, reached 94% on Reacher): a CNN with a spatial
+baseline, not a strawman (before SAGE existed, a spatial-softmax CNN predicting chunks,
+blended by temporal ensembling, with random image shifts, reached 94% on Reacher): a CNN
+with a spatial
 soft-argmax over its feature maps (the encoder's keypoint CNN, the width the learning bench
 found best per second of training), joints through sin/cos, a chunk of residual position
 targets like the L-module's, and +-4 px shift augmentation.

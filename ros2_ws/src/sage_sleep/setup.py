@@ -30,6 +30,7 @@ setup(
             'sage_models = sage_sleep.models_cli:main',
             'sage_bc_baseline = sage_sleep.baseline:main',
             'sage_evaluate = sage_sleep.evaluate:main',
+            'sage_replay = sage_sleep.replay:main',
         ],
     },
 )

@@ -28,8 +28,8 @@ File format::
 A name may be declared more than once when every declaration has a `when`: variants of one
 node under different arguments (at most one may be selected).
 
-Strings may reference launch arguments as `${name}` and environment variables as
-`${env:NAME}`. A parameter whose whole value is one `${name}` gets the argument's value
+Strings may reference launch arguments as `${name}`, environment variables as
+`${env:NAME}`, and in nodes the directory of the graph file as `${graph_dir}`. A parameter whose whole value is one `${name}` gets the argument's value
 parsed as a YAML scalar (`true` -> bool, `3` -> int), like ros2 launch does.
 """
 
@@ -47,6 +47,7 @@ NODE_KEYS = {'name', 'package', 'executable', 'params_files', 'params', 'remaps'
 NODE_REQUIRED_KEYS = ('name', 'package', 'executable')
 
 _IDENT = r'[A-Za-z_][A-Za-z0-9_]*'
+GRAPH_DIR = 'graph_dir'  # a reference every node may use: the graph file's directory
 _REFERENCE = re.compile(r'\$\{(env:)?(' + _IDENT + r')\}')
 _WHOLE_REFERENCE = re.compile(r'^\$\{(' + _IDENT + r')\}$')
 _CONDITION = re.compile(r'^\s*(' + _IDENT + r')\s*(==|!=)\s*(\S+)\s*$')
@@ -145,7 +146,8 @@ def find_package_prefix(package, prefixes=None):
         if marker.exists():
             return Path(prefix)
     raise GraphError(f'package {package!r} is not installed in any of AMENT_PREFIX_PATH '
-                     f'({len(prefixes)} prefixes): build it (make setup)')
+                     f'({len(prefixes)} prefixes): build it (make setup) if it is SAGE\'s, '
+                     f'or install it with your ROS distro')
 
 
 class Graph:
@@ -171,6 +173,7 @@ class Graph:
         """
         environ = os.environ if environ is None else environ
         args = self.resolve_arguments(values, environ)
+        args[GRAPH_DIR] = str(Path(self.source).resolve().parent)
         names = [node['name'] for node in self.nodes]
         if only is not None:
             unknown = sorted(set(only) - set(names))
@@ -281,6 +284,8 @@ def _parse_argument(name, spec, source):
     where = f'{source}: argument {name!r}'
     if not isinstance(name, str) or not re.fullmatch(_IDENT, name):
         raise GraphError(f'{where}: names must be identifiers')
+    if name == GRAPH_DIR:
+        raise GraphError(f'{where}: {GRAPH_DIR} is reserved (the graph file\'s directory)')
     if not isinstance(spec, dict):
         raise GraphError(f'{where}: expected a mapping with keys {sorted(ARGUMENT_KEYS)}')
     _check_keys(spec, ARGUMENT_KEYS, source, f'argument {name!r}')
@@ -331,14 +336,14 @@ def _parse_node(index, node, arguments, source):
                  *node.get('remaps', {}).values(), *map(str, node.get('arguments', []))]:
         if not isinstance(text, str):
             raise GraphError(f'{where}: params_files and remaps must be strings')
-        _check_references(text, arguments, where)
+        _check_references(text, {**arguments, GRAPH_DIR: None}, where)
     for key, value in node.get('params', {}).items():
         for item in value if isinstance(value, list) else [value]:
             if isinstance(item, (dict, list)) or item is None:
                 raise GraphError(f'{where}: parameter {key!r} must be a scalar or a list of '
                                  f'scalars')
             if isinstance(item, str):
-                _check_references(item, arguments, where)
+                _check_references(item, {**arguments, GRAPH_DIR: None}, where)
     conditions = node.get('when', [])
     for condition in conditions if isinstance(conditions, list) else [conditions]:
         match = _CONDITION.match(condition) if isinstance(condition, str) else None

@@ -190,6 +190,9 @@ class MujocoRobot:
         self._ctrl_lo[~limited] = -np.inf
         self._ctrl_hi[~limited] = np.inf
         self._render_data = mujoco.MjData(self.model)
+        self._kinematics_data = mujoco.MjData(self.model)
+        self._arm_bodies = self._chain_to(self._effector_body if self.task else
+                                          int(self.model.jnt_bodyid[self._joints[-1]]))
         self._renderer = None
         self.perturbation = Perturbation()
         self.reset(0)
@@ -214,6 +217,7 @@ class MujocoRobot:
         self.joint_names = [mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_JOINT, j)
                             for j in joints]
         self.n_joints = len(joints)
+        self._joints = joints
         self._qadr = model.jnt_qposadr[joints]
         self._vadr = model.jnt_dofadr[joints]
         self.joint_range = np.where(model.jnt_limited[joints, None].astype(bool),
@@ -236,6 +240,29 @@ class MujocoRobot:
                         not model.geom_contype[g] and not model.geom_conaffinity[g]:
                     model.geom_size[g, 0] = model.geom_rbound[g] = task.goal_marker_radius
         return task
+
+    def _chain_to(self, tip):
+        """Return the body ids from the arm's first body below the world down to tip."""
+        chain = []
+        while tip > 0:
+            chain.append(tip)
+            tip = int(self.model.body_parentid[tip])
+        return np.array(chain[::-1])
+
+    def arm_points(self, positions=None):
+        """
+        Return the (N, 3) world positions of the arm's bodies, from the base to the tip.
+
+        positions: actuated joint positions to place the arm at instead of its state (e.g.
+        the commanded target): forward kinematics on a scratch copy, physics untouched.
+        """
+        data = self.data
+        if positions is not None:
+            data = self._kinematics_data
+            data.qpos[:] = self.data.qpos
+            data.qpos[self._qadr] = positions
+            mujoco.mj_kinematics(self.model, data)
+        return data.xpos[self._arm_bodies].copy()
 
     # --- control and physics -------------------------------------------------------------
 

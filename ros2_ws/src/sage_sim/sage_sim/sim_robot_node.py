@@ -4,7 +4,8 @@ sim_robot: a MuJoCo robot behind the topics a real robot driver offers.
 
 Threads: the physics loop (absolute deadlines at the model's timestep, PD tracking, joint
 states every step), the camera loop (30 Hz, renders a snapshot of the state outside the
-physics lock), and the executor (commands, reset service, /sim/episode, /diagnostics).
+physics lock), and the executor (commands, reset service, /sim/episode, /diagnostics, and
+/sim/markers: the arm as measured and as commanded, the goal and the effector, for rviz).
 Every stamp is the node clock at the simulated state's time (SimClock).
 
 Each reset also publishes /sage/episode_start (std_msgs/Header: the episode's start stamp,
@@ -19,6 +20,7 @@ import threading
 import time
 
 from diagnostic_msgs.msg import DiagnosticArray
+from geometry_msgs.msg import Point
 import numpy as np
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 import rclpy
@@ -35,6 +37,7 @@ from sage_interfaces.srv import ResetEpisode
 from sensor_msgs.msg import CameraInfo, Image, JointState
 from std_msgs.msg import Float64MultiArray, Header
 from std_srvs.srv import SetBool
+from visualization_msgs.msg import Marker, MarkerArray
 
 from .episode import EpisodeRunner, SimClock
 from .robot import MujocoRobot, Perturbation, ReachTask
@@ -63,6 +66,9 @@ PARAMETERS = {
     'success_threshold': (0.02, 'effector-goal distance counted as success, m', (0.0, 1.0)),
     'goal_radius': (0.2, 'goals are uniform in a disc of this radius, m', (0.0, 10.0)),
     'diagnostics_period': (1.0, '/diagnostics period, s', (0.1, 60.0)),
+    'markers_rate': (10.0, '/sim/markers (rviz: the arm measured and commanded, goal, '
+                     'effector) rate, Hz; 0 = off', (0.0, 100.0)),
+    'markers_frame': ('world', 'frame_id of the markers (the MuJoCo world frame)', None),
     'perturb.mass_scale': (1.0, 'body mass and inertia scale applied on reset', (0.01, 100.0)),
     'perturb.friction_scale': (1.0, 'geom friction scale applied on reset', (0.01, 100.0)),
     'perturb.damping_scale': (1.0, 'joint damping scale applied on reset', (0.01, 100.0)),
@@ -121,6 +127,40 @@ def camera_info(robot, stamp, frame_id):
     info.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
     info.p = [fx, 0.0, cx, 0.0, 0.0, fy, cy, 0.0, 0.0, 0.0, 1.0, 0.0]
     return info
+
+
+def arm_markers(stamp, frame, measured, commanded, goal, effector, goal_radius):
+    """
+    Return the MarkerArray rviz shows: the arm as measured and as commanded, goal, effector.
+
+    measured, commanded: (N, 3) body positions base to tip; goal, effector: (x, y), empty
+    when the model has no reach task; goal_radius: the success disc's radius (m).
+    """
+    def marker(ident, ns, kind, rgba, scale):
+        m = Marker()
+        m.header.stamp, m.header.frame_id = stamp, frame
+        m.ns, m.id, m.type, m.action = ns, ident, kind, Marker.ADD
+        m.pose.orientation.w = 1.0
+        m.scale.x, m.scale.y, m.scale.z = scale
+        m.color.r, m.color.g, m.color.b, m.color.a = rgba
+        return m
+
+    def points(xyz):
+        return [Point(x=float(x), y=float(y), z=float(z)) for x, y, z in xyz]
+
+    arm = marker(0, 'arm', Marker.LINE_STRIP, (0.2, 0.4, 1.0, 1.0), (0.01, 0.0, 0.0))
+    arm.points = points(measured)
+    target = marker(1, 'arm_commanded', Marker.LINE_STRIP, (1.0, 0.6, 0.1, 0.6),
+                    (0.006, 0.0, 0.0))
+    target.points = points(commanded)
+    markers = [arm, target]
+    for ident, ns, xy, rgba, size in ((2, 'goal', goal, (1.0, 0.1, 0.1, 0.8), 2 * goal_radius),
+                                      (3, 'effector', effector, (0.1, 0.9, 0.2, 1.0), 0.015)):
+        if len(xy) == 2:
+            m = marker(ident, ns, Marker.SPHERE, rgba, (size, size, size))
+            m.pose.position.x, m.pose.position.y = float(xy[0]), float(xy[1])
+            markers.append(m)
+    return MarkerArray(markers=markers)
 
 
 def depth_pixels(depth, encoding):
@@ -187,6 +227,10 @@ class SimRobotNode(Node):
         self.create_service(SetBool, '~/pause', self._on_pause)
         self.create_timer(1.0 / p['episode_rate'], self._publish_episode)
         self.create_timer(p['diagnostics_period'], self._publish_diagnostics)
+        if p['markers_rate'] > 0:
+            self.pub_markers = self.create_publisher(MarkerArray, '/sim/markers',
+                                                     reliable_qos(2))
+            self.create_timer(1.0 / p['markers_rate'], self._publish_markers)
 
         self.clock_map.anchor(self.get_clock().now().nanoseconds, self.robot.time)
         self.failure = None
@@ -201,6 +245,16 @@ class SimRobotNode(Node):
             f'{1 / self.robot.timestep:.0f} Hz, camera {p["camera"]!r} {self.robot.width}x'
             f'{self.robot.height} at {p["camera_rate"]:.0f} Hz, depth {p["depth_encoding"]}, '
             f'episodes {p["episode_duration"]} s')
+
+    def _publish_markers(self):
+        with self._sim_lock:
+            measured = self.robot.arm_points()
+            commanded = self.robot.arm_points(self.robot.target)
+            goal, effector = self.robot.goal(), self.robot.effector()
+        self.pub_markers.publish(arm_markers(self.get_clock().now().to_msg(),
+                                             self.p['markers_frame'], measured, commanded,
+                                             goal, effector,
+                                             self.p['success_threshold']))
 
     def _perturbation(self):
         prefix = 'perturb.'

@@ -31,6 +31,7 @@ from sage_interfaces.msg import SleepStatus
 from sage_interfaces.srv import LoadModel
 from sensor_msgs.msg import JointState
 from std_srvs.srv import SetBool, Trigger
+from visualization_msgs.msg import Marker
 
 from .msgdefs import MessageDefinitions, normalize_type, UnknownTypeError
 from .quota import ACTIONS, DiskQuota
@@ -66,6 +67,7 @@ PARAMETERS = {
     'model_dir': ('', "model registry root; '' = $SAGE_ROOT/models", None),
     'status_period_s': (1.0, 'period of /sage/sleep_status and /diagnostics (s)',
                         (0.05, 60.0)),
+    'status_text_frame': ('world', 'frame_id of /sage/sleep_status_text (rviz)', None),
     'reload_timeout_s': (30.0, 'how long to wait for the nodes to load new models (s)',
                          (1.0, 600.0)),
 }
@@ -147,6 +149,22 @@ def bag_qos(profile):
                never, never, QosLiveliness.AUTOMATIC, never, False)
 
 
+def status_text_marker(status, frame):
+    """Return a text Marker of a SleepStatus for rviz: phase, progress, bags, versions."""
+    marker = Marker(type=Marker.TEXT_VIEW_FACING, action=Marker.ADD, ns='sleep_status', id=0)
+    marker.header.stamp, marker.header.frame_id = status.header.stamp, frame
+    marker.pose.position.z, marker.pose.orientation.w = 0.3, 1.0
+    marker.scale.z = 0.03
+    marker.color.r = marker.color.g = marker.color.b = marker.color.a = 1.0
+    phase = status.phase if status.phase == 'wake' else \
+        f'{status.phase} {100 * status.progress:.0f}%'
+    versions = ' '.join(f'{n} {v or "-"}' for n, v in zip(status.model_names,
+                                                           status.model_versions))
+    marker.text = (f'{phase}{", recording" if status.recording else ""}; '
+                   f'{status.bag_segments} segments, {status.bag_bytes / 1e6:.0f} MB; {versions}')
+    return marker
+
+
 class SleepManagerNode(Node):
     """Records the wake topics, triggers sleeps, runs the trainer, reports status."""
 
@@ -197,6 +215,8 @@ class SleepManagerNode(Node):
         self.reloads = None       # service -> future while the nodes load new models
         self.reload_deadline = 0.0
         self.status_pub = self.create_publisher(SleepStatus, '/sage/sleep_status', latched_qos())
+        self.status_text_pub = self.create_publisher(Marker, '/sage/sleep_status_text',
+                                                     latched_qos())
         self.diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', reliable_qos())
         self.create_service(Trigger, '~/start_sleep', self._on_start_sleep)
         self.create_service(SetBool, '~/set_recording', self._on_set_recording)
@@ -378,6 +398,7 @@ class SleepManagerNode(Node):
         msg.bag_bytes = int(snap['closed_bytes'])
         msg.recording = bool(snap['recording'])
         self.status_pub.publish(msg)
+        self.status_text_pub.publish(status_text_marker(msg, self.p['status_text_frame']))
         self.diag_pub.publish(make_array(msg.header.stamp, self._diagnostics(snap)))
 
     def _diagnostics(self, snap):

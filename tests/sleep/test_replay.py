@@ -1,5 +1,5 @@
 # Copyright 2026 The SAGE authors. Licensed under the Apache License, Version 2.0.
-"""`sage_replay`: a recorded bag played back over DDS delivers every message, in order, as recorded."""
+"""`sage_replay`: a bag played back over DDS delivers every message, in order, as recorded."""
 
 import pytest
 from sage_sleep.replay import find_segments, main, read_topics, ReplayError

@@ -29,8 +29,9 @@ A name may be declared more than once when every declaration has a `when`: varia
 node under different arguments (at most one may be selected).
 
 Strings may reference launch arguments as `${name}`, environment variables as
-`${env:NAME}`, and in nodes the directory of the graph file as `${graph_dir}`. A parameter whose whole value is one `${name}` gets the argument's value
-parsed as a YAML scalar (`true` -> bool, `3` -> int), like ros2 launch does.
+`${env:NAME}`, and in nodes the directory of the graph file as `${graph_dir}`. A parameter
+whose whole value is one `${name}` gets the argument's value parsed as a YAML scalar
+(`true` -> bool, `3` -> int), like ros2 launch does.
 """
 
 from dataclasses import dataclass, field
@@ -146,7 +147,7 @@ def find_package_prefix(package, prefixes=None):
         if marker.exists():
             return Path(prefix)
     raise GraphError(f'package {package!r} is not installed in any of AMENT_PREFIX_PATH '
-                     f'({len(prefixes)} prefixes): build it (make setup) if it is SAGE\'s, '
+                     f"({len(prefixes)} prefixes): build it (make setup) if it is SAGE's, "
                      f'or install it with your ROS distro')
 
 
@@ -285,7 +286,7 @@ def _parse_argument(name, spec, source):
     if not isinstance(name, str) or not re.fullmatch(_IDENT, name):
         raise GraphError(f'{where}: names must be identifiers')
     if name == GRAPH_DIR:
-        raise GraphError(f'{where}: {GRAPH_DIR} is reserved (the graph file\'s directory)')
+        raise GraphError(f"{where}: {GRAPH_DIR} is reserved (the graph file's directory)")
     if not isinstance(spec, dict):
         raise GraphError(f'{where}: expected a mapping with keys {sorted(ARGUMENT_KEYS)}')
     _check_keys(spec, ARGUMENT_KEYS, source, f'argument {name!r}')

@@ -500,7 +500,7 @@ class Soak:
         (staging / MANIFEST).write_text(json.dumps(manifest))
         os.rename(staging, target)
         try:
-            reply = self.ros.load_model(fault.target, version, self._no_check)
+            reply = self.ros.load_model(fault.target, version, self._poll)
         finally:
             shutil.rmtree(target, ignore_errors=True)
         event.update(version=version, refused=not reply.success, message=reply.message,
@@ -517,10 +517,6 @@ class Soak:
             event['released_mono'] = time.monotonic()
         self.undo.append((self.now() + fault.seconds, release))
         event['result'] = f'pressed for {fault.seconds} s'
-
-    @staticmethod
-    def _no_check():
-        pass
 
     def _last_recorder(self):
         return dict(self.ros.recorder[-1][1]) if self.ros.recorder else {}

@@ -1,6 +1,6 @@
 # Copyright 2026 The SAGE authors. Licensed under the Apache License, Version 2.0.
 """
-`sage_replay`: play recorded bags back onto the ROS graph, as `ros2 bag play` does, without rosbag2.
+`sage_replay`: play recorded bags back onto the ROS graph (`ros2 bag play` without rosbag2).
 
     sage_replay PATH... [--rate R] [--loop] [--topics T,...] [--exclude T,...] [--restamp]
                 [--clock HZ] [--delay S] [--wait-for-subscribers S]
@@ -144,7 +144,7 @@ class Player:
         if self.clock_period:
             self.Clock = message_class('rosgraph_msgs/msg/Clock')
             self.clock_pub = node.create_publisher(self.Clock, '/clock', 10)
-        self.published = {name: 0 for name in topics}
+        self.published = dict.fromkeys(topics, 0)
         self.bytes = 0
 
     def wait_for_subscribers(self, timeout, stop):

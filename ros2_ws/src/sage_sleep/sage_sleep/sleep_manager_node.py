@@ -158,8 +158,8 @@ def status_text_marker(status, frame):
     marker.color.r = marker.color.g = marker.color.b = marker.color.a = 1.0
     phase = status.phase if status.phase == 'wake' else \
         f'{status.phase} {100 * status.progress:.0f}%'
-    versions = ' '.join(f'{n} {v or "-"}' for n, v in zip(status.model_names,
-                                                           status.model_versions))
+    versions = ' '.join(f'{n} {v or "-"}'
+                        for n, v in zip(status.model_names, status.model_versions))
     marker.text = (f'{phase}{", recording" if status.recording else ""}; '
                    f'{status.bag_segments} segments, {status.bag_bytes / 1e6:.0f} MB; {versions}')
     return marker

@@ -39,8 +39,8 @@ from sage_bringup import graph as graph_mod
 from sage_bringup import supervisor as sup
 from sage_bringup.demo import DemoFailure, PAUSE_SERVICE, RESET_SERVICE, RosLink, \
     SLEEP_SERVICE
-from sage_bringup.soak_metrics import drift, FAULT_KINDS, plan_faults, sample_process, \
-    windows
+from sage_bringup.soak_metrics import check_bags, check_models, drift, FAULT_KINDS, \
+    plan_faults, sample_process, windows
 import yaml
 
 LOAD_SERVICES = {'encoder': '/context_node/load_model', 'h_module': '/h_module/load_model',
@@ -388,6 +388,10 @@ class Soak:
                 self._inject(faults.pop(0))
             time.sleep(0.05)
         self._undo_due(everything=True)
+        deadline = time.monotonic() + 30.0   # a node killed at the end comes back (salvage)
+        while self.supervisor.respawning() and time.monotonic() < deadline:
+            self._poll()
+            time.sleep(0.1)
         self._sample()
         self._episode_stop.set()
         self._episode_thread.join(30.0)
@@ -645,80 +649,16 @@ class Soak:
             if full is not None:
                 event['full_operation_after_s'] = round(full - t, 2)
 
-    def check_bags(self):
-        from sage_sleep.bag_reader import iter_messages, list_wake_periods
-
-        segments, unreadable, salvaged, problems = 0, [], [], []
-        counts = {}
-        for period in list_wake_periods(self.bags):
-            problems += [f'{period.id}: {p}' for p in period.problems]
-            for segment in period.segments:
-                segments += 1
-                key = f'{period.id}/{segment.path.name}'
-                counts[key] = segment.message_count
-                try:
-                    read = sum(1 for _ in iter_messages(segment))
-                except Exception as exc:  # noqa: B902 - any failure to read is the finding
-                    unreadable.append(f'{key}: {exc}')
-                    continue
-                if read != segment.message_count:
-                    unreadable.append(f'{key}: {read} of {segment.message_count} messages')
-                if segment.state == 'salvaged':
-                    salvaged.append(key)
-        losses = []
-        for event in self.events:
-            if event['kind'] == 'kill' and event.get('target') == 'sleep_manager' \
-                    and event.get('recorder'):
-                rec = event['recorder']
-                key = f'{rec.get("period")}/{rec.get("segment")}'
-                known = int(rec.get('segment_messages', 0))
-                kept = counts.get(key)
-                losses.append({'segment': key, 'written_before_kill': known,
-                               'salvaged': kept,
-                               'lost_known': None if kept is None else max(0, known - kept)})
-        return {'segments': segments, 'salvaged': salvaged, 'unreadable': unreadable,
-                'problems': problems, 'recorder_kills': losses,
-                'messages': sum(counts.values())}
-
-    def check_models(self):
-        from sage_common.registry import ModelError, ModelRegistry
-
-        registry = ModelRegistry(self.models)
-        broken, versions = [], {}
-        for name in registry.names():
-            versions[name] = registry.versions(name)
-            for version in versions[name]:
-                try:
-                    registry.load(name, version, verify=True)
-                except ModelError as exc:
-                    broken.append(f'{name}/{version}: {exc}')
-        deployed = set()
-        reports = sorted(self.sleeps.glob('sleep-*/report.json'))
-        bad_deploys = []
-        for path in reports:
-            report = json.loads(path.read_text())
-            if report.get('deployed'):
-                if report.get('decision') != 'deploy':
-                    bad_deploys.append(f'{path.parent.name}: deployed with decision '
-                                       f'{report.get("decision")}')
-                deployed.update(f'{n}/{v}' for n, v in report['new_versions'].items())
-        for name in registry.names():
-            active = registry.active(name)
-            if active and active != versions[name][0] and f'{name}/{active}' not in deployed:
-                bad_deploys.append(f'{name}/{active} active without a deploying sleep')
-        staging = [str(p.relative_to(self.models)) for p in self.models.glob('*/.staging-*')]
-        return {'versions': versions, 'broken': broken, 'bad_deploys': bad_deploys,
-                'staging_left': staging, 'sleep_reports': len(reports),
-                'active': {n: registry.active(n) for n in registry.names()}}
-
     def results(self):
         cfg = self.config
         self.measure_faults()
         monitor = {}
         if self.monitor_file.is_file():
             monitor = json.loads(self.monitor_file.read_text())
-        bags = self.check_bags()
-        models = self.check_models()
+        bags = check_bags(self.bags, [e['recorder'] for e in self.events
+                                      if e['kind'] == 'kill' and e.get('recorder') and
+                                      e.get('target') == 'sleep_manager'])
+        models = check_models(self.models, self.sleeps)
         t0 = self.t0
         commands = [t - t0 for t in self.ros.command_times]
         latency = [(ts - t0, p99) for ts, _, _, p99 in self.ros.l_states]

@@ -1,15 +1,19 @@
 # Copyright 2026 The SAGE authors. Licensed under the Apache License, Version 2.0.
 """
-The soak run's plain parts (no ROS): the fault schedule, resource sampling and drift, windows.
+The soak run's plain parts (no ROS): the fault plan, resource drift, windows, the final checks.
 
 `plan_faults` draws, from one seed, when each fault happens and what it hits; every kind comes
 once per round (a shuffled round), so a short run still sees each. `sample_process` reads a
 node's RSS, open file descriptors and CPU time from /proc; `drift` fits a line to each node's
 samples after warm-up and reports the growth per hour relative to the fitted start.
+`check_bags` reads every recorded segment end to end; `check_models` verifies every published
+model version and that every active one was deployed by a sleep whose validation passed.
 """
 
 import dataclasses
+import json
 import os
+from pathlib import Path
 
 import numpy as np
 
@@ -167,3 +171,82 @@ def windows(start_s, end_s, window_s, command_times, latency_samples, hold_times
 
 def _round(value, digits=2):
     return None if value is None else round(value, digits)
+
+
+def check_bags(bag_root, recorder_kills=()):
+    """
+    Read every recorded segment end to end; return counts, unreadable ones and known losses.
+
+    recorder_kills: the recorder's diagnostics values (period, segment, segment_messages) last
+    seen before each kill of the sleep manager: the segment it had open, and how many
+    messages it had written into it; what the salvaged segment lacks of those is counted
+    lost (a lower bound: messages after that report are not known).
+    """
+    from sage_sleep.bag_reader import iter_messages, list_wake_periods
+
+    segments, unreadable, salvaged, problems, counts = 0, [], [], [], {}
+    for period in list_wake_periods(bag_root, log=problems.append):
+        for segment in period.segments:
+            segments += 1
+            key = f'{period.id}/{segment.path.name}'
+            counts[key] = segment.message_count
+            try:
+                read = sum(1 for _ in iter_messages(segment))
+            except Exception as exc:  # noqa: B902 - any failure to read is the finding
+                unreadable.append(f'{key}: {exc}')
+                continue
+            if read != segment.message_count:
+                unreadable.append(f'{key}: {read} of {segment.message_count} messages')
+            if segment.state == 'salvaged':
+                salvaged.append(key)
+    # A period whose every segment is unreadable is not listed at all: count from the disk.
+    on_disk = {f'{s.parent.name}/{s.name}' for s in Path(bag_root).glob('wake-*/segment-*')
+               if (s / 'metadata.yaml').is_file()}
+    unreadable += [f'{key}: not readable' for key in sorted(on_disk - set(counts))]
+    losses = []
+    for rec in recorder_kills:
+        key = f'{rec.get("period")}/{rec.get("segment")}'
+        known, kept = int(rec.get('segment_messages', 0)), counts.get(key)
+        losses.append({'segment': key, 'written_before_kill': known, 'salvaged': kept,
+                       'lost_known': None if kept is None else max(0, known - kept)})
+    return {'segments': segments, 'messages': sum(counts.values()), 'salvaged': salvaged,
+            'unreadable': unreadable, 'problems': problems, 'recorder_kills': losses}
+
+
+def check_models(models_dir, sleeps_dir):
+    """
+    Verify every published version; find active versions no passing sleep deployed.
+
+    An active version must be a model's first (initial) version or one that a sleep report
+    lists as deployed with the decision 'deploy'; a report that deployed on another decision
+    is a bad deploy too. Staging directories (a writer killed mid-publish) are listed.
+    """
+    from sage_common.registry import ModelError, ModelRegistry
+
+    registry = ModelRegistry(models_dir)
+    broken, versions = [], {}
+    for name in registry.names():
+        versions[name] = registry.versions(name)
+        for version in versions[name]:
+            try:
+                registry.load(name, version, verify=True)
+            except ModelError as exc:
+                broken.append(f'{name}/{version}: {exc}')
+    deployed, bad_deploys = set(), []
+    reports = sorted(Path(sleeps_dir).glob('sleep-*/report.json'))
+    for path in reports:
+        report = json.loads(path.read_text())
+        if report.get('deployed'):
+            if report.get('decision') != 'deploy':
+                bad_deploys.append(f'{path.parent.name}: deployed with decision '
+                                   f'{report.get("decision")}')
+            deployed.update(f'{n}/{v}' for n, v in report['new_versions'].items())
+    active = {name: registry.active(name) for name in registry.names()}
+    for name, version in active.items():
+        if version and versions[name] and version != versions[name][0] and \
+                f'{name}/{version}' not in deployed:
+            bad_deploys.append(f'{name}/{version} active without a deploying sleep')
+    staging = sorted(str(p.relative_to(models_dir)) for p in Path(models_dir).glob(
+        '*/.staging-*'))
+    return {'versions': versions, 'active': active, 'broken': broken,
+            'bad_deploys': bad_deploys, 'staging_left': staging, 'sleep_reports': len(reports)}

@@ -182,6 +182,10 @@ class Supervisor:
         """Return the names of the nodes still running."""
         return [name for name, child in self.children.items() if child.proc.poll() is None]
 
+    def respawning(self):
+        """Return the names of the nodes waiting for their respawn delay."""
+        return sorted(self._respawn_due)
+
     def poll(self):
         """
         Reap nodes that exited, respawn those due; return the NodeDied of a required one.

@@ -5,8 +5,8 @@ import os
 
 import numpy as np
 import pytest
-from sage_bringup.soak_metrics import (drift, FAULT_KINDS, plan_faults, sample_process,
-                                       slope_per_hour, windows)
+from sage_bringup.soak_metrics import (check_bags, check_models, drift, FAULT_KINDS,
+                                       plan_faults, sample_process, slope_per_hour, windows)
 
 
 def test_the_plan_is_seeded_in_time_and_every_kind_comes_each_round():
@@ -77,3 +77,68 @@ def test_windows_count_commands_and_leave_sleeps_out_of_the_latency():
     assert [w['holds'] for w in result] == [1, 1]
     assert result[0]['camera_to_command_p99_ms_median'] == 10.0
     assert result[1]['camera_to_command_p99_ms_max'] == 12.0    # the sleep's 50 ms left out
+
+
+def _record(root, messages=40):
+    """One wake period of joint states written by the sleep manager's recorder."""
+    from rclpy.serialization import serialize_message
+    from sage_common.qos import sensor_qos
+    from sage_sleep.msgdefs import MessageDefinitions
+    from sage_sleep.recorder import Recorder, TopicInfo
+    from sage_sleep.sleep_manager_node import bag_qos
+    from sensor_msgs.msg import JointState
+
+    clock = {'ns': 1_700_000_000 * 10 ** 9}
+    recorder = Recorder(root, clock_ns=lambda: clock['ns'])
+    msgdef, rihs01 = MessageDefinitions().definition('sensor_msgs/msg/JointState')
+    recorder.add_topic(TopicInfo('/joint_states', 'sensor_msgs/msg/JointState', msgdef, rihs01,
+                                 (bag_qos(sensor_qos()),)))
+    recorder.start()
+    for i in range(messages):
+        clock['ns'] += 10 ** 7
+        assert recorder.offer('/joint_states', serialize_message(
+            JointState(name=['a'], position=[float(i)])))
+    recorder.close()
+
+
+def test_check_bags_reads_every_segment_and_names_a_broken_one(tmp_path):
+    _record(tmp_path / 'bags')
+    period = next((tmp_path / 'bags').glob('wake-*'))
+    segment = next(period.glob('segment-*'))
+    kill = {'period': period.name, 'segment': segment.name, 'segment_messages': '45'}
+    good = check_bags(tmp_path / 'bags', [kill])
+    assert good['segments'] == 1 and good['messages'] == 40 and not good['unreadable']
+    assert good['recorder_kills'][0]['lost_known'] == 5
+    mcap = next(segment.glob('*.mcap'))
+    mcap.write_bytes(mcap.read_bytes()[:len(mcap.read_bytes()) // 2])
+    broken = check_bags(tmp_path / 'bags', [kill])
+    assert broken['unreadable'] or broken['problems']
+    assert broken['recorder_kills'][0]['lost_known'] is None    # nothing readable was kept
+
+
+def test_check_models_finds_tampered_versions_and_deploys_no_sleep_passed(tmp_path):
+    import json
+
+    from sage_common.registry import ModelRegistry
+    from sage_sleep.models_cli import init_models
+
+    models, sleeps = tmp_path / 'models', tmp_path / 'sleeps'
+    registry = ModelRegistry(models)
+    init_models(registry, seed=0, log=lambda *_: None)
+    clean = check_models(models, sleeps)
+    assert not clean['broken'] and not clean['bad_deploys'] and clean['sleep_reports'] == 0
+    source = models / 'l_module' / 'v0001'
+    second = registry.publish('l_module', {f.name: f for f in source.iterdir()
+                                           if f.name != 'manifest.json'},
+                              *(json.loads((source / 'manifest.json').read_text())[k]
+                                for k in ('inputs', 'outputs')))
+    registry.set_active('l_module', second.version)          # no sleep deployed it
+    (sleeps / 'sleep-001').mkdir(parents=True)
+    (sleeps / 'sleep-001' / 'report.json').write_text(json.dumps(
+        {'deployed': True, 'decision': 'hold', 'new_versions': {}}))
+    onnx = models / 'h_module' / 'v0001' / 'model.onnx'
+    onnx.write_bytes(onnx.read_bytes()[:-10])
+    found = check_models(models, sleeps)
+    assert [b.split(':')[0] for b in found['broken']] == ['h_module/v0001']
+    assert sorted(found['bad_deploys']) == ['l_module/v0002 active without a deploying sleep',
+                                            'sleep-001: deployed with decision hold']

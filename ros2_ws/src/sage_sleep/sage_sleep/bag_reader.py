@@ -18,6 +18,7 @@ from pathlib import Path
 
 from rosbags.interfaces import MessageDefinitionFormat
 from rosbags.rosbag2 import Reader
+from rosbags.serde import SerdeError
 from rosbags.typesys import get_types_from_msg, get_typestore, Stores
 
 from .segments import is_complete, PERIOD_RE, PeriodIndex, SEGMENT_RE
@@ -176,7 +177,7 @@ def iter_messages(period_or_segments, topics=None, log=LOG.warning):
     wanted = set(topics) if topics else None
     for item in _segments_of(period_or_segments):
         path = Path(item.path if isinstance(item, Segment) else item)
-        count = 0
+        count = undecodable = 0
         try:
             with Reader(path) as reader:
                 store, usable = _typestore_for(reader, path, log)
@@ -184,12 +185,40 @@ def iter_messages(period_or_segments, topics=None, log=LOG.warning):
                 if not connections:
                     continue
                 for connection, stamp, raw in reader.messages(connections=connections):
-                    msg = store.deserialize_cdr(raw, connection.msgtype)
+                    try:
+                        msg = decode_cdr(store, raw, connection.msgtype)
+                    except SerdeError as exc:  # one bad message, not a bad bag
+                        undecodable += 1
+                        if undecodable == 1:
+                            log(f'bag {path}: a {connection.msgtype} message on '
+                                f'{connection.topic} does not decode ({exc}); skipping such')
+                        continue
                     count += 1
                     yield connection.topic, stamp, msg
         except Exception as exc:  # truncated/corrupt bag: name it, go on with the next one
             log(f'bag {path}: unreadable after {count} messages ({type(exc).__name__}: {exc})'
                 '; skipped the rest of it')
+        if undecodable:
+            log(f'bag {path}: {undecodable} messages did not decode and were skipped')
+
+
+def decode_cdr(store, raw, msgtype):
+    """
+    Deserialize CDR bytes, accepting bytes after the message's end.
+
+    rosbags refuses a message with trailing bytes, but rmw serializers add them: rclpy
+    serializes a JointState whose velocity and effort are empty with 8 bytes of padding
+    (a robot driver that publishes no efforts), and a whole recorded day of them would be
+    unreadable.
+    """
+    try:
+        return store.deserialize_cdr(raw, msgtype)
+    except SerdeError as exc:
+        if 'size mismatch' not in str(exc):
+            raise
+    msgdef = store.get_msgdef(msgtype)
+    func = msgdef.deserialize_cdr_le if raw[1] else msgdef.deserialize_cdr_be
+    return func(raw[4:], 0, msgdef.cls, store)[0]
 
 
 def list_episodes(period_or_segments, topic=EPISODE_TOPIC, log=LOG.warning):

@@ -285,3 +285,31 @@ def test_sleep_open_segment_is_reported_not_read(tmp_path):
     assert 'not salvaged yet' in problems[0]
     with pytest.raises(Exception, match='no metadata.yaml'):
         open_segment(next(Path(tmp_path).glob('*/segment-000')))
+
+
+def test_sleep_reader_takes_rmw_padding_and_skips_single_bad_messages(tmp_path):
+    """
+    rclpy serializes a JointState without velocities and efforts with 8 trailing bytes that
+    rosbags alone refuses (a robot driver publishing no efforts); a message that does not
+    decode at all loses only itself, not the rest of the segment.
+    """
+    from rclpy.serialization import serialize_message
+    from sensor_msgs.msg import JointState
+
+    recorder = Recorder(tmp_path)
+    recorder.add_topic(info('/joint_states', 'sensor_msgs/msg/JointState'))
+    recorder.add_topic(info('/s', STRING))
+    recorder.start()
+    for i in range(10):
+        assert recorder.offer('/joint_states', serialize_message(
+            JointState(name=['a'], position=[float(i)])))
+        assert recorder.offer('/s', b'\x00\x01\x00\x00\xff\xff' if i == 4 else
+                              string_cdr(str(i)))
+    recorder.close()
+    logs = []
+    got = list(iter_messages(list_wake_periods(tmp_path)[0], log=logs.append))
+    joints = [m.position[0] for t, _, m in got if t == '/joint_states']
+    strings = [m.data for t, _, m in got if t == '/s']
+    assert joints == [float(i) for i in range(10)]
+    assert strings == [str(i) for i in range(10) if i != 4]
+    assert any('1 messages did not decode' in line for line in logs), logs

@@ -66,6 +66,15 @@ def test_resolve_builds_specs_and_argv(install):
         '-r', '/chatter:=/other']
 
 
+def test_graph_dir_is_the_directory_of_the_graph_file(install, tmp_path):
+    data = small_graph(arguments=['-d', '${graph_dir}/view.rviz'])
+    path = tmp_path / 'graphs' / 'g.yaml'
+    path.parent.mkdir()
+    path.write_text(yaml.safe_dump(data))
+    talker = graph.load(path).resolve(prefixes=[install])[0]
+    assert talker.arguments == ('-d', f'{path.parent}/view.rviz')
+
+
 def test_respawn_and_its_delay_reach_the_spec(install):
     description = graph.parse(small_graph(respawn=True, respawn_delay=2))
     talker = description.resolve(prefixes=[install])[0]
@@ -133,6 +142,8 @@ def test_param_literals_round_trip_through_yaml():
     (lambda g: g['arguments']['rate'].pop('description'), 'missing "description"'),
     (lambda g: g.update(nodes=[]), 'non-empty list'),
     (lambda g: g['nodes'][0].update(name='bad name'), 'must be identifiers'),
+    (lambda g: g['arguments'].update(graph_dir={'default': '/x', 'description': 'd'}),
+     'graph_dir is reserved'),
 ])
 def test_malformed_graphs_are_refused_with_the_reason(mutate, message):
     data = small_graph()

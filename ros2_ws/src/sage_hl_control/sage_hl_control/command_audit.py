@@ -11,8 +11,10 @@ on the wire must satisfy, so a bug in the filter shows as a violation here:
   measured position, and an episode's first command starts from it); a measurement outside
   the position limits is no such reference (a hold there would command the limit);
 * scale follows slow start (slow_start_scales, each for slow_start_step s) after every
-  restart the monitor can see: the first command after a gap of `restart_gap_s` without
-  commands (a node that died and came back) and the release of the e-stop; otherwise 1;
+  restart the monitor can see: the first command of a new sender (a node that died and came
+  back: a new publisher identity, or where that is not known, a gap of `restart_gap_s`
+  without commands) and the release of the e-stop; otherwise 1 (an episode's start is no
+  restart: the L-module keeps its speed across episodes);
 * while the e-stop is latched (from `estop_grace_s` after it was pressed, the time the
   sender needs to react), no motion: each command equals the previous one or a recently
   measured position.
@@ -66,6 +68,7 @@ class CommandAudit:
         self.examples = []
         self._previous = None
         self._last_time = None
+        self._sender = None
         self._ramp_start = None
         self._estop = []          # [pressed at, released at or None], oldest first
         self._measured = collections.deque()
@@ -99,11 +102,20 @@ class CommandAudit:
             self._estop[-1][1] = now
             self._restart(now)
 
-    def command(self, values, now):
-        """Check one command; return the list of violated kinds (empty when it is fine)."""
+    def command(self, values, now, sender=None):
+        """
+        Check one command; return the violated kinds (pending ones included; empty: fine).
+
+        sender: the publisher's identity (any comparable value) where the transport gives
+        it; None falls back to the gap rule for restarts.
+        """
         self.commands += 1
         q = np.asarray(values, dtype=np.float64).reshape(-1)
-        if self._last_time is None or now - self._last_time >= self.restart_gap_s:
+        if sender is not None:
+            if sender != self._sender:
+                self._sender = sender
+                self._restart(now)
+        elif self._last_time is None or now - self._last_time >= self.restart_gap_s:
             self._restart(now)
         self._last_time = now
         self._forget(now)

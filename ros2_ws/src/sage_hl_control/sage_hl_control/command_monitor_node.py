@@ -36,8 +36,9 @@ PARAMETERS = {
     'limits_node': ('l_module', 'the node section of limits_file to read', None),
     'command_topic': ('/arm_controller/commands', 'the commands audited', None),
     'joint_states_qos': ('sensor', 'QoS of /joint_states', None),
-    'restart_gap_s': (0.5, 'a gap without commands this long (s) means the sender restarted: '
-                      'slow start is expected again', (0.01, 3600.0)),
+    'restart_gap_s': (0.5, 'where the publisher identity is unknown (Humble), a gap without '
+                      'commands this long (s) means the sender restarted: slow start is '
+                      'expected again', (0.01, 3600.0)),
     'estop_grace_s': (0.1, 'commands sent this soon (s) after the e-stop may still move: '
                       'the time the sender may take to react', (0.0, 10.0)),
     'summary_file': ('', "write the JSON summary here ('' = do not)", None),
@@ -90,29 +91,31 @@ class CommandMonitorNode(Node):
 
     def _subscribe(self, msg_type, topic, handler, qos):
         """
-        Subscribe handler(msg, sent): sent is the publisher's send time (wall clock, s).
+        Subscribe handler(msg, sent, sender): the publisher's send time (wall clock, s) and id.
 
-        rclpy passes MessageInfo (source_timestamp) to two-argument callbacks since Iron; on
-        Humble the receive time stands in, so a busy executor can misjudge the order of a
-        command and an e-stop pressed within the same few milliseconds.
+        rclpy passes MessageInfo to two-argument callbacks since Iron (source_timestamp; the
+        publisher's gid where the rclpy has it, else sender is None). On Humble the receive
+        time stands in, so a busy executor can misjudge the order of a command and the
+        e-stop or joint state sent just before it.
         """
         if hasattr(Subscription, 'CallbackType'):
             def callback(msg, info):
-                handler(msg, info['source_timestamp'] * 1e-9)
+                gid = info.get('publisher_gid')
+                handler(msg, info['source_timestamp'] * 1e-9, repr(gid) if gid else None)
         else:
             def callback(msg):
-                handler(msg, time.time())
+                handler(msg, time.time(), None)
         return self.create_subscription(msg_type, topic, callback, qos)
 
-    def _on_command(self, msg, sent):
-        self.audit.command(msg.data, sent)
+    def _on_command(self, msg, sent, sender):
+        self.audit.command(msg.data, sent, sender)
         self.log_violations()
 
-    def _on_joints(self, msg, sent):
+    def _on_joints(self, msg, sent, sender):
         self.audit.joint_state(list(msg.name), list(msg.position), sent)
         self.log_violations()
 
-    def _on_estop(self, msg, sent):
+    def _on_estop(self, msg, sent, sender):
         self.audit.estop(bool(msg.data), sent)
 
     def log_violations(self):

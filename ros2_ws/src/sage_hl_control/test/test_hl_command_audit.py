@@ -70,7 +70,7 @@ def test_the_safety_filters_output_passes_through_estop_episodes_holds_and_resta
         cmd = f.step(now, target)
         if cmd is None:
             continue
-        assert audit.command(list(cmd.positions), now) == [], audit.examples
+        assert audit.command(list(cmd.positions), now, sender=id(f)) == [], audit.examples
         commands += 1
         arm = arm + 0.5 * (cmd.positions - arm)
     assert audit.finish() == 0 and commands > 1000
@@ -171,3 +171,17 @@ def test_a_reading_far_past_the_limits_does_not_excuse_a_hold_at_the_limit():
     audit.joint_state(NAMES, [1e9, -1e9], 0.005)
     assert audit.command([6.0, -3.0], 0.01) == ['velocity']
     assert audit.finish() == 1
+
+
+def test_a_new_sender_restarts_slow_start_and_a_pause_of_the_same_one_does_not():
+    """An episode's start pauses the L-module's commands; only a new process ramps again."""
+    audit = make_audit()
+    q = np.zeros(2)
+    for i in range(int(3 * STEP / DT) + 1):
+        q = q + 0.002
+        assert audit.command(q, i * DT, sender='a') == []
+    t = 3 * STEP + 2.0                               # a 2 s pause, same sender: full speed
+    assert audit.command(q + 0.02, t, sender='a') == []
+    assert audit.restarts == 1
+    assert audit.command(q + 0.04, t + DT, sender='b') == ['slow_start']
+    assert audit.restarts == 2

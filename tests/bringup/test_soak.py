@@ -21,7 +21,8 @@ def test_a_short_soak_with_every_fault_passes(command, tools, tmp_path, ros_doma
     proc = command([sys.executable, '-m', 'sage_bringup.soak', '--minutes', '3',
                     '--fault-every', '10', '--sleep-every', '2', '--sleep-seconds', '15',
                     '--gate-episodes', '2', '--sample-every', '10', '--window', '60',
-                    '--warmup', '30', '--seed', '1', '--domain-id', str(ros_domain),
+                    '--warmup', '30', '--seed', '1', '--disk-headroom', '1024',
+                    '--domain-id', str(ros_domain),
                     '--out', str(out), '--run-root', str(tmp_path / 'runs'),
                     '--report-root', str(tmp_path / 'reports')])
     code = proc.wait(900)

@@ -779,6 +779,9 @@ def main(argv=None):
                         help='seconds per latency/rate window')
     parser.add_argument('--warmup', type=float, default=SoakConfig.warmup_s,
                         help='seconds left out of the drift fit')
+    parser.add_argument('--disk-headroom', type=float, default=SoakConfig.disk_headroom_mb,
+                        help="the recorder's floor: this many MiB under today's free space "
+                        '(the disk-fill fault preallocates that much plus 64 MiB)')
     parser.add_argument('--out', default=SoakConfig.out)
     parser.add_argument('--run-root', default='', help='default $SAGE_ROOT/runs')
     parser.add_argument('--report-root', default='', help='default $SAGE_ROOT/reports')
@@ -791,6 +794,7 @@ def main(argv=None):
             gate_episodes=args.gate_episodes, fault_every_s=args.fault_every,
             kinds=tuple(k for k in args.faults.split(',') if k),
             sample_every_s=args.sample_every, window_s=args.window, warmup_s=args.warmup,
+            disk_headroom_mb=args.disk_headroom,
             out=args.out, run_root=args.run_root, report_root=args.report_root,
             domain_id=args.domain_id)
         sup.node_environment(domain_id=config.domain_id)

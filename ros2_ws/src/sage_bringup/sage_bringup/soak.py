@@ -685,6 +685,7 @@ class Soak:
             'every_version_verifies': not models['broken'],
             'corrupt_versions_refused': all(e.get('refused', True) for e in self.events
                                             if e['kind'] == 'corrupt_model'),
+            'every_sleep_answered': all(s.get('accepted') for s in self.sleep_log),
         }
         goals = {
             'hold_within_watchdog_plus_100ms': {

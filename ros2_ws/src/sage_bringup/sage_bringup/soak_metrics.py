@@ -205,6 +205,10 @@ def check_bags(bag_root, recorder_kills=()):
     unreadable += [f'{key}: not readable' for key in sorted(on_disk - set(counts))]
     losses = []
     for rec in recorder_kills:
+        if not rec.get('segment'):               # killed while no segment was open
+            losses.append({'segment': None, 'written_before_kill': 0, 'salvaged': None,
+                           'lost_known': 0})
+            continue
         key = f'{rec.get("period")}/{rec.get("segment")}'
         known, kept = int(rec.get('segment_messages', 0)), counts.get(key)
         losses.append({'segment': key, 'written_before_kill': known, 'salvaged': kept,
@@ -217,11 +221,12 @@ def check_models(models_dir, sleeps_dir):
     """
     Verify every published version; find active versions no passing sleep deployed.
 
-    An active version must be a model's first (initial) version or one that a sleep report
-    lists as deployed with the decision 'deploy'; a report that deployed on another decision
+    An active version (a model with an ACTIVE marker: the coherence scorer, used only in
+    sleep, has none) must be its first version or one that a sleep report lists as deployed
+    with the decision 'deploy'; a report that deployed on another decision
     is a bad deploy too. Staging directories (a writer killed mid-publish) are listed.
     """
-    from sage_common.registry import ModelError, ModelRegistry
+    from sage_common.registry import ACTIVE, ModelError, ModelRegistry
 
     registry = ModelRegistry(models_dir)
     broken, versions = [], {}
@@ -243,7 +248,8 @@ def check_models(models_dir, sleeps_dir):
             deployed.update(f'{n}/{v}' for n, v in report['new_versions'].items())
     active = {name: registry.active(name) for name in registry.names()}
     for name, version in active.items():
-        if version and versions[name] and version != versions[name][0] and \
+        deployable = (Path(models_dir) / name / ACTIVE).is_file()  # else: the newest, unused
+        if deployable and version and version != versions[name][0] and \
                 f'{name}/{version}' not in deployed:
             bad_deploys.append(f'{name}/{version} active without a deploying sleep')
     staging = sorted(str(p.relative_to(models_dir)) for p in Path(models_dir).glob(

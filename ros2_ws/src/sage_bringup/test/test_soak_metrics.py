@@ -142,3 +142,5 @@ def test_check_models_finds_tampered_versions_and_deploys_no_sleep_passed(tmp_pa
     assert [b.split(':')[0] for b in found['broken']] == ['h_module/v0001']
     assert sorted(found['bad_deploys']) == ['l_module/v0002 active without a deploying sleep',
                                             'sleep-001: deployed with decision hold']
+    registry.publish('coherence', {'weights.pt': b'w'}, [], [])   # newest, never activated
+    assert check_models(models, sleeps)['bad_deploys'] == found['bad_deploys']

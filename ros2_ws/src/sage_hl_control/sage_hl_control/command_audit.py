@@ -66,6 +66,7 @@ class CommandAudit:
         self.restarts = 0
         self.counts = collections.Counter()
         self.examples = []
+        self._unlogged = []       # every violation confirmed since take_new(), uncapped
         self._previous = None
         self._last_time = None
         self._sender = None
@@ -201,9 +202,16 @@ class CommandAudit:
             then, q, kinds, detail = self.pending.pop(0)
             self._violate(then, list(kinds), detail)
 
+    def take_new(self):
+        """Return the violations confirmed since the last call (every one, for the log)."""
+        new, self._unlogged = self._unlogged, []
+        return new
+
     def _violate(self, now, kinds, detail):
         for kind in kinds:
             self.counts[kind] += 1
+        example = {'time': round(now, 4), 'kinds': list(kinds), 'detail': detail}
         if len(self.examples) < self.keep:
-            self.examples.append({'time': round(now, 4), 'kinds': list(kinds), 'detail': detail})
+            self.examples.append(example)
+        self._unlogged.append(example)
         return list(kinds)

@@ -77,7 +77,6 @@ class CommandMonitorNode(Node):
             raise ValueError(f'cannot read limits from {limits_file}: {exc}') from exc
         self.audit = CommandAudit(restart_gap_s=self.p['restart_gap_s'],
                                   estop_grace_s=self.p['estop_grace_s'], **limits)
-        self._logged = 0
         self._subscribe(Float64MultiArray, self.p['command_topic'], self._on_command,
                         reliable_qos(100))
         self._subscribe(JointState, '/joint_states', self._on_joints,   # deep: bursts
@@ -120,10 +119,9 @@ class CommandMonitorNode(Node):
 
     def log_violations(self):
         """Log each violation confirmed since the last call."""
-        for example in self.audit.examples[self._logged:]:
+        for example in self.audit.take_new():
             self.get_logger().error(f'unsafe command ({", ".join(example["kinds"])}): '
                                     f'{example["detail"]}')
-        self._logged = len(self.audit.examples)
 
     def _report(self):
         self.audit.finish(time.time())

@@ -3,11 +3,11 @@
 The H-module: refine the 4096-D context with a short window, compress it to 256-D.
 
 The single torch definition used by the node's ONNX export and by the trainer. A context is
-16 groups x 256 dims (docs/architecture.md, "The 4K context"). Each group of each window slot becomes a
-token; a small transformer refines the current context's 16 tokens attending to the whole
-window (padding slots and masked groups are excluded by an additive mask), and the refined
-tokens add a residual correction to the current 4096-D context. Compression to 256-D then
-uses one of four strategies:
+16 groups x 256 dims (docs/architecture.md, "The 4K context"). Each group of each window
+slot becomes a token; a small transformer refines the current context's 16 tokens attending
+to the whole window (padding slots and masked groups are excluded by an additive mask), and
+the refined tokens add a residual correction to the current 4096-D context. Compression to
+256-D then uses one of four strategies:
 
     bottleneck    variational: mu/logvar from an MLP; reparameterised in training, mu otherwise
     attention     learned latent queries cross-attending to the 16 refined group tokens

@@ -34,6 +34,7 @@ def test_the_safety_filters_output_passes_through_estop_episodes_holds_and_resta
                             SlowStart(SCALES, STEP), 0.5)
 
     f = new_filter()
+    sender = 0                       # the publisher's identity: a new one per process
     target = np.zeros(2)
     context_lost = (3.0, 3.8)        # watchdog hold, then slow start again
     estop = (5.0, 5.6)
@@ -49,6 +50,7 @@ def test_the_safety_filters_output_passes_through_estop_episodes_holds_and_resta
             continue
         if f is None:
             f = new_filter()
+            sender += 1
             f.update_joints(arm, now)
         if i % 3 == 0:
             f.update_joints(arm, now)
@@ -70,7 +72,7 @@ def test_the_safety_filters_output_passes_through_estop_episodes_holds_and_resta
         cmd = f.step(now, target)
         if cmd is None:
             continue
-        assert audit.command(list(cmd.positions), now, sender=id(f)) == [], audit.examples
+        assert audit.command(list(cmd.positions), now, sender=sender) == [], audit.examples
         commands += 1
         arm = arm + 0.5 * (cmd.positions - arm)
     assert audit.finish() == 0 and commands > 1000
@@ -90,6 +92,8 @@ def test_bad_commands_are_named(command, kind):
     assert kind in audit.command(command, DT)
     audit.finish()
     assert audit.counts[kind] == 1 and audit.examples[0]['kinds'][0] == kind
+    assert [e['kinds'] for e in audit.take_new()] == [e['kinds'] for e in audit.examples]
+    assert audit.take_new() == []
 
 
 def test_a_hold_may_arrive_before_the_joint_state_it_repeats():

@@ -6,9 +6,9 @@ Raw image + joints -> action chunk, trained on the same recorded samples with th
 wall-clock budget as the sleeps: no 4K context, no consolidation, no dreams. It is a tuned
 baseline, not a strawman (before SAGE existed, a spatial-softmax CNN predicting chunks,
 blended by temporal ensembling, with random image shifts, reached 94% on Reacher): a CNN
-with a spatial soft-argmax over its feature maps (the encoder's keypoint CNN, the width the learning bench
-found best per second of training), joints through sin/cos, a chunk of residual position
-targets like the L-module's, and +-4 px shift augmentation.
+with a spatial soft-argmax over its feature maps (the encoder's keypoint CNN, the width the
+learning bench found best per second of training), joints through sin/cos, a chunk of
+residual position targets like the L-module's, and +-4 px shift augmentation.
 
     python -m sage_sleep.baseline --bags bags/ --models runs/bc --seconds 480 --steps 0
 """

@@ -3,12 +3,12 @@
 `sage_replay`: play recorded bags back onto the ROS graph (`ros2 bag play` without rosbag2).
 
     sage_replay PATH... [--rate R] [--loop] [--topics T,...] [--exclude T,...] [--restamp]
-                [--clock HZ] [--delay S] [--wait-for-subscribers S]
+                [--reliable] [--clock HZ] [--delay S] [--wait-for-subscribers S]
 
 PATH is a bag root (every wake period in it, oldest first), a wake period, or one segment (any
 rosbag2 bag). Each message goes out as the CDR bytes it was recorded as, at its recorded time
 scaled by 1/rate, with the QoS it was recorded with (reliable or best effort, volatile or
-latched). E.g. yesterday's sensor stream into today's nodes, the L-module in shadow mode:
+latched; --reliable makes every topic reliable, so a reliable subscriber loses nothing). E.g. yesterday's sensor stream into today's nodes, the L-module in shadow mode:
 
     sage_replay bags/wake-20261130T080000.000Z --topics /camera/color/image_raw,\
 /camera/depth/image_rect_raw,/joint_states,/sage/episode_start --restamp
@@ -123,7 +123,7 @@ def iter_raw(segments, topics):
 class Player:
     """Publishers for the topics, and the timed loop that feeds them."""
 
-    def __init__(self, node, topics, rate=1.0, restamp=False, clock_hz=0.0):
+    def __init__(self, node, topics, rate=1.0, restamp=False, clock_hz=0.0, reliable=False):
         from rclpy.serialization import deserialize_message
         from sage_common.qos import latched_qos, reliable_qos, sensor_qos
 
@@ -136,7 +136,7 @@ class Player:
         self.classes = {t.name: message_class(t.msgtype) for t in topics.values()}
         self.publishers = {}
         for t in topics.values():
-            qos = latched_qos() if t.latched else reliable_qos(100) if t.reliable \
+            qos = latched_qos() if t.latched else reliable_qos(100) if t.reliable or reliable \
                 else sensor_qos()
             self.publishers[t.name] = node.create_publisher(self.classes[t.name], t.name, qos)
         self.clock_pub = None
@@ -211,6 +211,9 @@ def main(argv=None):
                         help='shift header stamps to now')
     parser.add_argument('--clock', type=float, default=0.0, metavar='HZ',
                         help='publish /clock at HZ with the bag time (0: no)')
+    parser.add_argument('--reliable', action='store_true',
+                        help='publish best-effort topics reliably (a reliable subscriber '
+                        'matches, and nothing is lost between processes)')
     parser.add_argument('--delay', type=float, default=1.0,
                         help='seconds between creating the publishers and the first message')
     parser.add_argument('--wait-for-subscribers', type=float, default=0.0, metavar='S',
@@ -235,7 +238,7 @@ def main(argv=None):
     init_rclpy(['sage_replay', *ros_args])
     node = rclpy.create_node('sage_replay')
     try:
-        player = Player(node, topics, args.rate, args.restamp, args.clock)
+        player = Player(node, topics, args.rate, args.restamp, args.clock, args.reliable)
     except ReplayError as exc:
         print(f'sage_replay: error: {exc}', file=sys.stderr)
         node.destroy_node()

@@ -289,9 +289,11 @@ def test_sleep_open_segment_is_reported_not_read(tmp_path):
 
 def test_sleep_reader_takes_rmw_padding_and_skips_single_bad_messages(tmp_path):
     """
-    rclpy serializes a JointState without velocities and efforts with 8 trailing bytes that
-    rosbags alone refuses (a robot driver publishing no efforts); a message that does not
-    decode at all loses only itself, not the rest of the segment.
+    Read a JointState without velocities and efforts, and skip an undecodable message.
+
+    rclpy serializes such a JointState with 8 trailing bytes that rosbags alone refuses (a
+    robot driver publishing no efforts); a message that does not decode at all loses only
+    itself, not the rest of the segment.
     """
     from rclpy.serialization import serialize_message
     from sensor_msgs.msg import JointState

@@ -57,8 +57,8 @@ def test_replay_delivers_every_message_in_order_with_its_payload(tmp_path, launc
         ros_node.node.create_subscription(cls, topic, received[topic].append, reliable_qos(200),
                                           raw=True)
     replay = launch_node('sage_sleep', 'sage_replay', name='replay_all',
-                         extra_args=[str(tmp_path / 'bags'), '--rate', '4', '--reliable', '--delay', '2',
-                                     '--wait-for-subscribers', '20'])
+                         extra_args=[str(tmp_path / 'bags'), '--rate', '4', '--reliable',
+                                     '--delay', '2', '--wait-for-subscribers', '20'])
     replay.wait_for_output(r'published 90 messages', timeout=60)
     assert replay.proc.wait(10) == 0
     ros_node.wait_for(lambda: len(received['/joint_states']) == JOINTS and

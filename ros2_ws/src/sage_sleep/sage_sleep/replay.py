@@ -8,7 +8,8 @@
 PATH is a bag root (every wake period in it, oldest first), a wake period, or one segment (any
 rosbag2 bag). Each message goes out as the CDR bytes it was recorded as, at its recorded time
 scaled by 1/rate, with the QoS it was recorded with (reliable or best effort, volatile or
-latched; --reliable makes every topic reliable, so a reliable subscriber loses nothing). E.g. yesterday's sensor stream into today's nodes, the L-module in shadow mode:
+latched; --reliable makes every topic reliable, so a reliable subscriber loses nothing).
+E.g. yesterday's sensor stream into today's nodes, the L-module in shadow mode:
 
     sage_replay bags/wake-20261130T080000.000Z --topics /camera/color/image_raw,\
 /camera/depth/image_rect_raw,/joint_states,/sage/episode_start --restamp

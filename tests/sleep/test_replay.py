@@ -52,13 +52,15 @@ def test_replay_delivers_every_message_in_order_with_its_payload(tmp_path, launc
     sent = write_bag(tmp_path / 'bags')
     received = {'/joint_states': [], '/arm_controller/commands': []}
     # --reliable: the joint states were recorded best effort, and best effort may lose some.
+    # --delay 5: a volatile reader drops what a writer sent before the reader itself matched
+    # it, and only the writer's side of the match can be waited for.
     for topic, cls in (('/joint_states', JointState),
                        ('/arm_controller/commands', Float64MultiArray)):
         ros_node.node.create_subscription(cls, topic, received[topic].append, reliable_qos(200),
                                           raw=True)
     replay = launch_node('sage_sleep', 'sage_replay', name='replay_all',
                          extra_args=[str(tmp_path / 'bags'), '--rate', '4', '--reliable',
-                                     '--delay', '2', '--wait-for-subscribers', '20'])
+                                     '--delay', '5', '--wait-for-subscribers', '20'])
     replay.wait_for_output(r'published 90 messages', timeout=60)
     assert replay.proc.wait(10) == 0
     ros_node.wait_for(lambda: len(received['/joint_states']) == JOINTS and
@@ -83,7 +85,7 @@ def test_replay_restamps_headers_to_now(tmp_path, launch_node, ros_node):
     replay = launch_node('sage_sleep', 'sage_replay', name='replay_restamped',
                          extra_args=[str(tmp_path / 'bags'), '--topics', '/joint_states',
                                      '--restamp', '--reliable', '--wait-for-subscribers', '20',
-                                     '--delay', '2'])
+                                     '--delay', '5'])
     assert replay.proc.wait(60) == 0, replay.output()
     ros_node.wait_for(lambda: len(got) >= JOINTS, what=f'the joint states ({len(got)} so far; '
                       f'replay: {replay.output()[-500:]})')

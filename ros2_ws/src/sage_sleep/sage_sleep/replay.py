@@ -183,6 +183,23 @@ class Player:
             self.bytes += len(data)
         return True
 
+    def wait_for_all_acked(self, timeout_s=5.0):
+        """Wait until reliable subscribers acknowledged everything; return the topics that did not.
+
+        A reliable writer destroyed with samples in flight loses them (rclpy >= Galactic has
+        the call; without it a short pause stands in).
+        """
+        from rclpy.duration import Duration
+
+        late = []
+        for name, publisher in self.publishers.items():
+            if not hasattr(publisher, 'wait_for_all_acked'):
+                time.sleep(0.5)
+                return []
+            if not publisher.wait_for_all_acked(Duration(seconds=timeout_s)):
+                late.append(name)
+        return late
+
     def _restamped(self, topic, data, shift_ns):
         if not self.restamp:
             return data
@@ -263,6 +280,9 @@ def main(argv=None):
                 break
     finally:
         seconds = time.monotonic() - started
+        late = player.wait_for_all_acked()
+        if late:
+            print(f'sage_replay: not acknowledged within 5 s on {", ".join(late)}', flush=True)
         sent = sum(player.published.values())
         print(f'sage_replay: published {sent} messages ({player.bytes / 1e6:.1f} MB) in '
               f'{seconds:.1f} s: ' + ', '.join(f'{n} {c}' for n, c in player.published.items()),

@@ -184,7 +184,8 @@ class Player:
         return True
 
     def wait_for_all_acked(self, timeout_s=5.0):
-        """Wait until reliable subscribers acknowledged everything; return the topics that did not.
+        """
+        Wait until reliable subscribers acknowledged everything; return the topics that did not.
 
         A reliable writer destroyed with samples in flight loses them (rclpy >= Galactic has
         the call; without it a short pause stands in).

@@ -98,25 +98,21 @@ class SoakLink(RosLink):
     """The demo's ROS link plus what the soak watches and injects."""
 
     def __init__(self):
-        super().__init__(watch_versions=False)
-        from diagnostic_msgs.msg import DiagnosticArray
-        from sage_common.qos import latched_qos, reliable_qos
-        from sage_interfaces.msg import CompressedContext, Context
-        from sage_interfaces.srv import LoadModel
-        from sensor_msgs.msg import CameraInfo, Image, JointState
-        from std_msgs.msg import Bool, Float64MultiArray
-
+        # Set before RosLink subscribes: its command and diagnostics callbacks are ours.
         self.command_times = []
-        self.last_command = None          # (time, positions)
         self.holding = []                 # (time, holding) from /l_module/holding
         self.l_states = []                # (time, speed_scale, holding, p99 ms)
         self.recorder = []                # (time, values of the recorder's diagnostics)
         self.monitor = {}
+        super().__init__(watch_versions=False)
+        from sage_common.qos import latched_qos
+        from sage_interfaces.msg import CompressedContext, Context
+        from sage_interfaces.srv import LoadModel
+        from sensor_msgs.msg import CameraInfo, Image, JointState
+        from std_msgs.msg import Bool
+
         n = self.node
-        n.create_subscription(Float64MultiArray, '/arm_controller/commands', self._on_cmd,
-                              reliable_qos(100))
         n.create_subscription(Bool, '/l_module/holding', self._on_holding, latched_qos())
-        n.create_subscription(DiagnosticArray, '/diagnostics', self._on_diag, 100)
         self.estop_pub = n.create_publisher(Bool, '/sage/estop', latched_qos())
         self.load_clients = {model: n.create_client(LoadModel, service)
                              for model, service in LOAD_SERVICES.items()}
@@ -134,15 +130,15 @@ class SoakLink(RosLink):
                 CompressedContext, '/sage/context_compressed', 10)),
         }
 
-    def _on_cmd(self, msg):
-        now = time.monotonic()
-        self.command_times.append(now)
-        self.last_command = (now, np.asarray(msg.data, dtype=np.float64))
+    def _on_command(self, msg):
+        super()._on_command(msg)
+        self.command_times.append(time.monotonic())
 
     def _on_holding(self, msg):
         self.holding.append((time.monotonic(), bool(msg.data)))
 
-    def _on_diag(self, msg):
+    def _on_diagnostics(self, msg):
+        super()._on_diagnostics(msg)
         now = time.monotonic()
         for status in msg.status:
             values = {kv.key: kv.value for kv in status.values}

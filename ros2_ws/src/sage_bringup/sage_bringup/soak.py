@@ -819,6 +819,8 @@ def main(argv=None):
     soak.say(f'soak: {"PASSED" if results["passed"] else "FAILED"} {results["checks"]}; goals '
              f'{ {k: g["met"] for k, g in results["goals"].items()} }; results in {out}, '
              f'report {soak.report_dir / "report.md"}')
+    for example in results['monitor'].get('examples', [])[:5]:
+        soak.say(f'  unsafe command: {example}')
     return 0 if results['passed'] else 1
 
 

@@ -19,13 +19,14 @@ on the wire must satisfy, so a bug in the filter shows as a violation here:
   sender needs to react), no motion: each command equals the previous one or a recently
   measured position.
 
-A command and the joint state it was computed from travel on different topics, so the
-command can arrive first: a step or e-stop check that fails waits up to `measured_window_s`
-(`pending`) for a joint state sent before the command that satisfies it, and counts only
-then. Every time is the publisher's send time of the message (an executor can take a queued
-command after a newer e-stop message or joint state), on the wall clock. Every
-violation is counted by kind and the first `keep` are kept with their details; `finish`
-settles what is still pending.
+A command and the joint state it was computed from travel on different topics, and a busy
+executor can run one topic's backlog ahead of the other's: a step or e-stop check that fails
+waits (`pending`) for a joint state sent before the command that satisfies it, and counts
+once every joint-state publisher has sent a later message (DDS keeps each writer's order, so
+nothing earlier can still come), or `settle_s` of commands later if joint states stopped.
+Every time is the publisher's send time of the message, on the wall clock. Every violation
+is counted by kind and the first `keep` are kept with their details; `finish` settles what
+is still pending.
 """
 
 import collections
@@ -43,7 +44,7 @@ class CommandAudit:
     def __init__(self, joint_names, position_lower, position_upper, max_velocity,
                  command_rate, slow_start_scales=(1.0,), slow_start_step=0.0,
                  restart_gap_s=0.5, estop_grace_s=0.1, measured_window_s=0.3,
-                 boundary_grace_s=0.05, tolerance=1e-6, keep=50):
+                 settle_s=3.0, boundary_grace_s=0.05, tolerance=1e-6, keep=50):
         self.joint_names = list(joint_names)
         n = len(self.joint_names)
         self.lower = np.asarray(position_lower, dtype=np.float64)
@@ -59,6 +60,7 @@ class CommandAudit:
         self.restart_gap_s = float(restart_gap_s)
         self.estop_grace_s = float(estop_grace_s)
         self.measured_window_s = float(measured_window_s)
+        self.settle_s = float(settle_s)
         self.boundary_grace_s = float(boundary_grace_s)
         self.tolerance = float(tolerance)
         self.keep = int(keep)
@@ -72,23 +74,30 @@ class CommandAudit:
         self._sender = None
         self._ramp_start = None
         self._estop = []          # [pressed at, released at or None], oldest first
-        self._measured = collections.deque()
+        self._measured = collections.deque()   # (sent at, positions), in arrival order
+        self._joint_streams = {}                # joint-state sender -> its latest send time
+        self._latest = float('-inf')            # the latest send time of anything seen
         self.pending = []         # [time, positions, {kind: allowed scale or None}, detail]
 
     # -- inputs ----------------------------------------------------------------------------
-    def joint_state(self, names, positions, now):
-        """Record measured positions (names: the message's order); malformed ones are ignored."""
+    def joint_state(self, names, positions, now, sender=None):
+        """
+        Record measured positions (names: the message's order); malformed ones are ignored.
+
+        sender: the publisher's identity where the transport gives it (None: one stream).
+        """
+        self._joint_streams[sender] = max(now, self._joint_streams.get(sender, now))
         index = {name: i for i, name in enumerate(names)}
-        if len(positions) != len(names) or any(n not in index for n in self.joint_names):
-            return
-        q = np.array([positions[index[n]] for n in self.joint_names], dtype=np.float64)
+        q = None
+        if len(positions) == len(names) and all(n in index for n in self.joint_names):
+            q = np.array([positions[index[n]] for n in self.joint_names], dtype=np.float64)
         slack = self.tolerance * np.maximum(1.0, np.abs(self.upper - self.lower))
-        if np.all(np.isfinite(q)) and np.all(q >= self.lower - slack) and \
+        if q is not None and np.all(np.isfinite(q)) and np.all(q >= self.lower - slack) and \
                 np.all(q <= self.upper + slack):
             measured = np.clip(q, self.lower, self.upper)
             self._measured.append((now, measured))
             for item in self.pending:
-                if now <= item[0]:
+                if item[0] - self.measured_window_s <= now <= item[0]:
                     item[2] = {kind: scale for kind, scale in item[2].items()
                                if not self._satisfied(item[1], measured, kind, scale)}
             self.pending = [item for item in self.pending if item[2]]
@@ -131,7 +140,8 @@ class CommandAudit:
             found = self._violate(now, ['position_limit'], f'{q.tolist()} outside '
                                   f'[{self.lower.tolist()}, {self.upper.tolist()}]')
         references = ([self._previous] if self._previous is not None else []) + \
-            [m for measured_at, m in self._measured if measured_at <= now]
+            [m for measured_at, m in self._measured
+             if now - self.measured_window_s <= measured_at <= now]
         suspect, details = {}, []
         scale = self.scale(now)
         if references and \
@@ -192,14 +202,24 @@ class CommandAudit:
         return self._step(q, reference) <= scale * (1.0 + self.tolerance) + 1e-9
 
     def _forget(self, now):
-        while self._measured and now - self._measured[0][0] > self.measured_window_s:
-            self._measured.popleft()
+        """Drop measurements no pending or future command can use; settle what is due."""
+        self._latest = max(self._latest, now)
+        horizon = self._latest - self.settle_s - self.measured_window_s
+        if self._measured and self._measured[0][0] < horizon:
+            self._measured = collections.deque(m for m in self._measured if m[0] >= horizon)
+        self._joint_streams = {s: t for s, t in self._joint_streams.items()
+                               if t >= horizon}
         self._expire(now)
 
     def _expire(self, now, everything=False):
-        while self.pending and (everything or
-                                now - self.pending[0][0] > self.measured_window_s):
-            then, q, kinds, detail = self.pending.pop(0)
+        """Count the pending commands no joint state still on its way can excuse."""
+        def due(then):
+            streams = [t for t in self._joint_streams.values() if t >= then - self.settle_s]
+            return everything or now - then > self.settle_s or \
+                (bool(streams) and all(t > then for t in streams))
+        settled = [item for item in self.pending if due(item[0])]
+        self.pending = [item for item in self.pending if not due(item[0])]
+        for then, q, kinds, detail in settled:
             self._violate(then, list(kinds), detail)
 
     def take_new(self):

@@ -111,7 +111,7 @@ class CommandMonitorNode(Node):
         self.log_violations()
 
     def _on_joints(self, msg, sent, sender):
-        self.audit.joint_state(list(msg.name), list(msg.position), sent)
+        self.audit.joint_state(list(msg.name), list(msg.position), sent, sender)
         self.log_violations()
 
     def _on_estop(self, msg, sent, sender):

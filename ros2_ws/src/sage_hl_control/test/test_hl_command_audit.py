@@ -189,3 +189,35 @@ def test_a_new_sender_restarts_slow_start_and_a_pause_of_the_same_one_does_not()
     assert audit.restarts == 1
     assert audit.command(q + 0.04, t + DT, sender='b') == ['slow_start']
     assert audit.restarts == 2
+
+
+def test_an_episode_reset_judged_while_the_joint_states_lag_behind_the_commands():
+    """
+    CI found it: a busy monitor ran the command backlog ahead of the joint-state backlog, so
+    the hold at a reset arm's new position was judged before the reset's joint state arrived.
+    """
+    audit = make_audit()
+    audit.joint_state(NAMES, [0.0, 0.0], 0.0, sender='sim')
+    audit.command([0.0, 0.0], 0.0, sender='l')
+    audit.command([-0.07, -0.09], 0.5, sender='l')         # the hold at the reset position
+    for i in range(1, 40):                                 # later holds, taken first
+        audit.command([-0.07, -0.09], 0.5 + i * DT, sender='l')
+    audit.joint_state(NAMES, [-0.07, -0.09], 0.49, sender='sim')   # the reset, taken late
+    audit.joint_state(NAMES, [-0.07, -0.09], 0.9, sender='sim')
+    assert audit.finish() == 0
+    audit.command([0.5, 0.5], 1.0, sender='l')             # a real jump ...
+    audit.joint_state(NAMES, [-0.07, -0.09], 0.95, sender='sim')
+    assert audit.violations == 0                           # ... waits for the stream ...
+    audit.joint_state(NAMES, [-0.07, -0.09], 1.01, sender='sim')
+    assert audit.violations == 1                           # ... and counts once it passed
+
+
+def test_a_silent_joint_state_stream_settles_after_settle_s():
+    audit = make_audit(slow_start_step=0.0, settle_s=1.0)
+    audit.joint_state(NAMES, [0.0, 0.0], 0.0)
+    audit.command([0.0, 0.0], 0.0)
+    audit.command([0.5, 0.5], 0.01)
+    audit.command([0.5, 0.5], 0.5)
+    assert audit.violations == 0 and len(audit.pending) == 1
+    audit.command([0.5, 0.5], 1.2)
+    assert audit.violations == 1 and audit.counts['velocity'] == 1

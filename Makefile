@@ -34,4 +34,5 @@ lint: setup
 	@$(ENV) && python -m pytest -m linter $(PYTEST_ARGS)
 
 clean:
-	rm -rf ros2_ws/build ros2_ws/install ros2_ws/log
+	rm -rf ros2_ws/build ros2_ws/install ros2_ws/log ros2_ws/build-jazzy ros2_ws/install-jazzy \
+		ros2_ws/log-jazzy

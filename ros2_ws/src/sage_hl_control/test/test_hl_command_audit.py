@@ -193,6 +193,8 @@ def test_a_new_sender_restarts_slow_start_and_a_pause_of_the_same_one_does_not()
 
 def test_an_episode_reset_judged_while_the_joint_states_lag_behind_the_commands():
     """
+    A reset's hold waits for the reset's joint state even when commands are taken first.
+
     CI found it: a busy monitor ran the command backlog ahead of the joint-state backlog, so
     the hold at a reset arm's new position was judged before the reset's joint state arrived.
     """

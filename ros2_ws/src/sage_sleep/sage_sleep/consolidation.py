@@ -221,7 +221,7 @@ class SleepModels(torch.nn.Module):
         self.h_module = h_module
         self.l_module = l_module
         self.scorer = scorer or CoherenceScorer(
-            code_dim=h_module.config.get('compressed_dim', 256),
+            code_dim=layout.COMPRESSED_DIM,
             num_joints=int(l_module.config['num_joints']))
 
     HEADS = ('recon', 'probe', 'coherence')

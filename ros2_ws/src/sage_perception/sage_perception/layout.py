@@ -56,6 +56,8 @@ PRESENT_TASK = 32
 
 # The modality flags the encoder takes as its `presence` input, in this order.
 MODALITY_BITS = (('color', PRESENT_COLOR), ('depth', PRESENT_DEPTH), ('joints', PRESENT_JOINTS))
+# Each modality's column in that input: color 0, depth 1, joints 2.
+MODALITY_INDEX = {name: i for i, (name, _) in enumerate(MODALITY_BITS)}
 
 # A modality's own groups: zeroed when the modality is absent.
 MODALITY_GROUPS = {'color': 'visual', 'depth': 'depth', 'joints': 'proprioceptive'}

@@ -31,6 +31,7 @@ def test_presence_bits_cover_the_input_groups():
     assert blocks == {layout.PRESENT_COLOR: [0, 1], layout.PRESENT_DEPTH: [2],
                       layout.PRESENT_AUDIO: [3], layout.PRESENT_TACTILE: [4],
                       layout.PRESENT_JOINTS: [5], layout.PRESENT_TASK: [9]}
+    assert layout.MODALITY_INDEX == {'color': 0, 'depth': 1, 'joints': 2}
     # the encoder's modality flags are a subset, each with its own group
     for name, bit in layout.MODALITY_BITS:
         assert layout.PRESENCE_GROUPS[bit] == (layout.MODALITY_GROUPS[name],)

@@ -7,12 +7,14 @@ import time
 
 import numpy as np
 import pytest
+from sage_perception import layout
 
 JOINTS = ['joint0', 'joint1']
 MEASURED = [0.3, -0.4]              # what the fake robot reports
 LOWER, UPPER = [-6.2832, -3.0], [6.2832, 3.0]
 MAX_VELOCITY = [8.0, 8.0]
 ENCODER_VERSION = 'enc_test'
+ALL_PRESENT = sum(layout.PRESENCE_GROUPS)  # every Context.PRESENT_* bit (63)
 
 
 @pytest.fixture(scope='session')
@@ -83,14 +85,14 @@ def feeders():
         feeder.stop()
 
 
-def make_context(ros, version=ENCODER_VERSION, data=None, presence=63):
+def make_context(ros, version=ENCODER_VERSION, data=None, presence=ALL_PRESENT):
     from sage_interfaces.msg import Context
 
     msg = Context()
     msg.header.stamp = ros.node.get_clock().now().to_msg()
     msg.header.frame_id = 'camera'
     if data is None:
-        data = np.random.default_rng(int(time.monotonic() * 1e3)).standard_normal(4096)
+        data = np.random.default_rng(int(time.monotonic() * 1e3)).standard_normal(layout.DIM)
     msg.data = array.array('f', np.asarray(data, np.float32).tobytes())
     msg.presence = presence
     msg.model_version = version
@@ -103,9 +105,9 @@ def make_compressed(ros, version='v0001', data=None):
     msg = CompressedContext()
     msg.header.stamp = ros.node.get_clock().now().to_msg()
     if data is None:
-        data = np.random.default_rng(int(time.monotonic() * 1e3)).standard_normal(256)
+        data = np.random.default_rng(int(time.monotonic() * 1e3)).standard_normal(layout.COMPRESSED_DIM)
     msg.data = array.array('f', np.asarray(data, np.float32).tobytes())
-    msg.presence = 63
+    msg.presence = ALL_PRESENT
     msg.model_version = version
     msg.context_model_version = ENCODER_VERSION
     return msg

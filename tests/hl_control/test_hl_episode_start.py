@@ -5,6 +5,7 @@ import time
 
 import numpy as np
 import pytest
+from sage_perception import layout
 
 pytestmark = pytest.mark.integration
 
@@ -31,7 +32,7 @@ def test_h_module_window_restarts_at_each_episode_start(launch_node, ros_node, h
                       and ros_node.node.count_publishers('/sage/context_compressed') > 0,
                       20, 'h_module discovery')
     rng = np.random.default_rng(0)
-    first, second = rng.standard_normal(4096), rng.standard_normal(4096)
+    first, second = rng.standard_normal(layout.DIM), rng.standard_normal(layout.DIM)
 
     def compress(data):
         msg = hl.make_context(ros_node, data=data)

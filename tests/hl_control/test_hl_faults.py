@@ -11,6 +11,7 @@ import time
 
 import numpy as np
 import pytest
+from sage_perception import layout
 
 pytestmark = pytest.mark.integration
 
@@ -28,11 +29,11 @@ def test_bad_compressed_contexts_and_joint_states_never_reach_the_robot(
     diags = ros_node.collect(DiagnosticArray, '/diagnostics', 50)
     joints = feeders(ros_node, JointState, '/joint_states',
                      lambda i: hl.make_joints(ros_node), 100)
-    nan, inf = np.zeros(256), np.zeros(256)
+    nan, inf = np.zeros(layout.COMPRESSED_DIM), np.zeros(layout.COMPRESSED_DIM)
     nan[3], inf[7] = np.nan, -np.inf
     bad = [lambda: hl.make_compressed(ros_node, data=nan),
            lambda: hl.make_compressed(ros_node, data=inf),
-           lambda: hl.make_compressed(ros_node, data=np.zeros(255)),
+           lambda: hl.make_compressed(ros_node, data=np.zeros(layout.COMPRESSED_DIM - 1)),
            lambda: hl.make_compressed(ros_node, version='v9999')]
     feeders(ros_node, CompressedContext, '/sage/context_compressed',
             lambda i: bad[(i // 2) % 4]() if i % 2 else hl.make_compressed(ros_node), 60)

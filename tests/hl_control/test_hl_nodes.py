@@ -5,6 +5,7 @@ import time
 
 import numpy as np
 import pytest
+from sage_perception import layout
 
 pytestmark = pytest.mark.integration
 
@@ -21,16 +22,17 @@ def test_h_module_compresses_valid_contexts_and_rejects_bad_ones(launch_node, ro
     pub = ros_node.node.create_publisher(Context, '/sage/context', 50)
     h.wait_for_output(r'H-module v0001')
     ros_node.wait_for(lambda: pub.get_subscription_count() > 0, 20, 'h_module subscription')
-    nan = np.zeros(4096)
+    nan = np.zeros(layout.DIM)
     nan[100] = np.nan
-    inf = np.zeros(4096)
+    inf = np.zeros(layout.DIM)
     inf[4000] = np.inf
     bad = [hl.make_context(ros_node, data=nan), hl.make_context(ros_node, data=inf),
            hl.make_context(ros_node, data=np.zeros(4000)),
            hl.make_context(ros_node, version='enc_unknown')]
     good = []
+    modalities = layout.PRESENT_COLOR | layout.PRESENT_DEPTH | layout.PRESENT_JOINTS
     for i in range(8):
-        msg = hl.make_context(ros_node, presence=1 | 2 | 4)
+        msg = hl.make_context(ros_node, presence=modalities)
         good.append(msg)
         pub.publish(msg)
         pub.publish(bad[i % len(bad)])
@@ -41,8 +43,8 @@ def test_h_module_compresses_valid_contexts_and_rejects_bad_ones(launch_node, ro
     for src, msg in zip(good, out):
         assert msg.header.stamp == src.header.stamp
         assert msg.header.frame_id == 'camera'
-        assert len(msg.data) == 256 and np.all(np.isfinite(np.array(msg.data)))
-        assert msg.presence == 1 | 2 | 4
+        assert len(msg.data) == layout.COMPRESSED_DIM and np.all(np.isfinite(np.array(msg.data)))
+        assert msg.presence == modalities
         assert msg.model_version == 'v0001'
         assert msg.context_model_version == hl.ENCODER
     ros_node.wait_for(lambda: (hl.latest_diag(diags, 'sage: h_module') or {}).get(

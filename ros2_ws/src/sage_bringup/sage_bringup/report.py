@@ -4,13 +4,14 @@ The demo's report: report.json, report.md and PNG plots from the demo's results 
 
 Differences between two policies are judged on the same seeds with a paired bootstrap over
 seeds (95% percentile interval of the success-rate difference); single rates carry a Wilson
-95% interval.
+95% interval (both from sage_common.stats).
 """
 
 import json
 from pathlib import Path
 
 import numpy as np
+from sage_common.stats import paired_bootstrap
 
 GOAL_SUCCESS = 0.9
 GOAL_PERTURBED = 0.8
@@ -28,10 +29,8 @@ def paired_difference(a, b, resamples=10000, seed=0):
     seeds = sorted(set(wins_a) & set(wins_b))
     if not seeds:
         return None
-    diff = np.array([float(wins_a[s]) - float(wins_b[s]) for s in seeds])
-    rng = np.random.default_rng(seed)
-    means = diff[rng.integers(0, len(diff), (resamples, len(diff)))].mean(axis=1)
-    return float(diff.mean()), float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
+    return paired_bootstrap([float(wins_a[s]) for s in seeds], [float(wins_b[s]) for s in seeds],
+                            resamples=resamples, seed=seed)
 
 
 def _pct(x):

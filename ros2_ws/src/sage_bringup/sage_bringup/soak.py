@@ -41,6 +41,7 @@ from sage_bringup.demo import DemoFailure, PAUSE_SERVICE, RESET_SERVICE, RosLink
     SLEEP_SERVICE
 from sage_bringup.soak_metrics import check_bags, check_models, drift, FAULT_KINDS, \
     plan_faults, sample_process, windows
+from sage_perception import layout
 import yaml
 
 LOAD_SERVICES = {'encoder': '/context_node/load_model', 'h_module': '/h_module/load_model',
@@ -194,12 +195,12 @@ class SoakLink(RosLink):
         kinds['/joint_states'][-1].header.stamp = future
         ctx_cls, _ = self.bad['/sage/context']
         kinds['/sage/context'] = [ctx_cls(data=[0.0] * 17, model_version='v0001'),
-                                  ctx_cls(data=[float('nan')] * 4096, model_version='v0001')]
+                                  ctx_cls(data=[float('nan')] * layout.DIM, model_version='v0001')]
         cc_cls, _ = self.bad['/sage/context_compressed']
         kinds['/sage/context_compressed'] = [
             cc_cls(data=[0.0] * 3, model_version='v0001'),
-            cc_cls(data=[float('inf')] * 256, model_version='v0001'),
-            cc_cls(data=[0.0] * 256, model_version='v9999')]
+            cc_cls(data=[float('inf')] * layout.COMPRESSED_DIM, model_version='v0001'),
+            cc_cls(data=[0.0] * layout.COMPRESSED_DIM, model_version='v9999')]
         for msg in kinds['/sage/context'] + kinds['/sage/context_compressed']:
             msg.header.stamp = present
         for _ in range(per_kind):

@@ -2,7 +2,7 @@
 """The demo report's plots at the edges of the success range."""
 
 from sage_bringup.report import plot
-from sage_sleep.evaluate import wilson_interval
+from sage_common.stats import wilson_interval
 
 
 def _summary(wins, n):

@@ -27,6 +27,8 @@ import tempfile
 
 MANIFEST = 'manifest.json'
 ACTIVE = 'ACTIVE'
+# The ONNX file of each precision inside a version (the H- and L-modules publish all three).
+PRECISION_FILES = {'fp32': 'model.onnx', 'fp16': 'model_fp16.onnx', 'int8': 'model_int8.onnx'}
 VERSION_RE = re.compile(r'^v(\d{4,})$')
 
 

@@ -1,7 +1,8 @@
 # Copyright 2026 The SAGE authors. Licensed under the Apache License, Version 2.0.
-"""Small running statistics for diagnostics and benchmarks."""
+"""Small running statistics for diagnostics and benchmarks, and the evaluation's intervals."""
 
 import collections
+import math
 import time
 
 import numpy as np
@@ -71,3 +72,35 @@ def jerk_rms(targets, dt):
         return 0.0
     jerk = np.diff(targets, n=3, axis=0) / dt ** 3
     return float(np.sqrt(np.mean(jerk ** 2)))
+
+
+def wilson_interval(successes, n, z=1.96):
+    """
+    Return the Wilson score interval (low, high) of a success rate; z=1.96 is 95%.
+
+    (nan, nan) for n == 0. The bounds are clipped to [0, 1] against rounding.
+    """
+    if n == 0:
+        return (float('nan'), float('nan'))
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def paired_bootstrap(a, b, resamples=10000, seed=0, level=0.95):
+    """
+    Return (mean, low, high) of mean(a - b) with its percentile bootstrap interval.
+
+    a[i] and b[i] are one pair (two policies on the same seed): the pairs are resampled
+    together, so what the two share cancels. None when there are no pairs.
+    """
+    diff = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
+    if diff.size == 0:
+        return None
+    rng = np.random.default_rng(seed)
+    means = diff[rng.integers(0, len(diff), (resamples, len(diff)))].mean(axis=1)
+    tail = (100.0 - 100.0 * level) / 2   # 2.5 at level 0.95
+    return (float(diff.mean()), float(np.percentile(means, tail)),
+            float(np.percentile(means, 100.0 - tail)))

@@ -4,29 +4,21 @@
 import collections
 
 import numpy as np
-
-from sage_hl_control.layout import CONTEXT_DIM, NUM_GROUPS
-
-# Context.PRESENT_* bits -> the groups (docs/architecture.md) fed by that input. Groups computed
-# from fused features (semantic, physical, temporal) are present whenever the context is.
-PRESENT_COLOR, PRESENT_DEPTH, PRESENT_JOINTS = 1, 2, 4
-PRESENT_AUDIO, PRESENT_TACTILE, PRESENT_TASK = 8, 16, 32
-MODALITY_GROUPS = {
-    PRESENT_COLOR: (0, 1),
-    PRESENT_DEPTH: (2,),
-    PRESENT_AUDIO: (3,),
-    PRESENT_TACTILE: (4,),
-    PRESENT_JOINTS: (5,),
-    PRESENT_TASK: (9,),
-}
+from sage_perception import layout
 
 
 def presence_group_mask(presence):
-    """Return the (16,) float32 mask of groups whose input modality is present."""
-    mask = np.ones(NUM_GROUPS, np.float32)
-    for bit, groups in MODALITY_GROUPS.items():
+    """
+    Return the (16,) float32 mask of groups whose input modality is present.
+
+    A clear Context.PRESENT_* bit masks the blocks of its groups (layout.PRESENCE_GROUPS);
+    the groups computed from fused features are present whenever the context is.
+    """
+    mask = np.ones(layout.NUM_GROUPS, np.float32)
+    for bit, groups in layout.PRESENCE_GROUPS.items():
         if not presence & bit:
-            mask[list(groups)] = 0.0
+            for group in groups:
+                mask[list(layout.GROUP_BLOCKS[group])] = 0.0
     return mask
 
 
@@ -105,9 +97,9 @@ class ContextWindow:
 
     def feeds(self):
         """Return the ONNX feed {window, valid, group_mask}, the newest context last."""
-        window = np.zeros((1, self.size, CONTEXT_DIM), np.float32)
+        window = np.zeros((1, self.size, layout.DIM), np.float32)
         valid = np.zeros((1, self.size), np.float32)
-        group_mask = np.zeros((1, self.size, NUM_GROUPS), np.float32)
+        group_mask = np.zeros((1, self.size, layout.NUM_GROUPS), np.float32)
         if not self._slots:
             return {'window': window, 'valid': valid, 'group_mask': group_mask}
         newest = self._slots[-1][2]

@@ -21,7 +21,7 @@ Heads for training: `decode` (256 -> 4096 reconstruction of the current context)
 import copy
 import math
 
-from sage_hl_control.layout import COMPRESSED_DIM, CONTEXT_DIM, GROUP_DIM, NUM_GROUPS
+from sage_perception.layout import COMPRESSED_DIM, DIM as CONTEXT_DIM, GROUP_DIM, NUM_GROUPS
 import torch
 from torch import nn
 

@@ -26,13 +26,13 @@ from sage_common.registry import ModelError, ModelRegistry
 from sage_common.rejects import RejectCounter
 from sage_common.stats import LatencyWindow, RateMeter
 from sage_hl_control.context_window import check_vector, ContextWindow, presence_group_mask
-from sage_hl_control.layout import COMPRESSED_DIM, CONTEXT_DIM
 from sage_hl_control.node_util import (answer_load_request, declare, model_dir_or_default,
                                        VersionGate)
 from sage_hl_control.runtime import HRunner, PRECISION_FILES
 from sage_interfaces.msg import CompressedContext, Context
 from sage_interfaces.srv import LoadModel
 from sage_perception.decode import stamp_to_sec
+from sage_perception.layout import COMPRESSED_DIM, DIM as CONTEXT_DIM
 from std_msgs.msg import Header
 from std_srvs.srv import Trigger
 

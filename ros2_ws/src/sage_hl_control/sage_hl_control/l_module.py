@@ -12,7 +12,7 @@ wrap are no problem) and returns absolute targets.
 import copy
 
 from sage_hl_control.h_module import merge_config
-from sage_hl_control.layout import COMPRESSED_DIM
+from sage_perception.layout import COMPRESSED_DIM
 import torch
 from torch import nn
 

@@ -32,13 +32,13 @@ from sage_common.stats import LatencyWindow, RateMeter
 from sage_hl_control.context_window import check_vector
 from sage_hl_control.controller import ActuatorController
 from sage_hl_control.controller import PARAMETERS as CONTROLLER_PARAMETERS
-from sage_hl_control.layout import COMPRESSED_DIM
 from sage_hl_control.node_util import (answer_load_request, declare, model_dir_or_default,
                                        VersionGate)
 from sage_hl_control.runtime import LRunner, PRECISION_FILES
 from sage_interfaces.msg import CompressedContext
 from sage_interfaces.srv import LoadModel
 from sage_perception.decode import stamp_to_sec
+from sage_perception.layout import COMPRESSED_DIM
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool, Float64MultiArray, Header
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint

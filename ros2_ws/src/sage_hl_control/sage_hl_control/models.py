@@ -15,11 +15,11 @@ import tempfile
 import warnings
 
 import numpy as np
-from sage_common.registry import ModelRegistry, tensor_spec
+from sage_common.registry import ModelRegistry, PRECISION_FILES, tensor_spec
 from sage_hl_control.h_module import build_h_module, DEFAULT_H_CONFIG, merge_config
 from sage_hl_control.l_module import build_l_module, DEFAULT_L_CONFIG
-from sage_hl_control.layout import COMPRESSED_DIM, CONTEXT_DIM, NUM_GROUPS, PRECISION_FILES
 from sage_hl_control.runtime import h_probe_feeds, l_probe_feeds
+from sage_perception.layout import COMPRESSED_DIM, DIM as CONTEXT_DIM, NUM_GROUPS
 import torch
 
 H_NAME = 'h_module'

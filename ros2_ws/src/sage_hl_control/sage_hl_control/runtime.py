@@ -12,8 +12,8 @@ import time
 import numpy as np
 
 from sage_common.onnx_runtime import create_session, probe_session
-from sage_common.registry import ModelError, ModelRegistry
-from sage_hl_control.layout import COMPRESSED_DIM, CONTEXT_DIM, NUM_GROUPS, PRECISION_FILES
+from sage_common.registry import ModelError, ModelRegistry, PRECISION_FILES
+from sage_perception.layout import COMPRESSED_DIM, DIM as CONTEXT_DIM, NUM_GROUPS
 
 
 def h_probe_feeds(window, batch=1, seed=0):

@@ -8,6 +8,7 @@ import pytest
 
 from sage_hl_control.context_window import check_vector, ContextWindow, presence_group_mask
 from sage_hl_control.ensemble import TemporalEnsembler
+from sage_perception import layout
 
 
 def ramp(start, k=10, j=2, slope=1.0):
@@ -64,8 +65,10 @@ def test_clear_and_bad_chunks():
 
 
 def test_presence_group_mask():
-    assert presence_group_mask(63).sum() == 16
-    mask = presence_group_mask(1 | 2 | 4)  # color, depth, joints; no audio/tactile/task
+    every_bit = sum(layout.PRESENCE_GROUPS)  # 63
+    assert presence_group_mask(every_bit).sum() == 16
+    # color, depth, joints; no audio/tactile/task
+    mask = presence_group_mask(layout.PRESENT_COLOR | layout.PRESENT_DEPTH | layout.PRESENT_JOINTS)
     assert mask[0] == mask[1] == mask[2] == mask[5] == 1
     assert mask[3] == mask[4] == mask[9] == 0
     assert mask[10:].sum() == 6
@@ -84,50 +87,50 @@ def test_context_window_order_validity_and_age():
     win = ContextWindow(size=3, max_age_s=0.5)
     feeds = win.feeds()
     assert feeds['valid'].sum() == 0
-    ones = np.ones(16, np.float32)
-    win.push(np.full(4096, 1.0), ones, 10.0)
+    ones = np.ones(layout.NUM_GROUPS, np.float32)
+    win.push(np.full(layout.DIM, 1.0), ones, 10.0)
     feeds = win.feeds()
     assert feeds['valid'].tolist() == [[0, 0, 1]]
     assert feeds['window'][0, 2, 0] == 1.0 and feeds['window'][0, 0].sum() == 0
-    win.push(np.full(4096, 2.0), ones, 10.4)
-    win.push(np.full(4096, 3.0), ones, 10.6)  # the first (10.0) is now too old
+    win.push(np.full(layout.DIM, 2.0), ones, 10.4)
+    win.push(np.full(layout.DIM, 3.0), ones, 10.6)  # the first (10.0) is now too old
     feeds = win.feeds()
     assert feeds['valid'].tolist() == [[0, 1, 1]]
     assert feeds['window'][0, 2, 0] == 3.0 and feeds['window'][0, 1, 0] == 2.0
-    win.push(np.full(4096, 4.0), ones, 1.0)  # stamp went backwards: a reset
+    win.push(np.full(layout.DIM, 4.0), ones, 1.0)  # stamp went backwards: a reset
     assert win.resets == 1 and win.feeds()['valid'].tolist() == [[0, 0, 1]]
 
 
 def test_context_window_reset_empties_it_and_drops_contexts_from_before():
     win = ContextWindow(size=3, max_age_s=5.0)
-    ones = np.ones(16, np.float32)
+    ones = np.ones(layout.NUM_GROUPS, np.float32)
     for t in (10.0, 10.1, 10.2):
-        assert win.push(np.full(4096, t), ones, t)
+        assert win.push(np.full(layout.DIM, t), ones, t)
     win.reset(10.5)
     assert len(win) == 0 and win.feeds()['valid'].sum() == 0 and win.history_resets == 1
-    assert not win.push(np.full(4096, 9.0), ones, 10.3)  # in flight at the boundary
+    assert not win.push(np.full(layout.DIM, 9.0), ones, 10.3)  # in flight at the boundary
     assert len(win) == 0 and win.dropped_before_start == 1
-    assert win.push(np.full(4096, 5.0), ones, 10.5)
+    assert win.push(np.full(layout.DIM, 5.0), ones, 10.5)
     feeds = win.feeds()
     assert feeds['valid'].tolist() == [[0, 0, 1]] and feeds['window'][0, 2, 0] == 5.0
     # after the episode's first context, an earlier stamp is the clock going back
-    assert win.push(np.full(4096, 6.0), ones, 1.0)
+    assert win.push(np.full(layout.DIM, 6.0), ones, 1.0)
     assert win.resets == 1 and win.dropped_before_start == 1 and len(win) == 1
 
 
 def test_context_window_reset_keeps_the_new_episode_and_survives_a_resize():
     win = ContextWindow(size=3, max_age_s=5.0)
-    ones = np.ones(16, np.float32)
+    ones = np.ones(layout.NUM_GROUPS, np.float32)
     for t in (20.0, 20.2):
-        win.push(np.full(4096, t), ones, t)
+        win.push(np.full(layout.DIM, t), ones, t)
     win.reset(20.1)  # the boundary message came after the episode's first context
     assert win.feeds()['window'][0, :, 0].tolist() == [0.0, 0.0, np.float32(20.2)]
-    assert win.push(np.full(4096, 1.0), ones, 20.3) and len(win) == 2
+    assert win.push(np.full(layout.DIM, 1.0), ones, 20.3) and len(win) == 2
     win.reset()  # the service: everything goes, nothing is dropped afterwards
-    assert len(win) == 0 and win.push(np.full(4096, 1.0), ones, 20.25)
+    assert len(win) == 0 and win.push(np.full(layout.DIM, 1.0), ones, 20.25)
     win.reset(30.0)
     win.resize(5)  # a new model's window size keeps the pending boundary and the counts
     assert win.size == 5 and win.history_resets == 3
-    assert not win.push(np.full(4096, 1.0), ones, 29.0) and win.dropped_before_start == 1
-    assert win.push(np.full(4096, 1.0), ones, 30.0)
+    assert not win.push(np.full(layout.DIM, 1.0), ones, 29.0) and win.dropped_before_start == 1
+    assert win.push(np.full(layout.DIM, 1.0), ones, 30.0)
     assert win.feeds()['valid'].tolist() == [[0, 0, 0, 0, 1]]

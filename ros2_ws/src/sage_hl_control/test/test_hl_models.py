@@ -9,6 +9,7 @@ from sage_hl_control.l_module import build_l_module
 from sage_hl_control.models import (load_h_module_torch, load_l_module_torch,
                                     publish_initial_h_module, publish_initial_l_module)
 from sage_hl_control.runtime import h_probe_feeds, HRunner, l_probe_feeds, load_runner, LRunner
+from sage_perception.layout import COMPRESSED_DIM, DIM as CONTEXT_DIM
 import torch
 
 
@@ -23,12 +24,12 @@ def test_h_module_strategies_shapes_and_heads(strategy):
     model = build_h_module({'strategy': strategy})
     model.train()
     out = model.encode(*h_inputs())
-    assert out['z'].shape == (2, 256) and out['refined'].shape == (2, 4096)
+    assert out['z'].shape == (2, COMPRESSED_DIM) and out['refined'].shape == (2, CONTEXT_DIM)
     has_bn = strategy in ('bottleneck', 'hybrid')
     assert (out['mu'] is not None) == has_bn
     if has_bn:
         assert model.kl(out['mu'], out['logvar']).item() >= 0
-    assert model.decode(out['z']).shape == (2, 4096)
+    assert model.decode(out['z']).shape == (2, CONTEXT_DIM)
     assert model.probe(out['z']).shape == (2, DEFAULT_H_CONFIG['probe_dim'])
     loss = out['z'].pow(2).mean() + model.decode(out['z']).pow(2).mean()
     loss.backward()  # the whole graph is trainable
@@ -72,12 +73,12 @@ def test_l_module_outputs_absolute_targets_near_current_position():
     torch.manual_seed(0)
     model = build_l_module({'num_joints': 3, 'chunk_size': 5}).eval()
     pos = torch.tensor([[0.5, -1.0, 2.0]])
-    chunk = model(torch.randn(1, 256), pos, torch.zeros(1, 3))
+    chunk = model(torch.randn(1, COMPRESSED_DIM), pos, torch.zeros(1, 3))
     assert chunk.shape == (1, 5, 3)
     assert torch.all((chunk - pos[:, None]).abs() <= model.config['max_residual'])
     # Continuous joints: a full turn changes nothing but the absolute offset.
-    turned = model(torch.randn(1, 256).fill_(0.1), pos + 2 * np.pi, torch.zeros(1, 3))
-    plain = model(torch.randn(1, 256).fill_(0.1), pos, torch.zeros(1, 3))
+    turned = model(torch.randn(1, COMPRESSED_DIM).fill_(0.1), pos + 2 * np.pi, torch.zeros(1, 3))
+    plain = model(torch.randn(1, COMPRESSED_DIM).fill_(0.1), pos, torch.zeros(1, 3))
     assert torch.allclose(turned - 2 * np.pi, plain, atol=1e-5)
 
 
@@ -104,7 +105,7 @@ def test_publish_load_and_run_roundtrip(tmp_path):
     expected = h_torch(*(torch.from_numpy(feeds[k]) for k in ('window', 'valid', 'group_mask')))
     for precision, tol in (('fp32', 1e-4), ('fp16', 5e-2), ('int8', 0.3)):
         z, _ = HRunner(h_mv, precision).compress(feeds)
-        assert z.shape == (256,)
+        assert z.shape == (COMPRESSED_DIM,)
         assert np.abs(z - expected.detach().numpy()[0]).max() < tol
     l_torch = load_l_module_torch(l_mv)
     lf = l_probe_feeds(2, seed=5)

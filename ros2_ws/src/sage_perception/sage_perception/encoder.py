@@ -105,14 +105,14 @@ def preprocess(color_rgb, depth_m, positions, velocities, efforts, config):
         small = cv2.resize(_subsample(color_rgb, size), (size, size),
                            interpolation=cv2.INTER_AREA)
         color[0] = small.transpose(2, 0, 1) * np.float32(1.0 / 255.0)
-        presence[0, 0] = 1.0
+        presence[0, layout.MODALITY_INDEX['color']] = 1.0
     if depth_m is not None:
         max_depth = np.float32(config['max_depth_m'])
         clean = np.nan_to_num(_subsample(np.asarray(depth_m, dtype=np.float32), size),
                               nan=0.0, posinf=0.0, neginf=0.0)
         clean = np.clip(clean, 0.0, max_depth) / max_depth
         depth[0, 0] = cv2.resize(clean, (size, size), interpolation=cv2.INTER_AREA)
-        presence[0, 1] = 1.0
+        presence[0, layout.MODALITY_INDEX['depth']] = 1.0
     if positions is not None:
         n = int(config['num_joints'])
         q = np.asarray(positions, dtype=np.float32)
@@ -122,7 +122,7 @@ def preprocess(color_rgb, depth_m, positions, velocities, efforts, config):
         tau = np.zeros(n, np.float32) if efforts is None else np.asarray(efforts, np.float32)
         joints[0] = np.concatenate([np.sin(q), np.cos(q), qd * config['velocity_scale'],
                                     tau * config['effort_scale']])
-        presence[0, 2] = 1.0
+        presence[0, layout.MODALITY_INDEX['joints']] = 1.0
     return {'color': color, 'depth': depth, 'joints': joints, 'presence': presence}
 
 
@@ -277,9 +277,10 @@ def build_encoder(config=None):
 
         def _frame(self, color, depth, joints, presence):
             """Per-frame features: (visual, depth, proprio, fused), each (N, ...)."""
-            visual = self.color_net(color) * presence[:, 0:1]
-            depth_f = self.depth_net(depth) * presence[:, 1:2]
-            proprio = self.proprio_net(joints) * presence[:, 2:3]
+            c, d, j = (layout.MODALITY_INDEX[m] for m in ('color', 'depth', 'joints'))
+            visual = self.color_net(color) * presence[:, c:c + 1]
+            depth_f = self.depth_net(depth) * presence[:, d:d + 1]
+            proprio = self.proprio_net(joints) * presence[:, j:j + 1]
             fused = self.fuse(torch.cat([visual, depth_f, proprio, presence], dim=1))
             return visual, depth_f, proprio, fused
 

@@ -2,13 +2,17 @@
 """
 The 4K reality-context layout (docs/architecture.md, "The 4K context"): 16 groups x 256 dims.
 
-This module is the single definition of where each group lives in the 4096-D vector and of
-the presence bits that say which inputs fed a context. The encoder, the node, the heat-map
-and the trainer all index the context through it.
+This module is the single definition of where each group lives in the 4096-D vector, of
+the presence bits that say which inputs fed a context and of the groups each bit covers. The
+encoder, the context node, the H-module (its tokens and group mask), the trainer and the
+evaluator all index the context through it; sage_interfaces/msg/Context.msg and
+CompressedContext.msg carry the same numbers as message constants (a test checks they agree).
 """
 
-DIM = 4096
-GROUP_DIM = 256
+DIM = 4096                      # Context.DIM
+GROUP_DIM = 256                 # Context.GROUP_DIM
+NUM_GROUPS = DIM // GROUP_DIM   # 16: the H-module's tokens, one per GROUP_DIM block
+COMPRESSED_DIM = 256            # CompressedContext.DIM: the H-module's output
 
 # (name, start, stop) in order; 'visual' spans two groups.
 GROUPS = (
@@ -30,6 +34,9 @@ GROUPS = (
 )
 SLICES = {name: slice(start, stop) for name, start, stop in GROUPS}
 GROUP_NAMES = tuple(name for name, _, _ in GROUPS)
+# The GROUP_DIM blocks (0..NUM_GROUPS-1) of each named group: 'visual' is (0, 1).
+GROUP_BLOCKS = {name: tuple(range(start // GROUP_DIM, stop // GROUP_DIM))
+                for name, start, stop in GROUPS}
 
 SEMANTIC_HEADS = ('objects', 'affordances', 'relationships', 'intentions')
 PHYSICAL_HEADS = ('dynamics', 'materials', 'constraints')
@@ -49,9 +56,21 @@ PRESENT_TASK = 32
 
 # The modality flags the encoder takes as its `presence` input, in this order.
 MODALITY_BITS = (('color', PRESENT_COLOR), ('depth', PRESENT_DEPTH), ('joints', PRESENT_JOINTS))
+# Each modality's column in that input: color 0, depth 1, joints 2.
+MODALITY_INDEX = {name: i for i, (name, _) in enumerate(MODALITY_BITS)}
 
 # A modality's own groups: zeroed when the modality is absent.
 MODALITY_GROUPS = {'color': 'visual', 'depth': 'depth', 'joints': 'proprioceptive'}
+
+# Presence bit -> the groups fed by that input alone: the H-module masks them out of its
+# attention when the bit is clear. The groups computed from the fused features (semantic,
+# physical, temporal) are present whenever the context is.
+PRESENCE_GROUPS = {
+    **{bit: (MODALITY_GROUPS[name],) for name, bit in MODALITY_BITS},
+    PRESENT_AUDIO: ('audio',),
+    PRESENT_TACTILE: ('tactile',),
+    PRESENT_TASK: ('intentions',),
+}
 
 
 def _check():
@@ -59,7 +78,9 @@ def _check():
     for _, start, end in GROUPS:
         assert start == stop and end > start, 'groups must tile the context'
         stop = end
-    assert stop == DIM
+        assert start % GROUP_DIM == 0 and end % GROUP_DIM == 0, 'groups are whole blocks'
+    assert stop == DIM and DIM % GROUP_DIM == 0
+    assert all(g in SLICES for groups in PRESENCE_GROUPS.values() for g in groups)
 
 
 _check()

@@ -3,65 +3,82 @@
 Approximate time alignment of streams by header stamp.
 
 `make_synchronizer` uses message_filters' ApproximateTimeSynchronizer when a ROS install
-provides it, else `ApproxTimeSync`, an equivalent plain class (the PyPI wheels lack
-message_filters). Both are fed through `.add(index, msg)` after the caller has validated the
-message, so bad input never reaches the pairing. `AsOfBuffer` answers "the value as of a
-stamp" for fast streams (joint states at 100+ Hz against a 30 Hz camera).
+provides it, else `ApproxTimeSync`, a plain class that follows the same rules (the PyPI wheels
+lack message_filters; test_perception_sync_parity holds the two to the same output). Both are
+fed through `.add(index, msg)` after the caller has validated the message, so bad input never
+reaches the pairing. `AsOfBuffer` answers "the value as of a stamp" for fast streams (joint
+states at 100+ Hz against a 30 Hz camera).
 """
 
 import bisect
 import collections
+import itertools
 
-from sage_perception.decode import stamp_to_sec
+NS_PER_S = 1000 * 1000 * 1000
+
+
+def header_stamp_ns(msg):
+    """Return msg.header.stamp in integer nanoseconds (what message_filters keys by)."""
+    stamp = msg.header.stamp
+    return stamp.sec * NS_PER_S + stamp.nanosec
 
 
 class ApproxTimeSync:
     """
     Pair one message from each of N streams whose stamps lie within `slop` seconds.
 
-    Like message_filters.ApproximateTimeSynchronizer: each stream keeps its last
-    `queue_size` messages by stamp; when a message arrives, the closest message of every
-    other stream is looked up, and if all of them lie within `slop` of each other the set is
-    emitted and everything up to it dropped from the queues.
+    The rules of message_filters.ApproximateTimeSynchronizer (Python), step for step:
+
+    * each stream keeps a queue keyed by stamp in integer nanoseconds (a second message with
+      the same stamp replaces the first); past `queue_size` entries the oldest *stamp* goes,
+      whatever the arrival order;
+    * a new message is matched against, for each other stream, the queued messages at most
+      `slop` from it (inclusive), closest first (ties in queue order);
+    * the first combination in that order (itertools.product, the first other stream
+      varying slowest) whose stamps span strictly less than `slop` is emitted, and only the
+      matched messages leave the queues: older unmatched ones stay and can still pair;
+    * slop becomes nanoseconds as rclpy.Duration(seconds=slop) does (truncated).
+
+    `stamp` (msg -> seconds) replaces the header stamp; default header_stamp_ns, exact.
     """
 
     def __init__(self, n, queue_size, slop, callback, stamp=None):
-        self._queues = [collections.OrderedDict() for _ in range(n)]
+        self._queues = [{} for _ in range(n)]   # stamp ns -> msg, dict order = queue order
         self._queue_size = queue_size
-        self._slop = slop
+        self._slop_ns = int(slop * NS_PER_S)
         self._callback = callback
-        self._stamp = stamp or (lambda msg: stamp_to_sec(msg.header.stamp))
+        self._stamp_ns = header_stamp_ns if stamp is None else \
+            (lambda msg: int(round(stamp(msg) * NS_PER_S)))
         self.emitted = 0
-        self.dropped = 0  # messages discarded without a partner (queue overflow or stale)
+        self.dropped = 0  # messages discarded without a partner (queue overflow, same stamp)
 
     def add(self, index, msg):
         """Add a message to stream index; call the callback with a matched set, if any."""
-        t = self._stamp(msg)
+        t = self._stamp_ns(msg)
         queue = self._queues[index]
+        self.dropped += t in queue
         queue[t] = msg
         while len(queue) > self._queue_size:
-            queue.popitem(last=False)
+            del queue[min(queue)]
             self.dropped += 1
-        chosen = [None] * len(self._queues)
-        chosen[index] = t
+        if t not in queue:
+            return  # it was the oldest stamp of a full queue: nothing can match it
+        candidates = []
         for i, other in enumerate(self._queues):
             if i == index:
                 continue
-            if not other:
+            near = [s for s in other if abs(s - t) <= self._slop_ns]
+            if not near:
                 return
-            best = min(other, key=lambda s: abs(s - t))
-            if abs(best - t) > self._slop:
+            candidates.append(sorted(near, key=lambda s: abs(s - t)))
+        for combo in itertools.product(*candidates):
+            chosen = list(combo)
+            chosen.insert(index, t)
+            if max(chosen) - min(chosen) < self._slop_ns:
+                msgs = [q.pop(s) for q, s in zip(self._queues, chosen)]
+                self.emitted += 1
+                self._callback(*msgs)
                 return
-            chosen[i] = best
-        if max(chosen) - min(chosen) > self._slop:
-            return
-        msgs = [q[s] for q, s in zip(self._queues, chosen)]
-        for q, s in zip(self._queues, chosen):
-            for stale in [k for k in q if k <= s]:
-                del q[stale]
-                self.dropped += stale < s
-        self.emitted += 1
-        self._callback(*msgs)
 
 
 class _MessageFiltersSync:

@@ -96,7 +96,7 @@ def make_batch(memory, indices, encoder_config):
     got = memory.get(indices.reshape(-1))
     joints = joint_inputs(got['joint_pos'], got['joint_vel'], got['joint_eff'], encoder_config)
     presence = np.ones((b * t, len(layout.MODALITY_BITS)), np.float32)
-    presence[:, 1] = got['depth_present']
+    presence[:, layout.MODALITY_INDEX['depth']] = got['depth_present']
     bits = layout.PRESENT_COLOR | layout.PRESENT_JOINTS
     group_mask = np.stack([presence_group_mask(bits | (layout.PRESENT_DEPTH if d else 0))
                            for d in got['depth_present']])
@@ -221,7 +221,7 @@ class SleepModels(torch.nn.Module):
         self.h_module = h_module
         self.l_module = l_module
         self.scorer = scorer or CoherenceScorer(
-            code_dim=h_module.config.get('compressed_dim', 256),
+            code_dim=layout.COMPRESSED_DIM,
             num_joints=int(l_module.config['num_joints']))
 
     HEADS = ('recon', 'probe', 'coherence')

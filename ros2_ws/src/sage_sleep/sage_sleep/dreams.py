@@ -20,6 +20,7 @@ it a score (a logit: high = coherent). It is honest only if it separates real fr
 sequences, reported as AUROC per modification.
 """
 
+from sage_perception.layout import COMPRESSED_DIM
 import torch
 from torch import nn
 import torch.nn.functional as F
@@ -115,7 +116,7 @@ class CoherenceScorer(nn.Module):
     jumps and ordering (what changes after what) are visible to the recurrent summary.
     """
 
-    def __init__(self, code_dim=256, num_joints=2, hidden=128):
+    def __init__(self, code_dim=COMPRESSED_DIM, num_joints=2, hidden=128):
         super().__init__()
         step_dim = 2 * code_dim + 6 * num_joints
         self.inp = nn.Sequential(nn.Linear(step_dim, hidden), nn.GELU())

@@ -36,7 +36,7 @@ import sys
 
 import numpy as np
 from sage_common.registry import default_model_dir, ModelRegistry
-from sage_common.stats import jerk_rms
+from sage_common.stats import jerk_rms, wilson_interval
 from sage_hl_control.context_window import ContextWindow, presence_group_mask
 from sage_hl_control.controller import ActuatorController
 from sage_hl_control.runtime import HRunner, LRunner
@@ -269,17 +269,6 @@ class Evaluator:
             if progress:
                 progress(i + 1, len(seeds), results)
         return summarize(policy, results, perturbation)
-
-
-def wilson_interval(successes, n, z=1.96):
-    """Return the 95% Wilson score interval of a success rate."""
-    if n == 0:
-        return (float('nan'), float('nan'))
-    p = successes / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return (max(0.0, centre - half), min(1.0, centre + half))
 
 
 def summarize(policy, results, perturbation):

@@ -19,6 +19,7 @@ Figures (all on episodes the training never saw):
 import math
 
 import numpy as np
+from sage_perception.layout import COMPRESSED_DIM
 from sage_sleep.consolidation import dream_batch, make_batch
 from sage_sleep.dreams import MODIFICATIONS
 from sage_sleep.metrics import (auroc, collapse_monitors, is_collapsed, pca_baseline, probe_r2,
@@ -77,7 +78,7 @@ def validate(models, memory, train_episodes, heldout_episodes, seq_len, seed, li
     n = len(val['target'])
     flat = lambda a: a.reshape(len(a), -1)  # noqa: E731
     pca = pca_baseline(train['context'], flat(train['target']), val['context'],
-                       flat(val['target']), dims=256)
+                       flat(val['target']), dims=COMPRESSED_DIM)
     recon = models.h_module.decode(torch.from_numpy(val['z'])).numpy()
     report = {
         'heldout_sequences': int(n),

@@ -12,7 +12,7 @@ stamp" for fast streams (joint states at 100+ Hz against a 30 Hz camera).
 import bisect
 import collections
 
-from sage_perception.decode import stamp_to_sec
+from sage_common.messages import stamp_to_sec
 
 
 class ApproxTimeSync:

@@ -252,7 +252,7 @@ def main(argv=None):
         return 2
 
     import rclpy
-    from sage_common.node_main import init_rclpy, stop_requested
+    from sage_common.node import init_rclpy, stop_requested
 
     init_rclpy(['sage_replay', *ros_args])
     node = rclpy.create_node('sage_replay')

@@ -11,8 +11,8 @@ rclpy = pytest.importorskip('rclpy')
 from rclpy._rclpy_pybind11 import RCLError  # noqa: E402
 from rclpy.context import Context  # noqa: E402
 from rclpy.executors import SingleThreadedExecutor  # noqa: E402
-from sage_common import node_main  # noqa: E402
-from sage_common.node_main import spin_until_shutdown  # noqa: E402
+from sage_common import node  # noqa: E402
+from sage_common.node import spin_until_shutdown  # noqa: E402
 
 
 @pytest.fixture
@@ -53,7 +53,7 @@ def test_an_error_after_sigint_is_a_clean_stop(executor, monkeypatch):
     # Between a SIGINT (recorded by init_rclpy's handler) and rclpy's signal thread shutting
     # the context down, an error is part of the stop (this one came from a KeyboardInterrupt
     # inside rclpy's C++ message conversion, before init_rclpy).
-    monkeypatch.setattr(node_main, '_stop_signals', [signal.SIGINT])
+    monkeypatch.setattr(node, '_stop_signals', [signal.SIGINT])
 
     def spin():
         raise RuntimeError("Unable to convert call argument '0' to Python object")
@@ -72,7 +72,7 @@ def test_other_errors_of_a_live_context_propagate(executor):
 def test_sigusr1_prints_every_thread_s_stack_and_worker_threads_block_stop_signals(ros_domain):
     script = (
         'import os, signal, threading\n'
-        'from sage_common.node_main import block_stop_signals, init_rclpy\n'
+        'from sage_common.node import block_stop_signals, init_rclpy\n'
         'import rclpy\n'
         'init_rclpy()\n'
         'masks = []\n'

@@ -2,7 +2,7 @@
 """Which upstream model versions the nodes accept."""
 
 from sage_common.registry import ModelRegistry
-from sage_hl_control.node_util import VersionGate
+from sage_hl_control.upstream import VersionGate
 
 
 class FakeClock:

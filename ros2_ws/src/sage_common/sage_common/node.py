@@ -7,6 +7,7 @@ The node layer every SAGE node process uses.
   node with `autostart`), spin until SIGINT/SIGTERM, then stop everything in order.
 * `BackgroundNode`, `SideService`: nodes spun on a thread of their own (tools, tests, a node's
   slow services); `LoadModelService`: a node's `~/load_model` off its data path.
+* `serve_history_reset`: /sage/episode_start and `~/reset_history` restart a node's history.
 
 rclpy is imported where it is used, so the module imports without a ROS installation.
 """
@@ -45,6 +46,31 @@ def declare_all(node, parameters):
             raise TypeError(f'parameter {name}: a range needs an int or float default')
         values[name] = node.declare_parameter(name, default, descriptor).value
     return values
+
+
+def serve_history_reset(node, reset, describe):
+    """
+    Call reset(start) on each /sage/episode_start, reset(None) on `~/reset_history` (Trigger).
+
+    start is the episode's start in seconds, from the std_msgs/Header stamp (None for a zero
+    stamp: a publisher that does not stamp); describe() is the Trigger's reply. Call it
+    before the node subscribes to its data: when an episode start and data are ready in the
+    same wait, the executor then takes the reset first.
+    """
+    from sage_common.messages import stamp_to_sec
+    from sage_common.qos import reliable_qos
+    from std_msgs.msg import Header
+    from std_srvs.srv import Trigger
+
+    def on_reset_history(request, response):
+        reset(None)
+        response.success = True
+        response.message = describe()
+        return response
+
+    node.create_subscription(Header, '/sage/episode_start',
+                             lambda msg: reset(stamp_to_sec(msg.stamp) or None), reliable_qos())
+    node.create_service(Trigger, '~/reset_history', on_reset_history)
 
 
 def init_rclpy(args=None):
@@ -285,7 +311,9 @@ class LoadModelService(SideService):
     load(version) returns a verified, probed model (version '' = the registry's active one) or
     raises ModelError: a refused version leaves the running one (running() is its version)
     in place. A loaded one waits in take() until the owner swaps it in on its own thread;
-    `takes_over` says when, in the reply (e.g. 'the next context').
+    `takes_over` says when, in the reply (e.g. 'the next context'). Create it last, where
+    nothing after it can fail and leave its thread running, and close() it before the owner
+    is destroyed.
     """
 
     def __init__(self, owner, load, running, takes_over):

@@ -19,7 +19,8 @@ import numpy as np
 from rclpy.node import Node
 from sage_common.diagnostics import ERROR, make_array, make_status, OK, WARN
 from sage_common.messages import floats_to_array, stamp_to_sec
-from sage_common.node import declare_all, FATAL, LoadModelService, run_node
+from sage_common.node import (declare_all, FATAL, LoadModelService, run_node,
+                              serve_history_reset)
 from sage_common.qos import qos_from_name, reliable_qos
 from sage_common.registry import default_model_dir, ModelError, ModelRegistry
 from sage_common.rejects import RejectCounter
@@ -29,8 +30,6 @@ from sage_hl_control.layout import COMPRESSED_DIM, CONTEXT_DIM
 from sage_hl_control.runtime import HRunner, PRECISION_FILES
 from sage_hl_control.upstream import VersionGate
 from sage_interfaces.msg import CompressedContext, Context
-from std_msgs.msg import Header
-from std_srvs.srv import Trigger
 
 # name: (default, description, (low, high) or None). Mirrored by config/h_module.yaml.
 PARAMETERS = {
@@ -66,15 +65,13 @@ class HModuleNode(Node):
         self.pub = self.create_publisher(CompressedContext, '/sage/context_compressed',
                                          reliable_qos())
         self.diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
-        # Before /sage/context: when both are ready in one wait, the executor takes the reset
-        # first. All three callbacks run on this node's single-threaded executor.
-        self.create_subscription(Header, '/sage/episode_start', self._on_episode_start,
-                                 reliable_qos())
-        self.create_service(Trigger, '~/reset_history', self._on_reset_history)
+        # Before /sage/context, so an episode start is taken first. A zero stamp (a publisher
+        # that does not stamp) empties the whole window.
+        serve_history_reset(self, self.window.reset,
+                            lambda: f'window emptied ({self.window.history_resets} resets)')
         self.create_subscription(Context, '/sage/context', self._on_context,
                                  qos_from_name(p['context_qos']))
         self.create_timer(p['diagnostics_period'], self._publish_diagnostics)
-        # Last: nothing after it can fail and leave its thread running (destroy_node closes it).
         self.loader = LoadModelService(self, self._load, lambda: self.runner.version,
                                        'the next context')
         self.get_logger().info(
@@ -120,16 +117,6 @@ class HModuleNode(Node):
         self.pub.publish(out)
         self.published += 1
         self.rate.tick()
-
-    def _on_episode_start(self, msg):
-        # A zero stamp (a publisher that does not stamp) empties the whole window.
-        self.window.reset(stamp_to_sec(msg.stamp) or None)
-
-    def _on_reset_history(self, request, response):
-        self.window.reset()
-        response.success = True
-        response.message = f'window emptied ({self.window.history_resets} resets)'
-        return response
 
     # -- diagnostics -----------------------------------------------------------------------
     def _publish_diagnostics(self):

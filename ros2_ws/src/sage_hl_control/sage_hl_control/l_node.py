@@ -122,7 +122,6 @@ class LModuleNode(LifecycleNode):
             ],
         }
         self._diag_timer = self.create_timer(p['diagnostics_period'], self._publish_diagnostics)
-        # Last: nothing after it can fail and leave its thread running (release() closes it).
         self._loader = LoadModelService(self, self._load, lambda: self.runner.version,
                                         'the next chunk')
         self.get_logger().info(

@@ -19,8 +19,9 @@ import sys
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.node import Node
 from sage_common.diagnostics import ERROR, make_array, make_status, OK, WARN
-from sage_common.messages import fill_image, floats_to_array, stamp_to_sec
-from sage_common.node import declare_all, FATAL, LoadModelService, run_node
+from sage_common.messages import fill_image, floats_to_array
+from sage_common.node import (declare_all, FATAL, LoadModelService, run_node,
+                              serve_history_reset)
 from sage_common.qos import qos_from_name, reliable_qos
 from sage_common.registry import default_model_dir, ModelError, ModelRegistry
 from sage_common.rejects import RejectCounter
@@ -31,8 +32,6 @@ from sage_perception.context_core import (ContextPipeline, DEFAULT_PIPELINE_PARA
                                           heatmap_mono8, load_runtime)
 from sage_perception.encoder import MODEL_NAME
 from sensor_msgs.msg import Image, JointState
-from std_msgs.msg import Header
-from std_srvs.srv import Trigger
 
 P = DEFAULT_PIPELINE_PARAMS
 # name: (default, description, (low, high) or None). Mirrored by config/context_node.yaml.
@@ -91,12 +90,10 @@ class ContextNode(Node):
         self.encode_ms = LatencyWindow(600)
         self.last_presence = 0
 
-        # Created before the sensor subscriptions: when an episode start and a frame are
-        # ready in the same wait, the executor takes the reset first. Both callbacks run on
-        # this node's single-threaded executor, and the pipeline locks its state besides.
-        self.create_subscription(Header, '/sage/episode_start', self._on_episode_start,
-                                 reliable_qos())
-        self.create_service(Trigger, '~/reset_history', self._on_reset_history)
+        # Before the sensor subscriptions, so an episode start is taken first. A zero stamp (a
+        # publisher that does not stamp) resets without dropping any frame.
+        serve_history_reset(self, self.pipeline.reset_history, lambda: (
+            f'encoder history reset ({self.pipeline.history_resets} resets)'))
         qos = qos_from_name(param['qos'], param['qos_depth'])
         self.create_subscription(Image, '/camera/color/image_raw', self._on_color, qos)
         self.create_subscription(Image, '/camera/depth/image_rect_raw', self._on_depth, qos)
@@ -108,8 +105,6 @@ class ContextNode(Node):
         # ~/load_model lives on a side node spun by its own executor thread, so loading,
         # verifying and probing a model never blocks the sensor callbacks. (Callback groups on
         # rclpy's MultiThreadedExecutor would too, but it costs far more per callback.)
-        # Created last: nothing after it can fail and leave its thread running; destroy_node
-        # closes it (joins the thread) before the process exits.
         self.loader = LoadModelService(self, self._load, lambda: self.pipeline.runtime.version,
                                        'the next colour frame')
         self.get_logger().info(
@@ -144,16 +139,6 @@ class ContextNode(Node):
     def _on_joints(self, msg):
         self.rates['joints'].tick()
         self.pipeline.on_joints(msg, self._now())
-
-    def _on_episode_start(self, msg):
-        # A zero stamp (a publisher that does not stamp) resets without dropping any frame.
-        self.pipeline.reset_history(stamp_to_sec(msg.stamp) or None)
-
-    def _on_reset_history(self, request, response):
-        self.pipeline.reset_history()
-        response.success = True
-        response.message = f'encoder history reset ({self.pipeline.history_resets} resets)'
-        return response
 
     # -- outputs ---------------------------------------------------------------------------
     def _publish(self, result):

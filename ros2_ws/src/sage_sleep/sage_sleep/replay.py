@@ -31,6 +31,7 @@ import time
 
 from rosbags.interfaces import QosDurability, QosReliability
 from rosbags.rosbag2 import Reader
+from sage_common.messages import stamp_to_ns
 
 from .bag_reader import BagError, list_wake_periods, open_segment
 from .segments import PERIOD_RE, SEGMENT_RE
@@ -209,7 +210,7 @@ class Player:
         stamp = getattr(header, 'stamp', None)
         if stamp is None or not (stamp.sec or stamp.nanosec):
             return msg
-        header.stamp = _time_msg(stamp.sec * 1_000_000_000 + stamp.nanosec + shift_ns)
+        header.stamp = _time_msg(stamp_to_ns(stamp) + shift_ns)
         return msg
 
 

@@ -3,7 +3,7 @@
 Every node of the graph exits cleanly on SIGINT and SIGTERM, cycle after cycle.
 
 A stop races with the nodes' own threads, so one start/stop proves little. Before the fixes
-this test guards (sage_common.node_main: SideService joined before exit, SIGINT and SIGTERM
+this test guards (sage_common.node: SideService joined before exit, SIGINT and SIGTERM
 handled by the main thread alone), 29 of 110 such cycles had an unclean stop: the context
 node aborted in 19 (SIGABRT, "terminate called without an active exception", its loader
 thread still in rclpy at interpreter exit), and context node, H and L module, sim and teacher
@@ -62,7 +62,7 @@ def exit_problem(node, sig):
     try:
         code = node.proc.wait(20)
     except subprocess.TimeoutExpired:
-        node.signal(signal.SIGUSR1)  # every node prints its threads' stacks (node_main)
+        node.signal(signal.SIGUSR1)  # every node prints its threads' stacks (sage_common.node)
         time.sleep(1.0)
         return f'still running 20 s after {sig.name}; its stacks:\n{node.output()[-6000:]}'
     output = node.output()

@@ -9,6 +9,7 @@ from diagnostic_msgs.msg import DiagnosticArray
 import numpy as np
 import pytest
 from sage_common.diagnostics import status_values
+from sage_common.messages import fill_image, sec_to_stamp, stamp_to_sec
 from sage_common.qos import reliable_qos
 from sage_common.registry import ModelRegistry
 from sage_common.rejects import RejectCounter
@@ -16,7 +17,6 @@ from sage_interfaces.msg import Context
 from sage_interfaces.srv import LoadModel
 from sage_perception import layout
 from sage_perception.context_core import ContextPipeline, load_runtime
-from sage_perception.decode import fill_image, sec_to_stamp
 from sage_perception.encoder import publish_initial_encoder
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Header
@@ -85,7 +85,7 @@ class Sender:
 
     def context_for(self, t):
         for msg in list(self.contexts):
-            if abs(msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9 - t) < 1e-6:
+            if abs(stamp_to_sec(msg.header.stamp) - t) < 1e-6:
                 return msg
         return None
 

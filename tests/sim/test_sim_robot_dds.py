@@ -9,6 +9,7 @@ from diagnostic_msgs.msg import DiagnosticArray
 import numpy as np
 import pytest
 from sage_common.diagnostics import status_values
+from sage_common.messages import stamp_to_ns as ns
 from sage_common.qos import reliable_qos, sensor_qos
 from sage_common.testing import workspace_install
 from sage_interfaces.msg import EpisodeState
@@ -26,10 +27,6 @@ def start_sim(launch_node, **params):
                       params_file=CONFIG / 'sim_robot.yaml', params=params)
     sim.wait_for_output(READY)
     return sim
-
-
-def ns(stamp):
-    return stamp.sec * 10 ** 9 + stamp.nanosec
 
 
 def latest_diagnostics(received):

@@ -18,9 +18,9 @@ def record_wake_bags(bag_root, periods=2, episodes=4, duration=1.0, width=64, he
                      first_seed=0):
     """Record `periods` wake periods of `episodes` teacher-driven episodes under bag_root."""
     from rclpy.serialization import serialize_message
+    from sage_common.messages import fill_image
     from sage_common.qos import reliable_qos, sensor_qos
     from sage_interfaces.msg import EpisodeState
-    from sage_perception.decode import fill_image
     from sage_sim.robot import MujocoRobot
     from sage_sim.teacher import ReachTeacher, TwoLinkArm
     from sage_sleep.msgdefs import MessageDefinitions

@@ -16,8 +16,9 @@ setup(
     maintainer='SAGE authors',
     maintainer_email='sage@example.com',
     description=(
-        'Shared plumbing of the SAGE nodes: model registry, ONNX Runtime sessions, QoS, '
-        'diagnostics, the test harness.'
+        'Shared plumbing of the SAGE nodes: the node layer (parameters, process runner, side '
+        'services), model registry, ONNX Runtime models, message helpers, QoS, diagnostics, '
+        'the test harness.'
     ),
     license='Apache-2.0',
     entry_points={

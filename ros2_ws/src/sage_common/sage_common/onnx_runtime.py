@@ -1,7 +1,9 @@
 # Copyright 2026 The SAGE authors. Licensed under the Apache License, Version 2.0.
-"""ONNX Runtime sessions with the best execution provider this machine has."""
+"""ONNX Runtime sessions with the best execution provider; registry versions as OnnxModel."""
 
 import numpy as np
+
+from sage_common.registry import ModelError
 
 # Tried in this order; the first one onnxruntime reports as available is used.
 PREFERRED_PROVIDERS = (
@@ -37,3 +39,44 @@ def probe_session(session, feeds):
         if not np.all(np.isfinite(value)):
             raise ValueError(f'model output {meta.name} is not finite on the probe input')
     return outputs
+
+
+class OnnxModel:
+    """
+    A registry version's ONNX session, opened on the best provider and probed before use.
+
+    `mv` is a ModelVersion the registry loaded (hashes verified); its manifest metadata must
+    hold a `config` dict. `filename` is the ONNX file of the version to open. Subclasses
+    check their config, then probe() once on a fixed input: a version whose file does not
+    open, whose shapes do not fit or whose output is not finite raises ModelError.
+    """
+
+    def __init__(self, mv, filename='model.onnx', threads=1):
+        self.mv = mv
+        self.version = mv.version
+        self.what = f'{mv.name} {mv.version}'
+        self.config = mv.metadata.get('config')
+        if not isinstance(self.config, dict):
+            raise ModelError(f'{self.what}: manifest metadata has no config')
+        try:
+            self.session, self.provider = create_session(mv.path(filename), threads)
+        except ModelError:
+            raise
+        except Exception as exc:  # onnxruntime raises its own exception types
+            raise ModelError(f'{self.what}: cannot open {filename}: {exc}')
+
+    def probe(self, feeds, shapes):
+        """Run once on feeds and return the outputs; ModelError unless finite and of shapes."""
+        try:
+            outputs = probe_session(self.session, feeds)
+        except Exception as exc:
+            raise ModelError(f'{self.what}: probe failed: {exc}')
+        got = [tuple(out.shape) for out in outputs]
+        if got != [tuple(shape) for shape in shapes]:
+            raise ModelError(f'{self.what}: probe output shapes {got}, expected '
+                             f'{[tuple(shape) for shape in shapes]}')
+        return outputs
+
+    def run(self, feeds):
+        """Return every output for feeds (float32 arrays)."""
+        return self.session.run(None, feeds)

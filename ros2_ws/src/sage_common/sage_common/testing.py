@@ -22,7 +22,7 @@ import subprocess
 import time
 
 import pytest
-from sage_common.background_node import BackgroundNode
+from sage_common.node import BackgroundNode
 
 
 def workspace_install():

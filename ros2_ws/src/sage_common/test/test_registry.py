@@ -105,3 +105,24 @@ def test_onnx_model_loads_in_onnxruntime(tmp_path):
     out, = probe_session(session, {'x': np.ones((1, 4), np.float32)})
     assert out.shape == (1, 4)
     onnx.checker.check_model(str(mv.path('model.onnx')))
+
+
+def test_onnx_model_opens_probes_and_refuses(tmp_path):
+    from sage_common.onnx_runtime import OnnxModel
+    import numpy as np
+
+    reg = ModelRegistry(tmp_path)
+    mv = reg.publish('enc', {'model.onnx': identity_onnx()}, **IO, metadata={'config': {'a': 1}})
+    model = OnnxModel(mv)
+    assert (model.version, model.config) == ('v0001', {'a': 1})
+    assert model.provider == 'CPUExecutionProvider'
+    x = np.ones((1, 4), np.float32)
+    out, = model.probe({'x': x}, [(1, 4)])
+    np.testing.assert_array_equal(out, x)
+    np.testing.assert_array_equal(model.run({'x': 2 * x})[0], 2 * x)
+    with pytest.raises(ModelError, match='probe output shapes'):
+        model.probe({'x': x}, [(1, 5)])
+    with pytest.raises(ModelError, match='not finite'):
+        model.probe({'x': np.full((1, 4), np.nan, np.float32)}, [(1, 4)])
+    with pytest.raises(ModelError, match='no config'):
+        OnnxModel(reg.publish('enc', {'model.onnx': identity_onnx()}, **IO))

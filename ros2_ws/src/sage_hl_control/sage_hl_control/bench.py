@@ -30,7 +30,7 @@ import tempfile
 import time
 
 import numpy as np
-from sage_common.background_node import BackgroundNode
+from sage_common.node import BackgroundNode
 
 WARMUP_S = 3.0
 STALE_TIMEOUT_S = 0.1  # the l_module default the run uses

@@ -21,11 +21,10 @@ from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.node import Node
 from rclpy.subscription import Subscription
 from sage_common.diagnostics import ERROR, make_array, make_status, OK
-from sage_common.node_main import run_node
+from sage_common.node import declare_all, run_node
 from sage_common.qos import latched_qos, qos_from_name, reliable_qos
 from sage_hl_control.command_audit import CommandAudit
 from sage_hl_control.controller import default_settings
-from sage_hl_control.node_util import declare
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool, Float64MultiArray
 import yaml
@@ -68,8 +67,7 @@ class CommandMonitorNode(Node):
 
     def __init__(self, **kwargs):
         super().__init__('command_monitor', **kwargs)
-        self.p = {name: declare(self, name, default, description, *(bounds or ()))
-                  for name, (default, description, bounds) in PARAMETERS.items()}
+        self.p = declare_all(self, PARAMETERS)
         limits_file = self.p['limits_file'] or default_limits_file()
         try:
             limits = read_limits(limits_file, self.p['limits_node'])

@@ -7,37 +7,34 @@ Every accepted compressed context, with the latest joint states, becomes an acti
 the chunks covering "now" blended, then the SafetyFilter) for the command and publishes it:
 std_msgs/Float64MultiArray on /<controller>/commands or trajectory_msgs/JointTrajectory on
 /<controller>/joint_trajectory (mode `drive`), or the same type on /sage/shadow/commands (mode
-`shadow`). Nothing is published unless the node is active. `autostart` configures and
-activates it at start. /sage/episode_start (std_msgs/Header stamped with the episode's start)
-drops the previous episode's chunks; slow start goes on (it is not restarted per episode).
+`shadow`). Commands and `~/holding` go out on lifecycle publishers: only while the node is
+active. `autostart` configures and activates it at start. /sage/episode_start
+(std_msgs/Header stamped with the episode's start) drops the previous episode's chunks; slow
+start goes on (it is not restarted per episode).
 `~/holding` (std_msgs/Bool, latched) says on every change whether the commands are holds.
 `~/load_model` loads, verifies and probes another version off the data path; it takes over
 at the next chunk, and a version that fails is refused while the running one stays.
 """
 
 import sys
-import threading
 import time
 
 from builtin_interfaces.msg import Duration
 from diagnostic_msgs.msg import DiagnosticArray
 import numpy as np
 from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
-from sage_common.background_node import SideService
 from sage_common.diagnostics import make_array, make_status, OK, WARN
+from sage_common.messages import stamp_to_sec
+from sage_common.node import declare_all, LoadModelService, run_node
 from sage_common.qos import latched_qos, qos_from_name, reliable_qos
-from sage_common.registry import ModelError, ModelRegistry
+from sage_common.registry import default_model_dir, ModelError, ModelRegistry
 from sage_common.rejects import RejectCounter
 from sage_common.stats import LatencyWindow, RateMeter
-from sage_hl_control.context_window import check_vector
 from sage_hl_control.controller import ActuatorController
 from sage_hl_control.controller import PARAMETERS as CONTROLLER_PARAMETERS
-from sage_hl_control.node_util import (answer_load_request, declare, model_dir_or_default,
-                                       VersionGate)
 from sage_hl_control.runtime import LRunner, PRECISION_FILES
+from sage_hl_control.upstream import VersionGate
 from sage_interfaces.msg import CompressedContext
-from sage_interfaces.srv import LoadModel
-from sage_perception.decode import stamp_to_sec
 from sage_perception.layout import COMPRESSED_DIM
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool, Float64MultiArray, Header
@@ -69,16 +66,12 @@ class LModuleNode(LifecycleNode):
 
     def __init__(self, **kwargs):
         super().__init__('l_module', **kwargs)
-        self.p = {name: declare(self, name, default, description, *(bounds or ()))
-                  for name, (default, description, bounds) in PARAMETERS.items()}
-        self.p['model_dir'] = model_dir_or_default(self.p['model_dir'])
+        self.p = declare_all(self, PARAMETERS)
+        self.p['model_dir'] = self.p['model_dir'] or str(default_model_dir())
         self.runner = None
-        self._pending = None
-        self._load_lock = threading.Lock()
-        self._entities = {'publisher': [], 'subscription': []}
-        self._side = None
+        self._entities = {'lifecycle_publisher': [], 'publisher': [], 'subscription': []}
+        self._loader = None
         self._timer = None
-        self._active = False
         self._diag_timer = None
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -110,12 +103,14 @@ class LModuleNode(LifecycleNode):
             self.msg_type, suffix = JointTrajectory, 'joint_trajectory'
         self.topic = (f'/{p["controller"]}/{suffix}' if p['mode'] == 'drive'
                       else '/sage/shadow/commands')
-        self.cmd_pub = self.create_publisher(self.msg_type, self.topic, reliable_qos())
+        self.cmd_pub = self.create_lifecycle_publisher(self.msg_type, self.topic,
+                                                       reliable_qos())
+        self.holding_pub = self.create_lifecycle_publisher(Bool, '~/holding', latched_qos())
         self.diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
-        self.holding_pub = self.create_publisher(Bool, '~/holding', latched_qos())
         self._published_holding = None
         self._entities = {
-            'publisher': [self.cmd_pub, self.diag_pub, self.holding_pub],
+            'lifecycle_publisher': [self.cmd_pub, self.holding_pub],
+            'publisher': [self.diag_pub],
             'subscription': [
                 self.create_subscription(CompressedContext, '/sage/context_compressed',
                                          self._on_context, reliable_qos()),
@@ -127,9 +122,8 @@ class LModuleNode(LifecycleNode):
             ],
         }
         self._diag_timer = self.create_timer(p['diagnostics_period'], self._publish_diagnostics)
-        # Last: nothing after it can fail and leave its thread running (release() closes it).
-        self._side = SideService(self, LoadModel, self.get_fully_qualified_name() + '/load_model',
-                                 self._on_load_model)
+        self._loader = LoadModelService(self, self._load, lambda: self.runner.version,
+                                        'the next chunk')
         self.get_logger().info(
             f'configured: L-module {self.runner.version} ({p["precision"]}, '
             f'{self.runner.provider}, K={self.runner.chunk_size}, dt={self.runner.chunk_dt:.4f}) '
@@ -141,14 +135,13 @@ class LModuleNode(LifecycleNode):
         self._last_tick = None
         self._published_holding = None
         self._timer = self.create_timer(self.controller.dt, self._on_tick)
-        self._active = True
         self.get_logger().info(f'active: publishing on {self.topic}')
-        return TransitionCallbackReturn.SUCCESS
+        return super().on_activate(state)  # enables the lifecycle publishers
 
     def on_deactivate(self, state):
         self._stop_timer()
         self.get_logger().info('inactive: publishing stopped')
-        return TransitionCallbackReturn.SUCCESS
+        return super().on_deactivate(state)
 
     def on_cleanup(self, state):
         self.release()
@@ -158,8 +151,12 @@ class LModuleNode(LifecycleNode):
         self.release()
         return TransitionCallbackReturn.SUCCESS
 
+    @property
+    def active(self):
+        """Whether the lifecycle publishers are enabled: True between activate and deactivate."""
+        return self.runner is not None and self.cmd_pub.is_activated
+
     def _stop_timer(self):
-        self._active = False
         if self._timer is not None:
             self.destroy_timer(self._timer)
             self._timer = None
@@ -175,10 +172,15 @@ class LModuleNode(LifecycleNode):
             for entity in entities:
                 destroy(entity)
             entities.clear()
-        if self._side is not None:
-            self._side.close()
-            self._side = None
+        if self._loader is not None:
+            self._loader.close()
+            self._loader = None
         self.runner = None
+
+    def destroy_node(self):
+        """Release the configured entities (joins the ~/load_model thread), then destroy."""
+        self.release()
+        super().destroy_node()
 
     def _load(self, version):
         return LRunner(ModelRegistry(self.p['model_dir']).load('l_module', version or None),
@@ -209,19 +211,15 @@ class LModuleNode(LifecycleNode):
         self.get_logger().info(f'episode start ({self.controller.episodes}): chunks dropped')
 
     def _on_context(self, msg):
-        if not self._active:
+        if not self.active:
             return
-        data, reason = check_vector(msg.data, COMPRESSED_DIM)
-        if reason is not None:
-            self.rejects.reject(reason, f'compressed context of {len(msg.data)} values')
+        data = self.gate.vector(msg, COMPRESSED_DIM, self.rejects)
+        if data is None:
             return
-        if not self.gate.accepts(msg.model_version):
-            self.rejects.reject('unknown_version', f'H-module version {msg.model_version!r}')
-            return
-        pending, self._pending = self._pending, None
-        if pending is not None:  # chunk boundary: the new version computes the next chunk
-            self.runner = pending
-            self.get_logger().info(f'L-module {pending.version} took over')
+        runner = self._loader.take()
+        if runner is not None:  # chunk boundary: the new version computes the next chunk
+            self.runner = runner
+            self.get_logger().info(f'L-module {runner.version} took over')
         now = time.monotonic()
         joints = self.controller.joint_state()
         if joints is None:
@@ -236,8 +234,6 @@ class LModuleNode(LifecycleNode):
 
     # -- the control tick ------------------------------------------------------------------
     def _on_tick(self):
-        if not self._active:
-            return
         now = time.monotonic()
         if self._last_tick is not None:
             self.jitter.add(abs(now - self._last_tick - self.controller.dt))
@@ -275,17 +271,6 @@ class LModuleNode(LifecycleNode):
         self.published += 1
         self.command_rate.tick()
 
-    # -- model reload ----------------------------------------------------------------------
-    def _on_load_model(self, request, response):
-        with self._load_lock:
-            runner = answer_load_request(self.get_logger(), response,
-                                         lambda: self._load(request.version),
-                                         self.runner.version if self.runner else '',
-                                         'the next chunk')
-            if runner is not None:
-                self._pending = runner
-            return response
-
     # -- diagnostics -----------------------------------------------------------------------
     def _publish_diagnostics(self):
         if self.runner is None:
@@ -294,14 +279,14 @@ class LModuleNode(LifecycleNode):
         counts = safety.counts
         holding = safety.holding
         level, message = OK, 'driving' if self.p['mode'] == 'drive' else 'shadowing'
-        if not self._active:
+        if not self.active:
             level, message = WARN, 'inactive'
         elif safety.estop:
             level, message = WARN, 'E-STOP latched'
         elif holding:
             level, message = WARN, 'holding (watchdog or no fresh inputs)'
         values = {
-            'active': self._active, 'mode': self.p['mode'], 'topic': self.topic,
+            'active': self.active, 'mode': self.p['mode'], 'topic': self.topic,
             'model_version': self.runner.version, 'precision': self.p['precision'],
             'provider': self.runner.provider, 'holding': holding, 'estop': safety.estop,
             'speed_scale': safety.slow_start.scale(time.monotonic()),
@@ -322,42 +307,8 @@ class LModuleNode(LifecycleNode):
 
 
 def main(args=None):
-    """Run the L-module node until SIGINT/SIGTERM."""
-    import rclpy
-    from rclpy.executors import SingleThreadedExecutor
-    from sage_common.node_main import init_rclpy, spin_until_shutdown, stop_requested
-
-    init_rclpy(args)
-    node = None
-    try:
-        node = LModuleNode()
-        started = (not node.p['autostart']
-                   or node.trigger_configure() == TransitionCallbackReturn.SUCCESS)
-        if started and node.p['autostart']:
-            node.trigger_activate()
-    except Exception:
-        if not stop_requested():  # else: SIGINT/SIGTERM while starting, a clean stop
-            raise
-        started = False
-    if not started:
-        code = 0 if stop_requested() else 1
-        if code:
-            print('l_module: configure failed (see log); exiting', file=sys.stderr)
-        if node is not None:
-            node.release()
-            node.destroy_node()
-        rclpy.try_shutdown()
-        return code
-    executor = SingleThreadedExecutor()
-    executor.add_node(node)
-    try:
-        spin_until_shutdown(executor)
-    finally:
-        executor.shutdown()
-        node.release()
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    """Run the L-module node until SIGINT/SIGTERM (configured and activated by autostart)."""
+    return run_node(LModuleNode, 'l_module', args)
 
 
 if __name__ == '__main__':

@@ -11,7 +11,7 @@ import time
 
 import numpy as np
 
-from sage_common.onnx_runtime import create_session, probe_session
+from sage_common.onnx_runtime import OnnxModel
 from sage_common.registry import ModelError, ModelRegistry, PRECISION_FILES
 from sage_perception.layout import COMPRESSED_DIM, DIM as CONTEXT_DIM, NUM_GROUPS
 
@@ -34,56 +34,27 @@ def l_probe_feeds(num_joints, batch=1, seed=0):
             'joint_vel': rng.uniform(-2.0, 2.0, (batch, j)).astype(np.float32)}
 
 
-class OnnxModel:
-    """A verified, probed ONNX session of one registry version at one precision."""
-
-    def __init__(self, mv, precision, threads):
-        if precision not in PRECISION_FILES:
-            raise ModelError(f'unknown precision {precision!r}; expected one of '
-                             f'{sorted(PRECISION_FILES)}')
-        self.mv = mv
-        self.version = mv.version
-        self.precision = precision
-        self.config = mv.metadata.get('config')
-        if not isinstance(self.config, dict):
-            raise ModelError(f'{mv.name} {mv.version}: manifest metadata has no config')
-        try:
-            self.session, self.provider = create_session(mv.path(PRECISION_FILES[precision]),
-                                                         threads)
-        except ModelError:
-            raise
-        except Exception as exc:  # onnxruntime raises its own exception types
-            raise ModelError(f'{mv.name} {mv.version} {precision}: cannot open: {exc}')
-        self.input_names = [i.name for i in self.session.get_inputs()]
-
-    def probe(self, feeds, shape):
-        """Run once on feeds; raise ModelError unless the output is finite and has shape."""
-        try:
-            out = probe_session(self.session, feeds)[0]
-        except Exception as exc:
-            raise ModelError(f'{self.mv.name} {self.version} {self.precision}: probe failed: '
-                             f'{exc}')
-        if tuple(out.shape) != tuple(shape):
-            raise ModelError(f'{self.mv.name} {self.version}: probe output shape '
-                             f'{tuple(out.shape)}, expected {tuple(shape)}')
-
-    def run(self, feeds):
-        """Return the first output for feeds (float32 arrays)."""
-        return self.session.run(None, feeds)[0]
+def precision_file(precision):
+    """Return the ONNX file of a precision variant; ModelError for an unknown precision."""
+    if precision not in PRECISION_FILES:
+        raise ModelError(f'unknown precision {precision!r}; expected one of '
+                         f'{sorted(PRECISION_FILES)}')
+    return PRECISION_FILES[precision]
 
 
 class HRunner(OnnxModel):
     """The H-module: feeds from ContextWindow.feeds() -> (256,) compressed context."""
 
     def __init__(self, mv, precision='fp32', threads=1):
-        super().__init__(mv, precision, threads)
+        super().__init__(mv, precision_file(precision), threads)
+        self.precision = precision
         self.window = int(self.config['window'])
-        self.probe(h_probe_feeds(self.window), (1, COMPRESSED_DIM))
+        self.probe(h_probe_feeds(self.window), [(1, COMPRESSED_DIM)])
 
     def compress(self, feeds):
         """Return (z (256,) float32, compute seconds)."""
         start = time.perf_counter()
-        z = self.run(feeds)[0]
+        z = self.run(feeds)[0][0]
         return z, time.perf_counter() - start
 
 
@@ -91,22 +62,22 @@ class LRunner(OnnxModel):
     """The L-module: (z, joint positions, velocities) -> (K, J) chunk of position targets."""
 
     def __init__(self, mv, precision='fp32', threads=1, num_joints=None):
-        super().__init__(mv, precision, threads)
+        super().__init__(mv, precision_file(precision), threads)
+        self.precision = precision
         self.num_joints = int(self.config['num_joints'])
         self.chunk_size = int(self.config['chunk_size'])
         self.chunk_dt = float(self.config['chunk_dt'])
         if num_joints is not None and num_joints != self.num_joints:
             raise ModelError(f'{mv.name} {mv.version} drives {self.num_joints} joints, the node '
                              f'has {num_joints}')
-        self.probe(l_probe_feeds(self.num_joints),
-                   (1, self.chunk_size, self.num_joints))
+        self.probe(l_probe_feeds(self.num_joints), [(1, self.chunk_size, self.num_joints)])
 
     def chunk(self, z, joint_pos, joint_vel):
         """Return the (K, J) float64 chunk and the compute time in seconds."""
         start = time.perf_counter()
         out = self.run({'z': np.asarray(z, np.float32).reshape(1, COMPRESSED_DIM),
                         'joint_pos': np.asarray(joint_pos, np.float32).reshape(1, -1),
-                        'joint_vel': np.asarray(joint_vel, np.float32).reshape(1, -1)})
+                        'joint_vel': np.asarray(joint_vel, np.float32).reshape(1, -1)})[0]
         return out[0].astype(np.float64), time.perf_counter() - start
 
 

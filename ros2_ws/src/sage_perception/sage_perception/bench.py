@@ -35,10 +35,9 @@ GOALS = {'p99_ms': 8.0, 'lost': 0, 'p50_above_floor_ms': 2.0}
 
 def _publisher(duration, out_path):
     import rclpy
+    from sage_common.messages import fill_image, sec_to_stamp
     from sage_common.qos import reliable_qos
     from sensor_msgs.msg import Image, JointState
-
-    from sage_perception.decode import fill_image, sec_to_stamp
 
     rclpy.init()
     node = rclpy.create_node('perception_bench_publisher')
@@ -101,7 +100,8 @@ def _receiver(out_path):
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
     from sage_common.diagnostics import status_values
-    from sage_common.node_main import spin_until_shutdown
+    from sage_common.messages import stamp_to_sec
+    from sage_common.node import spin_until_shutdown
     from sage_common.qos import reliable_qos
     from sage_interfaces.msg import Context
 
@@ -112,7 +112,7 @@ def _receiver(out_path):
 
     def on_context(msg):
         received = clock.now().nanoseconds * 1e-9
-        stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+        stamp = stamp_to_sec(msg.header.stamp)
         samples.append((stamp, received - stamp, msg.presence))
 
     def on_diag(msg):

@@ -4,8 +4,8 @@ The context pipeline without ROS: validate, align, encode, and say what was pres
 
 `ContextPipeline` takes Image and JointState messages (any objects with the same fields),
 rejects bad input by reason through a RejectCounter, pairs colour with depth by stamp,
-looks joints up as of the camera stamp, runs the encoder (`EncoderRuntime`, an ONNX Runtime
-session loaded and probed by `load_runtime`) and hands each context to a callback;
+looks joints up as of the camera stamp, runs the encoder (`EncoderRuntime`, a probed
+sage_common OnnxModel loaded by `load_runtime`) and hands each context to a callback;
 `reset_history` starts the encoder's recurrent history afresh at an episode boundary. The
 node (context_node.py) only wires topics, parameters and diagnostics to it.
 """
@@ -15,69 +15,58 @@ import time
 
 import numpy as np
 
-from sage_common.onnx_runtime import create_session, probe_session
+from sage_common.messages import stamp_to_sec
+from sage_common.onnx_runtime import OnnxModel
 from sage_common.registry import ModelError
 from sage_perception import layout
-from sage_perception.decode import (decode_color, decode_depth, DecodeError, JointOrder,
-                                    stamp_to_sec)
+from sage_perception.decode import decode_color, decode_depth, DecodeError, JointOrder
 from sage_perception.encoder import (encoder_config, initial_hidden, io_specs, MODEL_NAME,
                                      preprocess)
 from sage_perception.sync import AsOfBuffer, make_synchronizer
 
 
-class EncoderRuntime:
-    """A verified, probed encoder version and its ONNX Runtime session (immutable)."""
+class EncoderRuntime(OnnxModel):
+    """A verified, probed encoder version: one preprocessed frame -> (context, hidden)."""
 
-    def __init__(self, model_version, config, session, provider):
-        self.model_version = model_version
-        self.version = model_version.version
+    def __init__(self, mv, num_joints, threads=1):
+        """Check mv against the encoder layout and the node's joints, open it, probe it."""
+        what = f'{mv.name} {mv.version}'
+        try:
+            config = encoder_config(**mv.metadata['config'])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelError(f'{what}: manifest metadata has no usable encoder config ({exc})')
+        if int(config['num_joints']) != int(num_joints):
+            raise ModelError(f'{what}: built for {config["num_joints"]} joints, this node is '
+                             f'configured with {num_joints}')
+        inputs, outputs = io_specs(config)
+        for kind, expected, actual in (('inputs', inputs, mv.manifest['inputs']),
+                                       ('outputs', outputs, mv.manifest['outputs'])):
+            if expected != actual:
+                raise ModelError(f'{what}: manifest {kind} {actual} do not match the encoder '
+                                 f'layout {expected}')
+        super().__init__(mv, 'model.onnx', threads)
         self.config = config
-        self.session = session
-        self.provider = provider
+        feeds = preprocess(None, None, None, None, None, config)
+        feeds['hidden'] = initial_hidden(config)
+        context, _ = self.probe(feeds, [(1, layout.DIM), feeds['hidden'].shape])
+        if np.any(context[0, _masked_index()] != 0.0):
+            raise ModelError(f'{what}: masked groups {layout.MASKED_GROUPS} are not zero')
 
-    def run(self, feeds):
+    def encode(self, feeds):
         """Return (context (4096,), hidden_out (1, H)) for one preprocessed frame."""
-        context, hidden = self.session.run(None, feeds)
+        context, hidden = self.run(feeds)
         return context[0], hidden
 
 
 def load_runtime(registry, version, num_joints, threads=1, name=MODEL_NAME):
     """
-    Load, verify and probe an encoder version; return an EncoderRuntime.
+    Load, verify and probe an encoder version (version '' = the active one).
 
     Raises ModelError naming what is wrong: missing version, hash mismatch, ONNX I/O that
     does not match the manifest, a manifest that does not match the encoder layout or the
     node's joints, or a probe that fails.
     """
-    model_version = registry.load(name, version or None)
-    what = f'{name} {model_version.version}'
-    try:
-        config = encoder_config(**model_version.metadata['config'])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ModelError(f'{what}: manifest metadata has no usable encoder config ({exc})')
-    if int(config['num_joints']) != int(num_joints):
-        raise ModelError(f'{what}: built for {config["num_joints"]} joints, this node is '
-                         f'configured with {num_joints}')
-    inputs, outputs = io_specs(config)
-    for kind, expected, actual in (('inputs', inputs, model_version.manifest['inputs']),
-                                   ('outputs', outputs, model_version.manifest['outputs'])):
-        if expected != actual:
-            raise ModelError(f'{what}: manifest {kind} {actual} do not match the encoder '
-                             f'layout {expected}')
-    try:
-        session, provider = create_session(model_version.path('model.onnx'), threads)
-        feeds = preprocess(None, None, None, None, None, config)
-        feeds['hidden'] = initial_hidden(config)
-        context, hidden = probe_session(session, feeds)
-    except ModelError:
-        raise
-    except Exception as exc:  # onnxruntime raises its own exception types
-        raise ModelError(f'{what}: probe failed: {exc}')
-    if context.shape != (1, layout.DIM) or hidden.shape != feeds['hidden'].shape:
-        raise ModelError(f'{what}: probe gave shapes {context.shape}, {hidden.shape}')
-    if np.any(context[0, _masked_index()] != 0.0):
-        raise ModelError(f'{what}: masked groups {layout.MASKED_GROUPS} are not zero')
-    return EncoderRuntime(model_version, config, session, provider)
+    return EncoderRuntime(registry.load(name, version or None), num_joints, threads)
 
 
 def _masked_index():
@@ -271,7 +260,7 @@ class ContextPipeline:
                            velocities, efforts, runtime.config)
         feeds['hidden'] = self._hidden
         t1 = self._clock()
-        context, hidden = runtime.run(feeds)
+        context, hidden = runtime.encode(feeds)
         t2 = self._clock()
         if not (np.all(np.isfinite(context)) and np.all(np.isfinite(hidden))):
             self.rejects.reject('model_output_not_finite', f'model {runtime.version}')

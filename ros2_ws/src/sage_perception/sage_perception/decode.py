@@ -1,24 +1,14 @@
 # Copyright 2026 The SAGE authors. Licensed under the Apache License, Version 2.0.
 """
-sensor_msgs Image and JointState <-> numpy, without ROS-only helpers (no cv_bridge).
+sensor_msgs Image and JointState -> numpy, without ROS-only helpers (no cv_bridge).
 
 Decoding is zero-copy where the layout allows it (`np.frombuffer` over `msg.data`, strided
-for row padding); encoding fills `msg.data` through the fast path (`array.array`), never
-element by element. Bad input raises DecodeError whose `reason` is a short counter key.
+for row padding). Bad input raises DecodeError whose `reason` is a short counter key. Images
+are filled from numpy by sage_common.messages.fill_image.
 """
 
-import array
-import math
-
 import numpy as np
-
-# encoding -> (channels, numpy dtype without byte order)
-COLOR_ENCODINGS = {
-    'rgb8': (3, 'u1'), 'bgr8': (3, 'u1'), 'rgba8': (4, 'u1'), 'bgra8': (4, 'u1'),
-    'mono8': (1, 'u1'),
-}
-DEPTH_ENCODINGS = {'16UC1': (1, 'u2'), '32FC1': (1, 'f4')}
-ENCODINGS = {**COLOR_ENCODINGS, **DEPTH_ENCODINGS}
+from sage_common.messages import COLOR_ENCODINGS, DEPTH_ENCODINGS, ENCODINGS
 
 MAX_SIDE = 16384
 
@@ -110,44 +100,6 @@ def decode_depth(msg):
     return depth_to_metres(image_to_array(msg, DEPTH_ENCODINGS), msg.encoding)
 
 
-def fill_image(msg, image, encoding):
-    """
-    Fill an Image message's size fields and data from a C-contiguous numpy image.
-
-    Uses the `array.array` fast path: O(bytes) copies, no per-element Python work.
-    """
-    channels, kind = ENCODINGS[encoding]
-    image = np.asarray(image)
-    if image.dtype.newbyteorder('=') != np.dtype(kind):
-        image = image.astype(kind)
-    image = np.ascontiguousarray(image)  # keeps a big-endian input big-endian
-    if image.ndim == 2:
-        image = image[:, :, None]
-    if image.ndim != 3 or image.shape[2] != channels:
-        raise ValueError(f'{encoding} needs {channels} channels, got shape {image.shape}')
-    height, width = image.shape[:2]
-    msg.height, msg.width = int(height), int(width)
-    msg.encoding = encoding
-    msg.is_bigendian = 1 if image.dtype.byteorder == '>' else 0
-    msg.step = int(width * channels * image.dtype.itemsize)
-    msg.data = bytes_to_uint8_array(image.tobytes())
-    return msg
-
-
-def bytes_to_uint8_array(raw):
-    """Return an array.array('B') over raw bytes (what a uint8[] field takes without checks)."""
-    buf = array.array('B')
-    buf.frombytes(raw)
-    return buf
-
-
-def floats_to_array(values):
-    """Return an array.array('f') from a float32 numpy vector (the float32[] fast path)."""
-    buf = array.array('f')
-    buf.frombytes(np.ascontiguousarray(values, dtype=np.float32).tobytes())
-    return buf
-
-
 class JointOrder:
     """
     Maps JointState messages, names in any order or a subset, into a fixed joint order.
@@ -202,16 +154,3 @@ class JointOrder:
         if not self._seen.all():
             return None
         return self._values[0].copy(), self._values[1].copy(), self._values[2].copy()
-
-
-def stamp_to_sec(stamp):
-    """Return a builtin_interfaces Time as float seconds."""
-    return stamp.sec + stamp.nanosec * 1e-9
-
-
-def sec_to_stamp(seconds, stamp):
-    """Fill a builtin_interfaces Time from float seconds and return it."""
-    frac, whole = math.modf(seconds)
-    stamp.sec = int(whole)
-    stamp.nanosec = int(round(frac * 1e9)) % 1000000000
-    return stamp

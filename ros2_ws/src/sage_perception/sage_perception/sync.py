@@ -14,13 +14,14 @@ import bisect
 import collections
 import itertools
 
+from sage_common.messages import stamp_to_ns
+
 NS_PER_S = 1000 * 1000 * 1000
 
 
 def header_stamp_ns(msg):
     """Return msg.header.stamp in integer nanoseconds (what message_filters keys by)."""
-    stamp = msg.header.stamp
-    return stamp.sec * NS_PER_S + stamp.nanosec
+    return stamp_to_ns(msg.header.stamp)
 
 
 class ApproxTimeSync:

@@ -4,8 +4,9 @@
 import numpy as np
 import pytest
 from rosbags.image import message_to_cvimage
-from sage_perception.decode import (decode_color, decode_depth, DecodeError, fill_image,
-                                    image_to_array, JointOrder)
+from sage_common.messages import fill_image
+from sage_perception.decode import (decode_color, decode_depth, DecodeError, image_to_array,
+                                    JointOrder)
 from sensor_msgs.msg import Image, JointState
 
 RNG = np.random.default_rng(7)

@@ -3,11 +3,11 @@
 
 import numpy as np
 import pytest
+from sage_common.messages import fill_image, sec_to_stamp
 from sage_common.registry import ModelRegistry
 from sage_common.rejects import RejectCounter
 from sage_perception import layout
 from sage_perception.context_core import ContextPipeline, heatmap_mono8, load_runtime
-from sage_perception.decode import fill_image, sec_to_stamp
 from sage_perception.encoder import publish_initial_encoder
 from sensor_msgs.msg import Image, JointState
 
@@ -121,7 +121,7 @@ def _set(msg, **fields):
 def test_swap_runtime_resets_history(pipe, runtime):
     _frame(pipe, T0)
     _frame(pipe, T0 + 0.1)
-    registry = ModelRegistry(runtime.model_version.directory.parents[1])
+    registry = ModelRegistry(runtime.mv.directory.parents[1])
     pipe.swap_runtime(load_runtime(registry, '', num_joints=2))
     _frame(pipe, T0 + 0.2)
     # same weights, fresh GRU state: the first frame after the swap matches the first ever

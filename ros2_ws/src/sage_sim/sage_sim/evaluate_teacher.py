@@ -23,6 +23,7 @@ import time
 from diagnostic_msgs.msg import DiagnosticArray
 import numpy as np
 from sage_common.diagnostics import status_values
+from sage_common.messages import stamp_to_ns
 from sage_common.qos import qos_from_name, reliable_qos
 from sage_common.testing import (executable_path, loopback_env, NodeProcess, pick_domain_id,
                                  ros_args, RosTestNode)
@@ -36,21 +37,17 @@ from .sim_robot_node import PARAMETERS
 DEFAULT_DURATION = PARAMETERS['episode_duration'][0]
 
 
-def _ns(stamp):
-    return stamp.sec * 10 ** 9 + stamp.nanosec
-
-
 def settle_time(messages):
     """
     Return seconds from an episode's start to the moment it stayed successful (None: never).
 
     `messages` are one episode's EpisodeState messages in order; the first is the reset's.
     """
-    start = _ns(messages[0].header.stamp)
+    start = stamp_to_ns(messages[0].header.stamp)
     settled = None
     for m in messages:
         if m.success and settled is None:
-            settled = _ns(m.header.stamp)
+            settled = stamp_to_ns(m.header.stamp)
         elif not m.success:
             settled = None
     return None if settled is None else (settled - start) / 1e9

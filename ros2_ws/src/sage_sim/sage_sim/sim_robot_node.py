@@ -13,7 +13,6 @@ frame_id its number), the only episode information SAGE's nodes get: /sim/episod
 the goal, which they must not see.
 """
 
-import array
 import math
 import sys
 import threading
@@ -22,13 +21,13 @@ import time
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import Point
 import numpy as np
-from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 import rclpy
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.time import Time
 from sage_common.diagnostics import make_array, make_status, OK, WARN
-from sage_common.node_main import block_stop_signals, run_node
+from sage_common.messages import fill_image
+from sage_common.node import block_stop_signals, declare_all, FATAL, run_node
 from sage_common.qos import qos_from_name, reliable_qos
 from sage_common.rejects import RejectCounter
 from sage_common.stats import RateMeter
@@ -79,39 +78,11 @@ PARAMETERS = {
     'perturb.camera_jitter_deg': (0.0, 'max random camera rotation per axis, deg',
                                   (0.0, 45.0)),
 }
-STRING_ARRAY_PARAMETERS = {
-    'joint_names': "joint order of commands and /joint_states; unset = the model's actuated "
-                   'joints',
+# Declared without a default (not in config/sim_robot.yaml): unset means the model's joints.
+UNSET_PARAMETERS = {
+    'joint_names': (Parameter.Type.STRING_ARRAY, 'joint order of commands and /joint_states; '
+                    "unset = the model's actuated joints", None),
 }
-
-
-def declare(node, parameters):
-    """Declare parameters with descriptors and ranges; return {name: value}."""
-    values = {}
-    for name, (default, description, bounds) in parameters.items():
-        desc = ParameterDescriptor(description=description)
-        if bounds is not None and isinstance(default, float):
-            desc.floating_point_range = [FloatingPointRange(from_value=float(bounds[0]),
-                                                            to_value=float(bounds[1]))]
-        elif bounds is not None:
-            desc.integer_range = [IntegerRange(from_value=int(bounds[0]),
-                                               to_value=int(bounds[1]), step=1)]
-        values[name] = node.declare_parameter(name, default, desc).value
-    return values
-
-
-def fill_image(msg, pixels, encoding, stamp, frame_id):
-    """Fill an Image from a C-contiguous array through the buffer protocol (no per-element)."""
-    msg.header.stamp = stamp
-    msg.header.frame_id = frame_id
-    msg.height, msg.width = pixels.shape[:2]
-    msg.encoding = encoding
-    msg.is_bigendian = sys.byteorder == 'big'
-    msg.step = pixels.strides[0]
-    data = array.array('B')
-    data.frombytes(np.ascontiguousarray(pixels).view(np.uint8).reshape(-1))
-    msg.data = data
-    return msg
 
 
 def camera_info(robot, stamp, frame_id):
@@ -177,10 +148,8 @@ class SimRobotNode(Node):
 
     def __init__(self):
         super().__init__('sim_robot')
-        p = declare(self, PARAMETERS)
-        desc = ParameterDescriptor(description=STRING_ARRAY_PARAMETERS['joint_names'])
-        joint_names = self.declare_parameter('joint_names', Parameter.Type.STRING_ARRAY,
-                                             desc).value
+        p = declare_all(self, {**PARAMETERS, **UNSET_PARAMETERS})
+        joint_names = p['joint_names']
         if p['depth_encoding'] not in ('32FC1', '16UC1'):
             raise ValueError(f"depth_encoding must be 32FC1 or 16UC1, got {p['depth_encoding']}")
         self.p = p
@@ -344,9 +313,11 @@ class SimRobotNode(Node):
                     self.render_ms = (time.perf_counter() - t0) * 1e3
                 first = not self._camera_ready.is_set()
                 self._camera_ready.set()
-                fill_image(color, rgb, 'rgb8', stamp, self.p['color_frame_id'])
-                fill_image(depth_msg, depth_pixels(depth, enc), enc, stamp,
-                           self.p['depth_frame_id'])
+                for msg, pixels, encoding, frame in (
+                        (color, rgb, 'rgb8', self.p['color_frame_id']),
+                        (depth_msg, depth_pixels(depth, enc), enc, self.p['depth_frame_id'])):
+                    msg.header.stamp, msg.header.frame_id = stamp, frame
+                    fill_image(msg, pixels, encoding)
                 if not (self._publish(self.pub_color, color)
                         and self._publish(self.pub_depth, depth_msg)
                         and self._publish(self.pub_color_info, camera_info(
@@ -486,7 +457,8 @@ def _stop(node):
 
 
 def main(args=None):
-    return run_node(SimRobotNode, 'sim_robot', args, (ValueError, FileNotFoundError), _stop)
+    return run_node(SimRobotNode, 'sim_robot', args,
+                    {**FATAL, FileNotFoundError: 'no robot model'}, _stop)
 
 
 if __name__ == '__main__':

@@ -11,18 +11,18 @@ it would do while something else drives.
 import sys
 
 import numpy as np
-from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
-from sage_common.node_main import run_node
+from sage_common.messages import stamp_to_ns
+from sage_common.node import declare_all, FATAL, run_node
 from sage_common.qos import qos_from_name, reliable_qos
 from sage_interfaces.msg import EpisodeState
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray
 
 from .robot import load_model
-from .sim_robot_node import declare
 from .teacher import ReachTeacher, TwoLinkArm
 
+JOINT_NAMES = ['joint0', 'joint1']
 # name: (default, description, (min, max) or None). Mirrored by config/teacher.yaml.
 PARAMETERS = {
     'model_path': ('', "MJCF file of the arm; '' = gymnasium's Reacher-v5 reacher.xml", None),
@@ -34,13 +34,9 @@ PARAMETERS = {
                              "'measured' joints (labelling)", None),
     'joint_state_qos': ('sensor', 'QoS of the /joint_states subscription: sensor|reliable',
                         None),
+    'joint_names': (JOINT_NAMES, 'the two arm joints, base first; also the command order',
+                    None),
 }
-JOINT_NAMES = ['joint0', 'joint1']
-JOINT_NAMES_DESCRIPTION = 'the two arm joints, base first; also the command order'
-
-
-def _ns(stamp):
-    return stamp.sec * 10 ** 9 + stamp.nanosec
 
 
 class TeacherNode(Node):
@@ -48,10 +44,8 @@ class TeacherNode(Node):
 
     def __init__(self):
         super().__init__('teacher')
-        p = declare(self, PARAMETERS)
-        self.joint_names = list(self.declare_parameter(
-            'joint_names', JOINT_NAMES,
-            ParameterDescriptor(description=JOINT_NAMES_DESCRIPTION)).value)
+        p = declare_all(self, PARAMETERS)
+        self.joint_names = list(p['joint_names'])
         if len(self.joint_names) != 2:
             raise ValueError(f'the teacher drives a two-link arm; joint_names has '
                              f'{self.joint_names}')
@@ -79,7 +73,7 @@ class TeacherNode(Node):
         if self.episode is None:
             self.get_logger().info('teacher: receiving /sim/episode')
         if self.episode is None or msg.episode != self.episode.episode:
-            self.episode_seen_ns = _ns(msg.header.stamp)
+            self.episode_seen_ns = stamp_to_ns(msg.header.stamp)
         self.episode = msg
 
     def _on_joints(self, msg):
@@ -90,7 +84,7 @@ class TeacherNode(Node):
         if self.measured is None:
             self.get_logger().info('teacher: receiving /joint_states')
         self.measured = np.array([msg.position[i] for i in idx])
-        self.measured_stamp_ns = _ns(msg.header.stamp)
+        self.measured_stamp_ns = stamp_to_ns(msg.header.stamp)
 
     def _tick(self):
         ep = self.episode
@@ -112,7 +106,7 @@ class TeacherNode(Node):
 
 
 def main(args=None):
-    return run_node(TeacherNode, 'teacher', args, (ValueError, FileNotFoundError))
+    return run_node(TeacherNode, 'teacher', args, {**FATAL, FileNotFoundError: 'no robot model'})
 
 
 if __name__ == '__main__':

@@ -35,6 +35,7 @@ from pathlib import Path
 import sys
 
 import numpy as np
+from sage_common.onnx_runtime import OnnxModel
 from sage_common.registry import default_model_dir, ModelRegistry
 from sage_common.stats import jerk_rms, wilson_interval
 from sage_hl_control.context_window import ContextWindow, presence_group_mask
@@ -129,7 +130,7 @@ class SagePolicy(ControlledPolicy):
     def chunk(self, t, rgb, depth, pos, vel, eff):
         feeds = preprocess(rgb, depth, pos, vel, eff, self.encoder.config)
         feeds['hidden'] = self.hidden
-        context, self.hidden = self.encoder.run(feeds)
+        context, self.hidden = self.encoder.encode(feeds)
         self.window.push(context, presence_group_mask(PRESENT_ALL), t)
         z, _ = self.h_runner.compress(self.window.feeds())
         return self.l_runner.chunk(z, pos, vel)[0], self.l_runner.chunk_dt
@@ -141,22 +142,27 @@ class BCPolicy(ControlledPolicy):
     name = 'bc'
 
     def __init__(self, model_dir, controller_settings, version=None):
-        from sage_common.onnx_runtime import create_session
         from sage_sleep.baseline import MODEL_NAME
 
         super().__init__(controller_settings)
-        mv = ModelRegistry(model_dir).load(MODEL_NAME, version)
-        self.config = mv.metadata['config']
-        self.session, _ = create_session(mv.path('model.onnx'))
-        self.versions = {MODEL_NAME: mv.version}
+        self.model = OnnxModel(ModelRegistry(model_dir).load(MODEL_NAME, version))
+        self.config = c = self.model.config
+        s, j = int(c['image_size']), int(c['num_joints'])
+        rng = np.random.default_rng(0)
+        probe = self._feeds(rng.integers(0, 256, (s, s, 3), dtype=np.uint8),
+                            rng.uniform(-3, 3, j), rng.uniform(-2, 2, j))
+        self.model.probe(probe, [(1, int(c['chunk_size']), j)])
+        self.versions = {MODEL_NAME: self.model.version}
 
-    def chunk(self, t, rgb, depth, pos, vel, eff):
+    def _feeds(self, rgb, pos, vel):
         color = preprocess(rgb, None, None, None, None,
                            {'image_size': self.config['image_size'], 'num_joints': 1,
                             'max_depth_m': 1.0})['color']
-        chunk = self.session.run(None, {'color': color,
-                                        'joint_pos': np.asarray(pos, np.float32)[None],
-                                        'joint_vel': np.asarray(vel, np.float32)[None]})[0]
+        return {'color': color, 'joint_pos': np.asarray(pos, np.float32)[None],
+                'joint_vel': np.asarray(vel, np.float32)[None]}
+
+    def chunk(self, t, rgb, depth, pos, vel, eff):
+        chunk = self.model.run(self._feeds(rgb, pos, vel))[0]
         return chunk[0], float(self.config['chunk_dt'])
 
 

@@ -31,6 +31,7 @@ import time
 
 from rosbags.interfaces import QosDurability, QosReliability
 from rosbags.rosbag2 import Reader
+from sage_common.messages import stamp_to_ns
 
 from .bag_reader import BagError, list_wake_periods, open_segment
 from .segments import PERIOD_RE, SEGMENT_RE
@@ -209,7 +210,7 @@ class Player:
         stamp = getattr(header, 'stamp', None)
         if stamp is None or not (stamp.sec or stamp.nanosec):
             return msg
-        header.stamp = _time_msg(stamp.sec * 1_000_000_000 + stamp.nanosec + shift_ns)
+        header.stamp = _time_msg(stamp_to_ns(stamp) + shift_ns)
         return msg
 
 
@@ -252,7 +253,7 @@ def main(argv=None):
         return 2
 
     import rclpy
-    from sage_common.node_main import init_rclpy, stop_requested
+    from sage_common.node import init_rclpy, stop_requested
 
     init_rclpy(['sage_replay', *ros_args])
     node = rclpy.create_node('sage_replay')

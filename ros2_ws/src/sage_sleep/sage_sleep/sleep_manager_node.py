@@ -18,13 +18,12 @@ import sys
 import time
 
 from diagnostic_msgs.msg import DiagnosticArray
-from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, ReliabilityPolicy
 from rosbags.interfaces import (Qos, QosDurability, QosHistory, QosLiveliness,
                                 QosReliability, QosTime)
 from sage_common.diagnostics import ERROR, make_array, make_status, OK, WARN
-from sage_common.node_main import run_node
+from sage_common.node import declare_all, FATAL, run_node
 from sage_common.qos import latched_qos, qos_from_name, reliable_qos
 from sage_common.registry import default_model_dir, ModelRegistry
 from sage_interfaces.msg import SleepStatus
@@ -40,8 +39,23 @@ from .salvage import salvage_all
 from .sleep_cycle import SleepTrigger, TrainerRun
 
 MB = 1 << 20
+DEFAULT_TOPICS = [
+    '/camera/color/image_raw sensor_msgs/msg/Image sensor',
+    '/camera/color/camera_info sensor_msgs/msg/CameraInfo sensor',
+    '/camera/depth/image_rect_raw sensor_msgs/msg/Image sensor',
+    '/camera/depth/camera_info sensor_msgs/msg/CameraInfo sensor',
+    '/joint_states sensor_msgs/msg/JointState sensor',
+    '/sage/context sage_interfaces/msg/Context reliable',
+    '/sage/context_compressed sage_interfaces/msg/CompressedContext reliable',
+    '/arm_controller/commands std_msgs/msg/Float64MultiArray reliable',
+    '/sage/shadow/commands std_msgs/msg/Float64MultiArray reliable',
+    '/teacher/commands std_msgs/msg/Float64MultiArray reliable',
+    '/sage/estop std_msgs/msg/Bool latched',
+    '/sim/episode sage_interfaces/msg/EpisodeState reliable',
+]
+# name: (default, description, (min, max) or None). Mirrored by config/sleep_manager.yaml.
+# String arrays use [''] for "none" (a parameter needs a typed default); '' entries are dropped.
 PARAMETERS = {
-    # name: (default, description, (min, max) or None)
     'bag_root': ('', "where bags go; '' = $SAGE_ROOT/bags (else ./bags)", None),
     'segment_max_mb': (512.0, 'rotate the segment once it reaches this size (MiB)',
                        (0.01, 1e6)),
@@ -70,54 +84,21 @@ PARAMETERS = {
     'status_text_frame': ('world', 'frame_id of /sage/sleep_status_text (rviz)', None),
     'reload_timeout_s': (30.0, 'how long to wait for the nodes to load new models (s)',
                          (1.0, 600.0)),
+    'topics': (DEFAULT_TOPICS, 'recorded topics, one "topic type qos" entry each (type '
+               'pkg/msg/Name or "auto" to take it from the graph; qos sensor, reliable or '
+               'latched)', None),
+    'sleep_schedule': ([''], "local times HH:MM at which to sleep ('' entries ignored)", None),
+    'idle_teacher_topics': (['/teacher/commands'],
+                            'topics whose messages count as teacher activity', None),
+    'trainer_command': ([''], "argv of the trainer a sleep runs ('' entries ignored; empty = "
+                        'none)', None),
+    'model_names': (['encoder', 'h_module', 'l_module'],
+                    'models whose active versions the status reports', None),
+    'reload_services': (['/context_node/load_model', '/h_module/load_model',
+                         '/l_module/load_model'],
+                        'LoadModel services told to load the active versions after a sleep',
+                        None),
 }
-STRING_ARRAY_PARAMETERS = {
-    'topics': ('recorded topics, one "topic type qos" entry each (type pkg/msg/Name or '
-               '"auto" to take it from the graph; qos sensor, reliable or latched)'),
-    'sleep_schedule': "local times HH:MM at which to sleep ('' entries ignored)",
-    'idle_teacher_topics': 'topics whose messages count as teacher activity',
-    'trainer_command': "argv of the trainer a sleep runs ('' entries ignored; empty = none)",
-    'model_names': 'models whose active versions the status reports',
-    'reload_services': 'LoadModel services told to load the active versions after a sleep',
-}
-DEFAULT_TOPICS = [
-    '/camera/color/image_raw sensor_msgs/msg/Image sensor',
-    '/camera/color/camera_info sensor_msgs/msg/CameraInfo sensor',
-    '/camera/depth/image_rect_raw sensor_msgs/msg/Image sensor',
-    '/camera/depth/camera_info sensor_msgs/msg/CameraInfo sensor',
-    '/joint_states sensor_msgs/msg/JointState sensor',
-    '/sage/context sage_interfaces/msg/Context reliable',
-    '/sage/context_compressed sage_interfaces/msg/CompressedContext reliable',
-    '/arm_controller/commands std_msgs/msg/Float64MultiArray reliable',
-    '/sage/shadow/commands std_msgs/msg/Float64MultiArray reliable',
-    '/teacher/commands std_msgs/msg/Float64MultiArray reliable',
-    '/sage/estop std_msgs/msg/Bool latched',
-    '/sim/episode sage_interfaces/msg/EpisodeState reliable',
-]
-STRING_ARRAY_DEFAULTS = {
-    'topics': DEFAULT_TOPICS, 'sleep_schedule': [''], 'idle_teacher_topics': ['/teacher/commands'],
-    'trainer_command': [''], 'model_names': ['encoder', 'h_module', 'l_module'],
-    'reload_services': ['/context_node/load_model', '/h_module/load_model',
-                        '/l_module/load_model'],
-}
-
-
-def declare(node):
-    values = {}
-    for name, (default, description, bounds) in PARAMETERS.items():
-        desc = ParameterDescriptor(description=description)
-        if bounds and isinstance(default, float):
-            desc.floating_point_range = [FloatingPointRange(
-                from_value=float(bounds[0]), to_value=float(bounds[1]), step=0.0)]
-        elif bounds:
-            desc.integer_range = [IntegerRange(from_value=bounds[0], to_value=bounds[1],
-                                               step=1)]
-        values[name] = node.declare_parameter(name, default, desc).value
-    for name, description in STRING_ARRAY_PARAMETERS.items():
-        desc = ParameterDescriptor(description=description)
-        value = node.declare_parameter(name, STRING_ARRAY_DEFAULTS[name], desc).value
-        values[name] = [v for v in value if v.strip()]
-    return values
 
 
 def parse_topic_entry(entry):
@@ -170,7 +151,8 @@ class SleepManagerNode(Node):
 
     def __init__(self):
         super().__init__('sleep_manager')
-        p = self.p = declare(self)
+        p = self.p = {name: [v for v in value if v.strip()] if isinstance(value, list) else value
+                      for name, value in declare_all(self, PARAMETERS).items()}
         if p['quota_action'] not in ACTIONS:
             raise ValueError(f'quota_action must be one of {ACTIONS}, not {p["quota_action"]!r}')
         root = os.environ.get('SAGE_ROOT', '.')
@@ -437,8 +419,8 @@ class SleepManagerNode(Node):
 
 
 def main(args=None):
-    return run_node(SleepManagerNode, 'sleep_manager', args, (ValueError, OSError),
-                    SleepManagerNode.stop)
+    return run_node(SleepManagerNode, 'sleep_manager', args,
+                    {**FATAL, OSError: 'cannot record'}, SleepManagerNode.stop)
 
 
 if __name__ == '__main__':

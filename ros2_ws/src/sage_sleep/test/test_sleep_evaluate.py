@@ -65,3 +65,21 @@ def test_cli_selects_slow_start_and_records_the_controller(models, tmp_path):
     assert summary['results'][0]['commands'] == 10
     assert main(['--policy', 'teacher', '--out', str(out)] + common) == 0
     assert json.loads(out.read_text())['controller'] is None
+
+
+def test_bc_baseline_is_probed_and_drives_through_the_controller(tmp_path):
+    from sage_common.registry import ModelError, ModelRegistry
+    from sage_sleep.baseline import build_bc_policy, publish_bc
+
+    registry = ModelRegistry(tmp_path)
+    publish_bc(registry, build_bc_policy({'image_size': 32}))
+    evaluator = Evaluator(duration=0.1, width=64, height=64)
+    policy = make_policy('bc', evaluator, tmp_path)
+    assert policy.versions == {'bc_policy': 'v0001'}
+    assert evaluator.evaluate(policy, [3])['results'][0]['commands'] == 10
+    # A version whose graph does not give the chunk its manifest config promises is refused.
+    wrong = build_bc_policy({'image_size': 32})
+    wrong.config['chunk_size'] = 7
+    publish_bc(registry, wrong)
+    with pytest.raises(ModelError, match='probe output shapes'):
+        make_policy('bc', evaluator, tmp_path)

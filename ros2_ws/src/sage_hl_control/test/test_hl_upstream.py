@@ -2,7 +2,7 @@
 """Which upstream model versions the nodes accept."""
 
 from sage_common.registry import ModelRegistry
-from sage_hl_control.node_util import VersionGate
+from sage_hl_control.upstream import VersionGate
 
 
 class FakeClock:
@@ -32,3 +32,22 @@ def test_registry_versions_are_reread_at_most_once_per_refresh(tmp_path):
     clock.now = 1.5
     assert gate.accepts('v0001')      # newly deployed versions become accepted
     assert not gate.accepts('v0002')
+
+
+def test_vector_refuses_wrong_size_non_finite_and_unknown_versions(tmp_path):
+    import array
+    import types
+
+    from sage_common.rejects import RejectCounter
+
+    gate = VersionGate('enc_a', tmp_path, 'encoder')
+    rejects = RejectCounter()
+
+    def msg(values, version='enc_a'):
+        return types.SimpleNamespace(data=array.array('f', values), model_version=version)
+
+    assert list(gate.vector(msg([0.5] * 4), 4, rejects)) == [0.5] * 4
+    assert gate.vector(msg([0.5] * 3), 4, rejects) is None
+    assert gate.vector(msg([0.5] * 3 + [float('nan')]), 4, rejects) is None
+    assert gate.vector(msg([0.5] * 4, 'enc_b'), 4, rejects) is None
+    assert rejects.counts == {'wrong_size': 1, 'non_finite': 1, 'unknown_version': 1}

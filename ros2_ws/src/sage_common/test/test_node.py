@@ -11,8 +11,8 @@ rclpy = pytest.importorskip('rclpy')
 from rclpy._rclpy_pybind11 import RCLError  # noqa: E402
 from rclpy.context import Context  # noqa: E402
 from rclpy.executors import SingleThreadedExecutor  # noqa: E402
-from sage_common import node_main  # noqa: E402
-from sage_common.node_main import spin_until_shutdown  # noqa: E402
+from sage_common import node  # noqa: E402
+from sage_common.node import spin_until_shutdown  # noqa: E402
 
 
 @pytest.fixture
@@ -53,7 +53,7 @@ def test_an_error_after_sigint_is_a_clean_stop(executor, monkeypatch):
     # Between a SIGINT (recorded by init_rclpy's handler) and rclpy's signal thread shutting
     # the context down, an error is part of the stop (this one came from a KeyboardInterrupt
     # inside rclpy's C++ message conversion, before init_rclpy).
-    monkeypatch.setattr(node_main, '_stop_signals', [signal.SIGINT])
+    monkeypatch.setattr(node, '_stop_signals', [signal.SIGINT])
 
     def spin():
         raise RuntimeError("Unable to convert call argument '0' to Python object")
@@ -72,7 +72,7 @@ def test_other_errors_of_a_live_context_propagate(executor):
 def test_sigusr1_prints_every_thread_s_stack_and_worker_threads_block_stop_signals(ros_domain):
     script = (
         'import os, signal, threading\n'
-        'from sage_common.node_main import block_stop_signals, init_rclpy\n'
+        'from sage_common.node import block_stop_signals, init_rclpy\n'
         'import rclpy\n'
         'init_rclpy()\n'
         'masks = []\n'
@@ -89,3 +89,30 @@ def test_sigusr1_prints_every_thread_s_stack_and_worker_threads_block_stop_signa
                           timeout=60)
     assert done.returncode == 0, done.stderr
     assert 'Current thread' in done.stderr and '<string>' in done.stderr
+
+
+def test_declare_all_declares_ranges_descriptions_and_unset_parameters(executor):
+    from rclpy.exceptions import InvalidParameterValueException
+    from rclpy.parameter import Parameter
+    from sage_common.node import declare_all
+
+    node = rclpy.create_node('declare_all_test', context=executor.context,
+                             parameter_overrides=[Parameter('rate', value=20.0)])
+    values = declare_all(node, {
+        'rate': (10.0, 'a rate (Hz)', (1.0, 100.0)),
+        'depth': (5, 'a depth', (1, 10)),
+        'flag': (True, 'a flag', None),
+        'names': (Parameter.Type.STRING_ARRAY, 'unset unless given', None),
+    })
+    assert values == {'rate': 20.0, 'depth': 5, 'flag': True, 'names': None}
+    rate = node.describe_parameter('rate')
+    assert rate.description == 'a rate (Hz)'
+    assert (rate.floating_point_range[0].from_value, rate.floating_point_range[0].to_value) == \
+        (1.0, 100.0)
+    assert node.describe_parameter('depth').integer_range[0].to_value == 10
+    assert not node.describe_parameter('flag').integer_range
+    with pytest.raises(InvalidParameterValueException):
+        declare_all(node, {'too_fast': (1000.0, 'out of its range', (1.0, 100.0))})
+    with pytest.raises(TypeError, match='range'):
+        declare_all(node, {'text': ('a', 'a string', (0, 1))})
+    node.destroy_node()

@@ -1,0 +1,358 @@
+# Copyright 2026 The SAGE authors. Licensed under the Apache License, Version 2.0.
+"""
+The node layer every SAGE node process uses.
+
+* `declare_all`: a node's parameters from one table, with descriptions and ranges.
+* `run_node`: a node process's main(): create the node (configure and activate a lifecycle
+  node with `autostart`), spin until SIGINT/SIGTERM, then stop everything in order.
+* `BackgroundNode`, `SideService`: nodes spun on a thread of their own (tools, tests, a node's
+  slow services); `LoadModelService`: a node's `~/load_model` off its data path.
+* `serve_history_reset`: /sage/episode_start and `~/reset_history` restart a node's history.
+
+rclpy is imported where it is used, so the module imports without a ROS installation.
+"""
+
+import faulthandler
+import signal
+import sys
+import threading
+import time
+
+_stop_signals = []  # the SIGINT/SIGTERMs init_rclpy()'s handler saw
+POLL_S = 0.1  # how often spin_until_shutdown looks for a stop signal between callbacks
+FATAL = {ValueError: 'bad parameter'}  # run_node's default: what an error at start means
+
+
+def declare_all(node, parameters):
+    """
+    Declare `{name: (default, description, (low, high) or None)}`; return {name: value}.
+
+    A number's range goes into its descriptor, so a value outside it is refused (at start and
+    when set). A default that is a rclpy Parameter.Type declares the parameter without a
+    value: it stays unset (None) unless given.
+    """
+    from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+
+    values = {}
+    for name, (default, description, bounds) in parameters.items():
+        descriptor = ParameterDescriptor(description=description)
+        if bounds is not None and isinstance(default, float):
+            descriptor.floating_point_range = [FloatingPointRange(
+                from_value=float(bounds[0]), to_value=float(bounds[1]), step=0.0)]
+        elif bounds is not None and isinstance(default, int) and not isinstance(default, bool):
+            descriptor.integer_range = [IntegerRange(
+                from_value=int(bounds[0]), to_value=int(bounds[1]), step=1)]
+        elif bounds is not None:
+            raise TypeError(f'parameter {name}: a range needs an int or float default')
+        values[name] = node.declare_parameter(name, default, descriptor).value
+    return values
+
+
+def serve_history_reset(node, reset, describe):
+    """
+    Call reset(start) on each /sage/episode_start, reset(None) on `~/reset_history` (Trigger).
+
+    start is the episode's start in seconds, from the std_msgs/Header stamp (None for a zero
+    stamp: a publisher that does not stamp); describe() is the Trigger's reply. Call it
+    before the node subscribes to its data: when an episode start and data are ready in the
+    same wait, the executor then takes the reset first.
+    """
+    from sage_common.messages import stamp_to_sec
+    from sage_common.qos import reliable_qos
+    from std_msgs.msg import Header
+    from std_srvs.srv import Trigger
+
+    def on_reset_history(request, response):
+        reset(None)
+        response.success = True
+        response.message = describe()
+        return response
+
+    node.create_subscription(Header, '/sage/episode_start',
+                             lambda msg: reset(stamp_to_sec(msg.stamp) or None), reliable_qos())
+    node.create_service(Trigger, '~/reset_history', on_reset_history)
+
+
+def init_rclpy(args=None):
+    """
+    rclpy.init(args) for a node process whose SIGINT and SIGTERM stop it in one thread.
+
+    rclpy's own signal handling shuts the context down from a thread of its own while the main
+    thread leaves spin() and tears the node down; the two race. Seen here: the process hanging
+    for good inside destroy_node (the teacher, the simulator: once in a test-suite run each),
+    SIGSEGV in rcl_trigger_guard_condition, and (its chained KeyboardInterrupt landing inside
+    rclpy's C++ message conversion) exit code 1. So rclpy installs no signal handler here: the
+    handler below only records the signal, spin_until_shutdown sees it within POLL_S, and the
+    main thread then stops everything in order (the node's threads, the node, the context).
+    A handler someone else installed for SIGINT/SIGTERM (or SIG_IGN) is left alone.
+
+    SIGUSR1 prints every thread's Python stack to stderr (faulthandler, async-signal-safe):
+    `kill -USR1 <pid>` tells where a node that does not respond is stuck.
+    """
+    import rclpy
+
+    if hasattr(signal, 'SIGUSR1'):
+        faulthandler.register(signal.SIGUSR1, all_threads=True)
+
+    def on_stop(signum, frame):
+        _stop_signals.append(signum)
+
+    if threading.current_thread() is threading.main_thread():
+        for sig, default in ((signal.SIGINT, signal.default_int_handler),
+                             (signal.SIGTERM, signal.SIG_DFL)):
+            if signal.getsignal(sig) is default:
+                signal.signal(sig, on_stop)
+    try:
+        from rclpy.signals import SignalHandlerOptions
+    except ImportError:  # an rclpy without the option: its handlers chain to on_stop
+        rclpy.init(args=args)
+    else:
+        rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+
+
+def block_stop_signals():
+    """
+    Keep SIGINT and SIGTERM away from the calling (worker) thread and the threads it starts.
+
+    The kernel hands a process signal to any thread that does not block it. A worker thread
+    inside native code (MuJoCo's renderer and the GL driver's own threads, which inherit the
+    mask of the thread that starts them; DDS calls) would then take the stop signal as an
+    interrupted system call it may not retry; blocked there, the signal goes to the main
+    thread, which stops the node.
+    """
+    if hasattr(signal, 'pthread_sigmask'):
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+
+
+def stop_requested(context=None):
+    """
+    Return True once the process is asked to stop.
+
+    That is: init_rclpy()'s handler saw SIGINT or SIGTERM, or the context (default: rclpy's)
+    is shut down. An error raised then (creating a node on the invalid context, a callback
+    publishing on it) is part of the stop, not a failure.
+    """
+    import rclpy
+
+    return bool(_stop_signals) or not rclpy.ok(context=context)
+
+
+def run_node(make_node, name, args=None, fatal=None, on_exit=None):
+    """
+    Create a node with make_node() and spin it until SIGINT/SIGTERM; return the exit code.
+
+    A lifecycle node whose `autostart` parameter is true is configured and activated first.
+    The code is 0 after SIGINT/SIGTERM, even one that came while the node was being created;
+    1 when creating the node raised an error of a type in `fatal` ({type: what it means},
+    default FATAL; printed as `<name>: fatal: <meaning>: <error>`), when autostart failed, or
+    when on_exit(node) returns a failure message. on_exit runs before the node is destroyed,
+    e.g. to stop its threads; a node's side services close in its destroy_node. The
+    executor and the node are gone before rclpy shuts down, so no thread of theirs is left
+    at interpreter exit (one still inside rclpy then aborts the process).
+    """
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+
+    fatal = FATAL if fatal is None else fatal
+    init_rclpy(args)
+    node = executor = None
+    code = 0
+    try:
+        try:
+            node = make_node()
+            failure = _autostart(node)
+        except tuple(fatal) as exc:
+            meaning = next(m for kind, m in fatal.items() if isinstance(exc, kind))
+            failure = f'{meaning}: {exc}'
+        if failure is None:
+            executor = SingleThreadedExecutor()
+            executor.add_node(node)
+            spin_until_shutdown(executor)
+        elif not stop_requested():
+            print(f'{name}: fatal: {failure}', file=sys.stderr)
+            code = 1
+    except Exception:
+        if not stop_requested():  # else: SIGINT/SIGTERM while starting, a clean stop
+            raise
+    finally:
+        if executor is not None:
+            executor.shutdown()
+        if node is not None:
+            failure = on_exit(node) if on_exit else None
+            if failure:
+                print(f'{name}: fatal: {failure}', file=sys.stderr)
+                code = 1
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return code
+
+
+def _autostart(node):
+    """Configure and activate a lifecycle node with `autostart` true; return a failure or None."""
+    from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
+
+    if not (isinstance(node, LifecycleNode) and node.has_parameter('autostart')
+            and node.get_parameter('autostart').value):
+        return None
+    for transition in ('configure', 'activate'):
+        if getattr(node, 'trigger_' + transition)() != TransitionCallbackReturn.SUCCESS:
+            return f'autostart: {transition} failed (see the log)'
+    return None
+
+
+def spin_until_shutdown(executor, spin=None):
+    """
+    Run spin until a stop is requested (see stop_requested); by default, the executor's callbacks.
+
+    When the context is shut down under a spinning executor, rclpy raises RCLError ("the
+    given context is not valid") or ExternalShutdownException, and a callback can fail on
+    the invalid context: all mean shutdown. Errors raised before any stop propagate.
+    """
+    from rclpy.executors import ExternalShutdownException
+
+    def spin_callbacks():
+        while not stop_requested(executor.context):
+            executor.spin_once(timeout_sec=POLL_S)
+
+    try:
+        (spin or spin_callbacks)()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except Exception:
+        if not stop_requested(executor.context):
+            raise
+
+
+class BackgroundNode:
+    """
+    A node that plain Python code can use while its callbacks run on a thread.
+
+    Without `context` it has its own rclpy context, so it coexists with any other rclpy user
+    in the process, and `close()` shuts that context down too; with one (a node's side
+    service) it shares it and leaves it alone. `node_kwargs` go to rclpy.create_node.
+
+    Call close() before the process exits: the spinning thread is a daemon only so that a
+    forgotten close() cannot hang the exit, and a daemon thread still inside rclpy when the
+    interpreter finalizes aborts the process ("terminate called without an active
+    exception", SIGABRT) as it wakes up.
+    """
+
+    def __init__(self, name, context=None, poll_s=0.05, **node_kwargs):
+        import rclpy
+        from rclpy.executors import SingleThreadedExecutor
+
+        self._own_context = context is None
+        if self._own_context:
+            context = rclpy.context.Context()
+            rclpy.init(context=context)
+        self.context = context
+        self.node = rclpy.create_node(name, context=context, **node_kwargs)
+        self.executor = SingleThreadedExecutor(context=context)
+        self.executor.add_node(self.node)
+        self._poll_s = poll_s
+        self._stop = threading.Event()
+        self._closed = False
+        self._thread = threading.Thread(target=self._spin, name=f'spin-{name}', daemon=True)
+        self._thread.start()
+
+    def _spin(self):
+        block_stop_signals()
+
+        def spin():
+            while not self._stop.is_set() and self.context.ok():
+                self.executor.spin_once(timeout_sec=self._poll_s)
+
+        spin_until_shutdown(self.executor, spin)
+
+    def close(self, timeout=30.0):
+        """
+        Stop spinning, join the thread, destroy the node; return True once the thread ended.
+
+        The thread leaves within one poll period unless a callback is running (e.g. a model
+        load): that callback is waited for, up to `timeout` seconds. Closing twice is a no-op.
+        """
+        self._stop.set()
+        if self._closed:
+            return True
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            # Destroying the node under a running callback would only add a second failure.
+            print(f'{self.node.get_name()}: spin thread still busy after {timeout} s; the '
+                  f'process may abort when it exits', file=sys.stderr)
+            return False
+        self._closed = True
+        self.executor.shutdown()
+        self.node.destroy_node()
+        if self._own_context:
+            self.context.try_shutdown()
+        return True
+
+
+class SideService(BackgroundNode):
+    """
+    A service served from its own helper node and executor thread.
+
+    Slow requests (loading and probing a model) then never delay the owner's data path,
+    which keeps a single-threaded executor (far cheaper in rclpy than a multi-threaded one).
+    The owner must close() it on exit, before destroying itself (see BackgroundNode).
+    """
+
+    def __init__(self, owner, srv_type, srv_name, callback):
+        # No global arguments: a `__node:=` remap of the owner must not rename this node too.
+        super().__init__(f'_{owner.get_name()}_side', context=owner.context, poll_s=0.1,
+                         start_parameter_services=False, use_global_arguments=False)
+        self.node.create_service(srv_type, srv_name, callback)
+
+
+class LoadModelService(SideService):
+    """
+    The owner's `~/load_model` (sage_interfaces/LoadModel), served on a side node.
+
+    load(version) returns a verified, probed model (version '' = the registry's active one) or
+    raises ModelError: a refused version leaves the running one (running() is its version)
+    in place. A loaded one waits in take() until the owner swaps it in on its own thread;
+    `takes_over` says when, in the reply (e.g. 'the next context'). Create it last, where
+    nothing after it can fail and leave its thread running, and close() it before the owner
+    is destroyed.
+    """
+
+    def __init__(self, owner, load, running, takes_over):
+        from sage_interfaces.srv import LoadModel
+
+        self._load = load
+        self._running = running
+        self._takes_over = takes_over
+        self._logger = owner.get_logger()
+        self._lock = threading.Lock()
+        self._pending = None
+        super().__init__(owner, LoadModel, owner.get_fully_qualified_name() + '/load_model',
+                         self._on_request)
+
+    def take(self):
+        """Return the model loaded since the last call (swap it in now), or None."""
+        with self._lock:
+            model, self._pending = self._pending, None
+        return model
+
+    def _on_request(self, request, response):
+        from sage_common.registry import ModelError
+
+        running = self._running()
+        started = time.monotonic()
+        try:
+            model = self._load(request.version)
+        except ModelError as exc:
+            response.success = False
+            response.message = f'refused, keeping {running}: {exc}'
+            response.active_version = running
+            self._logger.error(f'load_model: {response.message}')
+            return response
+        with self._lock:
+            self._pending = model
+        response.success = True
+        response.message = (f'{model.version} verified and probed in '
+                            f'{time.monotonic() - started:.2f} s (was {running}, '
+                            f'{model.provider}); takes over at {self._takes_over}')
+        response.active_version = model.version
+        self._logger.info(f'load_model: {response.message}')
+        return response

@@ -114,14 +114,6 @@ def test_only_selects_nodes(install):
         description.resolve(only=['ghost'], prefixes=[install])
 
 
-def test_param_literals_round_trip_through_yaml():
-    for value in ('/models/x', 'true', '', 'a,b', "it's", '3', 'plain', True, 2, 0.5,
-                  ['a', 'true'], [1, 2]):
-        text = graph.param_literal(value)
-        parsed = yaml.safe_load(text)
-        assert parsed == value or (value == '' and parsed == ''), (value, text)
-
-
 @pytest.mark.parametrize('mutate, message', [
     (lambda g: g.update(extra=1), 'unknown key.*extra'),
     (lambda g: g['nodes'][0].update(remap={}), "node 'talker'.*unknown key.*remap"),

@@ -138,13 +138,13 @@ def _raw_writer_ceiling(bag_root, scratch):
 
 def run(out_dir, quick=False):
     """Run the benchmark, write <out_dir>/recording.json and return the figures."""
-    from sage_common.testing import executable_path, loopback_env
+    from sage_common.processes import executable_path, node_environment, ros_args
 
     from .bag_reader import list_wake_periods
 
     seconds = SECONDS_QUICK if quick else SECONDS_FULL
     domain = int(os.environ.get('SAGE_TEST_DOMAIN_ID') or os.environ.get('ROS_DOMAIN_ID') or 60)
-    env = loopback_env(domain)
+    env = node_environment(domain_id=domain)
     scratch = Path(tempfile.mkdtemp(prefix='sage_bench_recording_'))
     bag_root = scratch / 'bags'
     topics = [f'{t} {m} reliable' for group in STREAMS.values() for t, m, _ in group]
@@ -155,8 +155,8 @@ def run(out_dir, quick=False):
         # a 10 min run offers ~37 GB: keep the newest 4 GiB (pruning is part of the load)
         'quota_mb': 4096.0, 'quota_action': 'prune'}}}))
     recorder = subprocess.Popen(
-        [str(executable_path('sage_sleep', 'sleep_manager')), '--ros-args', '--params-file',
-         str(params)], env=env, stdout=open(scratch / 'recorder.log', 'wb'),
+        [str(executable_path('sage_sleep', 'sleep_manager')),
+         *ros_args(params_files=[params])], env=env, stdout=open(scratch / 'recorder.log', 'wb'),
         stderr=subprocess.STDOUT, start_new_session=True)
     pubs = {}
     try:

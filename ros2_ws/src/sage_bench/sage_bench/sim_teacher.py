@@ -7,7 +7,7 @@ episodes with seeds 0..N-1 and waits for each to end, while counting the joint s
 colour frames a subscriber receives. Prints and returns the figures; `run(out_dir)` also writes
 `<out_dir>/sim_teacher.json` (benchmark form).
 
-    python -m sage_sim.evaluate_teacher --episodes 50 [--duration 2.0] [--domain-id 21]
+    python -m sage_bench.sim_teacher --episodes 50 [--duration 2.0] [--domain-id 21]
         [--sim-param width:=640 --sim-param height:=480 --sim-param perturb.mass_scale:=1.2]
 """
 
@@ -29,10 +29,9 @@ from sage_common.qos import qos_from_name, reliable_qos
 from sage_common.ros_client import RosClient
 from sage_interfaces.msg import EpisodeState
 from sage_interfaces.srv import ResetEpisode
+from sage_sim.sim_robot_node import PARAMETERS
 from sensor_msgs.msg import Image, JointState
 import yaml
-
-from .sim_robot_node import PARAMETERS
 
 DEFAULT_DURATION = PARAMETERS['episode_duration'][0]
 

@@ -18,7 +18,7 @@ the diagnostics and `/l_module/holding`:
 plus, offline, the bare ONNX compute times and the accuracy loss of FP16/INT8 against FP32
 on 64 random inputs. The first 3 s of each run are warm-up and are not measured.
 
-    python -m sage_hl_control.bench [--quick] [--out bench/results]
+    python -m sage_bench.control [--quick] [--out bench/results]
 """
 
 import argparse

@@ -12,7 +12,7 @@ with discovery limited to localhost, rmw_fastrtps ignores FASTDDS_BUILTIN_TRANSP
 (~13 ms rgb8, ~25 ms 32FC1 p50 here); the profile's 32 MB segment brings that to ~3 ms. The
 first 2 s are warm-up (discovery) and are not measured.
 
-    python -m sage_perception.bench [--quick] [--out bench/results]
+    python -m sage_bench.perception [--quick] [--out bench/results]
 """
 
 import argparse
@@ -162,7 +162,7 @@ def run(out_dir, quick=False, domain_id=None):
                                  'qos_depth': 10})
             procs.append(subprocess.Popen(node_argv, env=env, stdout=log,
                                           stderr=subprocess.STDOUT, start_new_session=True))
-            me = [sys.executable, '-m', 'sage_perception.bench']
+            me = [sys.executable, '-m', 'sage_bench.perception']
             receiver = subprocess.Popen(me + ['--role', 'receiver', '--out',
                                               str(tmp / 'rx.json')], env=env)
             procs.append(receiver)

@@ -188,10 +188,11 @@ class NodeProcess:
         regex = re.compile(pattern)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
+            exited = self.proc.poll() is not None
             match = regex.search(self.output())
             if match:
                 return match
-            if self.proc.poll() is not None:
+            if exited:  # what it printed before exiting was searched above
                 break
             time.sleep(0.05)
         raise AssertionError(f'{self.label}: no output matching {pattern!r} within {timeout} s '

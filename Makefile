@@ -25,7 +25,7 @@ test: setup
 	@$(ENV) && python -m pytest $(PYTEST_ARGS)
 
 bench: setup
-	@$(ENV) && python -m sage_bringup.bench $(BENCH_ARGS)
+	@$(ENV) && python -m sage_bench.suite $(BENCH_ARGS)
 
 soak: setup
 	@$(ENV) && python -m sage_bringup.soak --minutes $(SOAK_MINUTES) $(SOAK_ARGS)

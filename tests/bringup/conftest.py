@@ -16,7 +16,7 @@ import time
 import types
 
 import pytest
-from sage_common.testing import executable_path
+from sage_common.processes import executable_path, node_environment, NodeProcess
 import yaml
 
 
@@ -33,35 +33,11 @@ def write_graph(path, nodes, arguments=None):
     return path
 
 
-class Command:
+class Command(NodeProcess):
     """A command in its own session with its output in a file; always cleaned up."""
 
     def __init__(self, argv, env, log_path):
-        self.log_path = Path(log_path)
-        self._log = open(self.log_path, 'wb')
-        self.proc = subprocess.Popen(argv, env=env, stdout=self._log,
-                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                     start_new_session=True)
-
-    def output(self):
-        self._log.flush()
-        return self.log_path.read_text(errors='replace')
-
-    def wait_for_output(self, pattern, timeout=30.0):
-        regex = re.compile(pattern)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            match = regex.search(self.output())
-            if match:
-                return match
-            if self.proc.poll() is not None:
-                match = regex.search(self.output())
-                if match:
-                    return match
-                break
-            time.sleep(0.05)
-        raise AssertionError(f'no output matching {pattern!r} within {timeout} s (exit '
-                             f'{self.proc.poll()}):\n{self.output()[-4000:]}')
+        super().__init__(argv, env, log_path, Path(argv[0]).name)
 
     def wait(self, timeout):
         try:
@@ -164,9 +140,7 @@ def command(tmp_path, ros_domain):
     started = []
 
     def start(argv, env=None):
-        env = dict(os.environ if env is None else env)
-        env['PYTHONUNBUFFERED'] = '1'
-        cmd = Command(argv, env, tmp_path / f'command_{len(started)}.log')
+        cmd = Command(argv, node_environment(env), tmp_path / f'command_{len(started)}.log')
         started.append(cmd)
         return cmd
 

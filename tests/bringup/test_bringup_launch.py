@@ -16,6 +16,7 @@ import types
 
 import pytest
 from sage_bringup import graph
+from sage_common.processes import package_share
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -182,3 +183,10 @@ def test_every_node_names_an_installed_executable(robot, driver):
     for spec in specs:
         assert spec.executable_path.is_file(), spec
         assert all(path.is_file() for path in spec.params_files), spec
+
+
+def test_the_graph_and_launch_file_are_installed_with_sage_bringup():
+    """An installed workspace finds them through the ament index, without the source tree."""
+    installed = package_share('sage_bringup') / 'launch'
+    for name in ('sage_graph.yaml', 'sage.launch.py', 'sage.rviz'):
+        assert (installed / name).read_bytes() == (ROOT / 'launch' / name).read_bytes(), name

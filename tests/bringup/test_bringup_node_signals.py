@@ -22,15 +22,15 @@ import subprocess
 import time
 
 import pytest
+from sage_common.processes import package_share
 from sage_common.registry import ModelRegistry
-from sage_common.testing import workspace_install
 from sage_sleep.models_cli import init_models
 import yaml
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 SIGNALS = [signal.SIGINT] * 12 + [signal.SIGTERM] * 2
 RUN_S = 1.0  # the graph runs this long between the last node ready and the signal
-SIM_CONFIG = workspace_install() / 'sage_sim' / 'share' / 'sage_sim' / 'config'
+SIM_CONFIG = package_share('sage_sim') / 'config'
 
 
 @pytest.fixture(scope='module')

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from sage_common.diagnostics import status_values
 from sage_common.messages import stamp_to_ns as ns
+from sage_common.processes import package_share
 from sage_common.qos import reliable_qos, sensor_qos
-from sage_common.testing import workspace_install
 from sage_interfaces.msg import EpisodeState
 from sage_interfaces.srv import ResetEpisode
 from sensor_msgs.msg import CameraInfo, Image, JointState
@@ -19,7 +19,7 @@ from std_msgs.msg import Float64MultiArray, Header
 
 pytestmark = pytest.mark.integration
 READY = r'sim_robot: joints'
-CONFIG = workspace_install() / 'sage_sim' / 'share' / 'sage_sim' / 'config'
+CONFIG = package_share('sage_sim') / 'config'
 
 
 def start_sim(launch_node, **params):

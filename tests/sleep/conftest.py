@@ -3,12 +3,10 @@
 Fixtures of the sleep tests: real wake bags recorded without waiting for real time.
 
 `record_wake_bags` steps the MuJoCo robot in simulated time with the scripted teacher driving,
-serializes the same messages the nodes publish (rclpy's CDR serializer) and writes them with
-the sleep manager's own Recorder, stamped with simulated time. The bags are real rosbag2/MCAP
-bags in the recorder's layout; only the clock is simulated, so a dozen episodes take seconds.
+and writes the same messages the nodes publish with sage_sleep.sim_clock_bag (the sleep
+manager's own Recorder, stamped with simulated time). The bags are real rosbag2/MCAP bags in
+the recorder's layout; only the clock is simulated, so a dozen episodes take seconds.
 """
-
-import time
 
 import numpy as np
 import pytest
@@ -17,15 +15,12 @@ import pytest
 def record_wake_bags(bag_root, periods=2, episodes=4, duration=1.0, width=64, height=48,
                      first_seed=0):
     """Record `periods` wake periods of `episodes` teacher-driven episodes under bag_root."""
-    from rclpy.serialization import serialize_message
     from sage_common.messages import fill_image
     from sage_common.qos import reliable_qos, sensor_qos
     from sage_interfaces.msg import EpisodeState
     from sage_sim.robot import MujocoRobot
     from sage_sim.teacher import ReachTeacher, TwoLinkArm
-    from sage_sleep.msgdefs import MessageDefinitions
-    from sage_sleep.recorder import Recorder, TopicInfo
-    from sage_sleep.sleep_manager_node import bag_qos
+    from sage_sleep.sim_clock_bag import SimClockBag
     from sensor_msgs.msg import Image, JointState
     from std_msgs.msg import Float64MultiArray
 
@@ -34,31 +29,15 @@ def record_wake_bags(bag_root, periods=2, episodes=4, duration=1.0, width=64, he
               '/joint_states': ('sensor_msgs/msg/JointState', sensor_qos()),
               '/arm_controller/commands': ('std_msgs/msg/Float64MultiArray', reliable_qos()),
               '/sim/episode': ('sage_interfaces/msg/EpisodeState', reliable_qos())}
-    clock = {'ns': 1_700_000_000 * 10 ** 9}
-    recorder = Recorder(bag_root, clock_ns=lambda: clock['ns'])
-    definitions = MessageDefinitions()
-    for topic, (msgtype, qos) in topics.items():
-        msgdef, rihs01 = definitions.definition(msgtype)
-        recorder.add_topic(TopicInfo(topic, msgtype, msgdef, rihs01, (bag_qos(qos),)))
+    bag = SimClockBag(bag_root, topics)
     robot = MujocoRobot(width=width, height=height)
     teacher = ReachTeacher(TwoLinkArm.from_model(robot.model))
     names = list(robot.joint_names)
-
-    def stamp(msg):
-        msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(clock['ns'], 10 ** 9)
-        return msg
-
-    def offer(topic, msg):
-        while not recorder.offer(topic, serialize_message(msg)):
-            time.sleep(0.01)  # the bounded queue is full: let the writer catch up
-
-    recorder.start()
     seed = first_seed
     try:
         for period in range(periods):
             if period:
-                recorder.pause()
-                recorder.resume()
+                bag.new_period()
             for _ in range(episodes):
                 episode_number = seed + 1
                 goal = robot.reset(seed)
@@ -71,30 +50,30 @@ def record_wake_bags(bag_root, periods=2, episodes=4, duration=1.0, width=64, he
                                          effector=list(robot.effector()),
                                          distance=robot.distance(), success=robot.success())
                     if step % 5 == 0 or not running:
-                        offer('/sim/episode', stamp(state))
+                        bag.write('/sim/episode', bag.stamp(state))
                     if not running:
                         break
-                    offer('/joint_states', stamp(JointState(
+                    bag.write('/joint_states', bag.stamp(JointState(
                         name=names, position=list(robot.joint_positions()),
                         velocity=list(robot.joint_velocities()),
                         effort=list(robot.joint_efforts()))))
                     if step % 2 == 0:
                         target = teacher.tick(goal, robot.joint_positions(), 0.02)
                         robot.set_target(target)
-                        offer('/arm_controller/commands', Float64MultiArray(data=list(target)))
+                        bag.write('/arm_controller/commands', Float64MultiArray(data=list(target)))
                     if step % 3 == 0:
                         rgb, depth = robot.render()
                         for topic, pixels, enc in (
                                 ('/camera/color/image_raw', rgb, 'rgb8'),
                                 ('/camera/depth/image_rect_raw',
                                  np.ascontiguousarray(depth, np.float32), '32FC1')):
-                            offer(topic, stamp(fill_image(Image(), pixels, enc)))
+                            bag.write(topic, bag.stamp(fill_image(Image(), pixels, enc)))
                     robot.step()
-                    clock['ns'] += int(robot.timestep * 1e9)
-                clock['ns'] += 200_000_000  # a pause between episodes
+                    bag.advance(robot.timestep * 1e9)
+                bag.advance(200_000_000)  # a pause between episodes
                 seed += 1
     finally:
-        recorder.close()
+        bag.close()
         robot.close()
     return bag_root
 

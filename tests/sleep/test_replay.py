@@ -10,36 +10,22 @@ JOINTS, COMMANDS = 60, 30
 
 def write_bag(root):
     """Record one wake period: joint states (best effort) and commands (reliable)."""
-    from rclpy.serialization import serialize_message
     from sage_common.qos import reliable_qos, sensor_qos
-    from sage_sleep.msgdefs import MessageDefinitions
-    from sage_sleep.recorder import Recorder, TopicInfo
-    from sage_sleep.sleep_manager_node import bag_qos
+    from sage_sleep.sim_clock_bag import SimClockBag
     from sensor_msgs.msg import JointState
     from std_msgs.msg import Float64MultiArray
 
-    clock = {'ns': 1_700_000_000 * 10 ** 9}
-    recorder = Recorder(root, clock_ns=lambda: clock['ns'])
-    definitions = MessageDefinitions()
     topics = {'/joint_states': ('sensor_msgs/msg/JointState', sensor_qos()),
               '/arm_controller/commands': ('std_msgs/msg/Float64MultiArray', reliable_qos())}
-    for topic, (msgtype, qos) in topics.items():
-        msgdef, rihs01 = definitions.definition(msgtype)
-        recorder.add_topic(TopicInfo(topic, msgtype, msgdef, rihs01, (bag_qos(qos),)))
-    recorder.start()
     sent = {topic: [] for topic in topics}
-    for i in range(JOINTS):
-        clock['ns'] += 10_000_000                        # 100 Hz of bag time
-        js = JointState(name=['joint0', 'joint1'], position=[0.01 * i, -0.01 * i])
-        js.header.stamp.sec, js.header.stamp.nanosec = divmod(clock['ns'], 10 ** 9)
-        data = serialize_message(js)
-        assert recorder.offer('/joint_states', data)
-        sent['/joint_states'].append(data)
-        if i % 2 == 0:
-            data = serialize_message(Float64MultiArray(data=[float(i), 0.5]))
-            assert recorder.offer('/arm_controller/commands', data)
-            sent['/arm_controller/commands'].append(data)
-    recorder.close()
+    with SimClockBag(root, topics) as bag:
+        for i in range(JOINTS):
+            bag.advance(10_000_000)                      # 100 Hz of bag time
+            js = JointState(name=['joint0', 'joint1'], position=[0.01 * i, -0.01 * i])
+            sent['/joint_states'].append(bag.write('/joint_states', bag.stamp(js)))
+            if i % 2 == 0:
+                sent['/arm_controller/commands'].append(bag.write(
+                    '/arm_controller/commands', Float64MultiArray(data=[float(i), 0.5])))
     return sent
 
 

@@ -13,7 +13,7 @@ pytestmark = pytest.mark.integration
 def test_learning_bench_trains_and_evaluates_each_variant(wake_bags, tmp_path):
     out = tmp_path / 'results'
     done = subprocess.run(
-        [sys.executable, '-m', 'sage_bringup.learning_bench', '--bags', str(wake_bags),
+        [sys.executable, '-m', 'sage_bench.learning', '--bags', str(wake_bags),
          '--variants', 'bc,sage_action', '--budgets', '2', '--seeds', '200000:200002',
          '--threads', '1', '--out', str(out)],
         capture_output=True, text=True, timeout=600)
@@ -29,7 +29,7 @@ def test_learning_bench_trains_and_evaluates_each_variant(wake_bags, tmp_path):
 
 def test_learning_bench_refuses_an_unknown_variant(wake_bags, tmp_path):
     done = subprocess.run(
-        [sys.executable, '-m', 'sage_bringup.learning_bench', '--bags', str(wake_bags),
+        [sys.executable, '-m', 'sage_bench.learning', '--bags', str(wake_bags),
          '--variants', 'sage_action+telepathy', '--out', str(tmp_path)],
         capture_output=True, text=True, timeout=120)
     assert done.returncode != 0 and 'telepathy' in done.stderr

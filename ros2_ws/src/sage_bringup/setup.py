@@ -4,6 +4,9 @@ from glob import glob
 from setuptools import find_packages, setup
 
 package_name = 'sage_bringup'
+# The graph (and the launch file and rviz view beside it) live in the repository's launch/;
+# installed with the package so an installed workspace finds them through the ament index.
+LAUNCH = '../../../launch/'
 
 setup(
     name=package_name,
@@ -13,6 +16,8 @@ setup(
         ('share/ament_index/resource_index/packages', ['resource/' + package_name]),
         ('share/' + package_name, ['package.xml']),
         ('share/' + package_name + '/config', glob('config/*.yaml')),
+        ('share/' + package_name + '/launch',
+         [LAUNCH + name for name in ('sage_graph.yaml', 'sage.launch.py', 'sage.rviz')]),
     ],
     install_requires=['setuptools'],
     zip_safe=True,

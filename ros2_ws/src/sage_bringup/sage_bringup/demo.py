@@ -45,6 +45,7 @@ from sage_bringup import graph as graph_mod
 from sage_bringup import supervisor as sup
 from sage_bringup.report import write_report
 from sage_common.node import BackgroundNode
+from sage_common.ros_client import RosClient
 from sage_common.stats import jerk_rms
 import yaml
 
@@ -167,8 +168,10 @@ def load_config(path):
     return config
 
 
-class RosLink(BackgroundNode):
+class RosLink(RosClient):
     """The demo's own rclpy node: services, episode state, versions, commands, status."""
+
+    timeout_error = DemoFailure
 
     def __init__(self, watch_versions=True):
         """watch_versions: also take the 4096-D contexts, for the versions that stamp them."""
@@ -198,10 +201,9 @@ class RosLink(BackgroundNode):
                                   lambda m: self._version('h_module', m.model_version), 10)
         n.create_subscription(DiagnosticArray, '/diagnostics', self._on_diagnostics, 50)
         n.create_subscription(Float64MultiArray, COMMAND_TOPIC, self._on_command, qos)
-        self.reset_client = n.create_client(ResetEpisode, RESET_SERVICE)
-        self.sleep_client = n.create_client(Trigger, SLEEP_SERVICE)
-        self.recording_client = n.create_client(SetBool, RECORDING_SERVICE)
-        self.pause_client = n.create_client(SetBool, PAUSE_SERVICE)
+        for srv_type, name in ((ResetEpisode, RESET_SERVICE), (Trigger, SLEEP_SERVICE),
+                               (SetBool, RECORDING_SERVICE), (SetBool, PAUSE_SERVICE)):
+            self.client(srv_type, name)
         self.ResetEpisode, self.SetBool, self.Trigger = ResetEpisode, SetBool, Trigger
 
     def _on_state(self, msg):
@@ -224,31 +226,12 @@ class RosLink(BackgroundNode):
         if self.recording_commands:
             self.commands.append((time.monotonic(), np.asarray(msg.data, float)))
 
-    def missing(self, node_names, services=()):
-        """Return the node names and services not yet visible on the ROS graph."""
-        visible = set(self.node.get_node_names())
-        waiting = [name for name in node_names if name not in visible]
-        clients = {RESET_SERVICE: self.reset_client, SLEEP_SERVICE: self.sleep_client,
-                   RECORDING_SERVICE: self.recording_client, PAUSE_SERVICE: self.pause_client}
-        waiting += [f'service {s}' for s in services if not clients[s].service_is_ready()]
-        return waiting
-
-    def call(self, client, request, name, timeout, alive):
-        future = client.call_async(request)
-        deadline = time.monotonic() + timeout
-        while not future.done():
-            alive()
-            if time.monotonic() > deadline:
-                raise DemoFailure(f'{name} did not answer within {timeout:.0f} s')
-            time.sleep(0.02)
-        return future.result()
-
     def run_episode(self, seed, duration, timeout, alive):
         """Reset to seed and wait for the episode's end; return its final EpisodeState."""
         request = self.ResetEpisode.Request(seed=int(seed), duration=float(duration))
         with self._lock:
             self._states.clear()
-        response = self.call(self.reset_client, request, RESET_SERVICE, timeout, alive)
+        response = self.call(self.ResetEpisode, RESET_SERVICE, request, timeout, alive)
         if not response.success:
             raise DemoFailure(f'{RESET_SERVICE} refused seed {seed}: {response.message}')
         deadline = time.monotonic() + timeout
@@ -264,14 +247,14 @@ class RosLink(BackgroundNode):
 
     def set_sim_paused(self, paused, alive):
         """Pause or resume the simulated robot (it rests while it sleeps)."""
-        reply = self.call(self.pause_client, self.SetBool.Request(data=bool(paused)),
-                          PAUSE_SERVICE, 60.0, alive)
+        reply = self.call(self.SetBool, PAUSE_SERVICE, self.SetBool.Request(data=bool(paused)),
+                          60.0, alive)
         if not reply.success:
             raise DemoFailure(f'{PAUSE_SERVICE} refused: {reply.message}')
 
     def set_recording(self, on, alive):
-        reply = self.call(self.recording_client, self.SetBool.Request(data=bool(on)),
-                          RECORDING_SERVICE, 60.0, alive)
+        reply = self.call(self.SetBool, RECORDING_SERVICE, self.SetBool.Request(data=bool(on)),
+                          60.0, alive)
         if not reply.success:
             raise DemoFailure(f'{RECORDING_SERVICE} refused: {reply.message}')
         return reply.message
@@ -497,7 +480,7 @@ class Demo:
 
     def _sleep_until_done(self, index):
         before = self.ros.status.last_result if self.ros.status else None
-        reply = self.ros.call(self.ros.sleep_client, self.ros.Trigger.Request(), SLEEP_SERVICE,
+        reply = self.ros.call(self.ros.Trigger, SLEEP_SERVICE, self.ros.Trigger.Request(),
                               60.0, self._alive)
         if not reply.success:
             raise DemoFailure(f'sleep refused: {reply.message}')

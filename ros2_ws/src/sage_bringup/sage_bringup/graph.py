@@ -5,7 +5,10 @@ The SAGE node graph, declared once in `launch/sage_graph.yaml`.
 Both `launch/sage.launch.py` (ros2 launch, on a machine with a ROS distro) and
 `sage_supervisor` (separate OS processes, on machines without ros2 launch) read it through
 this module, so the set of nodes, their parameters files, parameter overrides, remappings
-and conditions exist in one place only.
+and conditions exist in one place only. The file is installed with sage_bringup
+(share/sage_bringup/launch/), so an installed workspace finds it without the source tree.
+A node's command line (`NodeSpec.argv`) is `sage_common.processes.ros_args`, the one the
+tests and the benchmarks start nodes with.
 
 File format::
 
@@ -39,8 +42,10 @@ import os
 from pathlib import Path
 import re
 
+from sage_common.processes import package_prefix, package_share, PackageNotFound, ros_args
 import yaml
 
+GRAPH_FILE_NAME = 'sage_graph.yaml'
 GRAPH_KEYS = {'arguments', 'nodes'}
 ARGUMENT_KEYS = {'default', 'description', 'choices'}
 NODE_KEYS = {'name', 'package', 'executable', 'params_files', 'params', 'remaps', 'arguments',
@@ -61,21 +66,25 @@ class GraphError(ValueError):
 
 def default_graph_file():
     """
-    Return the graph file of this checkout.
+    Return the graph file: this checkout's, else the one installed with sage_bringup.
 
-    `$SAGE_ROOT/launch/sage_graph.yaml` when SAGE_ROOT is set (scripts/env.sh sets it), else
-    the first `launch/sage_graph.yaml` found walking up from this module or the working
-    directory.
+    `$SAGE_ROOT/launch/sage_graph.yaml` when SAGE_ROOT is set (scripts/env.sh sets it) and the
+    file is there, else `share/sage_bringup/launch/sage_graph.yaml` of the sourced workspace
+    (found through the ament index), so an installed workspace needs no source tree.
     """
     if os.environ.get('SAGE_ROOT'):
-        return Path(os.environ['SAGE_ROOT']) / 'launch' / 'sage_graph.yaml'
-    for start in (Path(__file__).resolve().parent, Path.cwd()):
-        for directory in (start, *start.parents):
-            candidate = directory / 'launch' / 'sage_graph.yaml'
-            if candidate.is_file():
-                return candidate
-    raise GraphError('cannot find launch/sage_graph.yaml: set SAGE_ROOT (source scripts/env.sh) '
-                     'or pass the graph file explicitly')
+        candidate = Path(os.environ['SAGE_ROOT']) / 'launch' / GRAPH_FILE_NAME
+        if candidate.is_file():
+            return candidate
+    try:
+        installed = package_share('sage_bringup') / 'launch' / GRAPH_FILE_NAME
+    except PackageNotFound as exc:
+        raise GraphError(f'cannot find {GRAPH_FILE_NAME}: {exc}; or pass the graph file '
+                         f'explicitly') from None
+    if not installed.is_file():
+        raise GraphError(f'cannot find {GRAPH_FILE_NAME}: not in $SAGE_ROOT/launch nor at '
+                         f'{installed} (make setup)')
+    return installed
 
 
 @dataclass(frozen=True)
@@ -106,49 +115,16 @@ class NodeSpec:
 
     def argv(self):
         """Return the command line that starts this node, like ros2 launch builds it."""
-        argv = [str(self.executable_path), *self.arguments, '--ros-args',
-                '-r', f'__node:={self.name}']
-        for params_file in self.params_files:
-            argv += ['--params-file', str(params_file)]
-        for key, value in self.params.items():
-            argv += ['-p', f'{key}:={param_literal(value)}']
-        for src, dst in self.remaps:
-            argv += ['-r', f'{src}:={dst}']
-        return argv
-
-
-def param_literal(value):
-    """Return value as the YAML text ROS parses from `-p name:=<text>`."""
-    if isinstance(value, bool):
-        return 'true' if value else 'false'
-    if isinstance(value, (int, float)):
-        return repr(value)
-    if isinstance(value, (list, tuple)):
-        return '[' + ','.join(param_literal(v) for v in value) + ']'
-    if isinstance(value, str):
-        try:
-            plain = value != '' and yaml.safe_load(value) == value and ',' not in value \
-                and ']' not in value
-        except yaml.YAMLError:
-            plain = False
-        return value if plain else "'" + value.replace("'", "''") + "'"
-    raise GraphError(f'unsupported parameter value {value!r} ({type(value).__name__})')
+        return [str(self.executable_path), *self.arguments,
+                *ros_args(self.name, self.params, self.remaps, self.params_files)]
 
 
 def find_package_prefix(package, prefixes=None):
-    """Return the install prefix holding package (ament index over AMENT_PREFIX_PATH)."""
-    if prefixes is None:
-        prefixes = [p for p in os.environ.get('AMENT_PREFIX_PATH', '').split(os.pathsep) if p]
-    if not prefixes:
-        raise GraphError('no ROS workspace is sourced (AMENT_PREFIX_PATH is empty): '
-                         'source scripts/env.sh or your ROS setup first')
-    for prefix in prefixes:
-        marker = Path(prefix) / 'share' / 'ament_index' / 'resource_index' / 'packages' / package
-        if marker.exists():
-            return Path(prefix)
-    raise GraphError(f'package {package!r} is not installed in any of AMENT_PREFIX_PATH '
-                     f"({len(prefixes)} prefixes): build it (make setup) if it is SAGE's, "
-                     f'or install it with your ROS distro')
+    """Return the install prefix holding package (the ament index); raise GraphError."""
+    try:
+        return package_prefix(package, prefixes)
+    except PackageNotFound as exc:
+        raise GraphError(str(exc)) from None
 
 
 class Graph:

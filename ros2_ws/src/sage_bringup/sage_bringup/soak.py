@@ -115,8 +115,8 @@ class SoakLink(RosLink):
         n = self.node
         n.create_subscription(Bool, '/l_module/holding', self._on_holding, latched_qos())
         self.estop_pub = n.create_publisher(Bool, '/sage/estop', latched_qos())
-        self.load_clients = {model: n.create_client(LoadModel, service)
-                             for model, service in LOAD_SERVICES.items()}
+        for service in LOAD_SERVICES.values():
+            self.client(LoadModel, service)
         self.LoadModel, self.Bool = LoadModel, Bool
         self.bad = {
             '/camera/color/image_raw': (Image, n.create_publisher(Image,
@@ -213,7 +213,7 @@ class SoakLink(RosLink):
 
     def load_model(self, model, version, alive):
         request = self.LoadModel.Request(version=version)
-        return self.call(self.load_clients[model], request, LOAD_SERVICES[model], 60.0, alive)
+        return self.call(self.LoadModel, LOAD_SERVICES[model], request, 60.0, alive)
 
 
 def _nan_depth(msg, pixels):
@@ -534,8 +534,8 @@ class Soak:
         try:
             self.ros.set_sim_paused(True, alive)
             before = self.ros.status.last_result if self.ros.status else None
-            reply = self.ros.call(self.ros.sleep_client, self.ros.Trigger.Request(),
-                                  SLEEP_SERVICE, 60.0, alive)
+            reply = self.ros.call(self.ros.Trigger, SLEEP_SERVICE, self.ros.Trigger.Request(),
+                                  60.0, alive)
             entry['accepted'] = bool(reply.success)
             killed = False
             deadline = time.monotonic() + 20 * self.config.sleep_seconds + 600

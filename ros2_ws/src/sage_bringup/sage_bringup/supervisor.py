@@ -19,6 +19,7 @@ with an error.
 
 As a library (the demo uses it): Supervisor(specs, env=node_environment(domain_id=N)),
 then start(), wait_until_ready(missing, timeout), poll() / run(), stop().
+`node_environment` is sage_common.processes', the one the tests and benchmarks use too.
 """
 
 import argparse
@@ -31,6 +32,7 @@ import threading
 import time
 
 from sage_bringup import graph as graph_mod
+from sage_common.processes import node_environment
 
 EXIT_OK = 0
 EXIT_REQUIRED_DIED = 1
@@ -66,27 +68,6 @@ def describe_returncode(returncode):
         except ValueError:
             return f'signal {-returncode}'
     return f'code {returncode}'
-
-
-def node_environment(base=None, domain_id=None, loopback=True):
-    """
-    Return the environment nodes run in.
-
-    domain_id sets ROS_DOMAIN_ID (None keeps the caller's); loopback keeps DDS discovery on
-    this machine (ROS_AUTOMATIC_DISCOVERY_RANGE, and ROS_LOCALHOST_ONLY on Humble/Iron).
-    """
-    env = dict(os.environ if base is None else base)
-    if domain_id is not None:
-        domain_id = int(domain_id)
-        if not 0 <= domain_id <= 232:
-            raise ValueError(f'ROS domain id must be 0..232, got {domain_id}')
-        env['ROS_DOMAIN_ID'] = str(domain_id)
-    if loopback:
-        env['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
-        if env.get('ROS_DISTRO', 'kilted') in ('humble', 'iron'):
-            env['ROS_LOCALHOST_ONLY'] = '1'
-    env['PYTHONUNBUFFERED'] = '1'
-    return env
 
 
 class _Child:

@@ -114,14 +114,6 @@ def test_only_selects_nodes(install):
         description.resolve(only=['ghost'], prefixes=[install])
 
 
-def test_param_literals_round_trip_through_yaml():
-    for value in ('/models/x', 'true', '', 'a,b', "it's", '3', 'plain', True, 2, 0.5,
-                  ['a', 'true'], [1, 2]):
-        text = graph.param_literal(value)
-        parsed = yaml.safe_load(text)
-        assert parsed == value or (value == '' and parsed == ''), (value, text)
-
-
 @pytest.mark.parametrize('mutate, message', [
     (lambda g: g.update(extra=1), 'unknown key.*extra'),
     (lambda g: g['nodes'][0].update(remap={}), "node 'talker'.*unknown key.*remap"),
@@ -221,3 +213,21 @@ def test_repository_graph_resolves_for_sim_and_hardware(tmp_path):
     assert driven['teacher'].params['output_topic'] == '/teacher/commands'
     respawning = {s.name for s in sim if s.respawn}
     assert respawning == names - {'sim_robot'}  # restarting the sim would reset the world
+
+
+def test_default_graph_file_is_the_checkouts_else_the_installed_one(tmp_path, monkeypatch):
+    checkout = tmp_path / 'checkout'
+    (checkout / 'launch').mkdir(parents=True)
+    (checkout / 'launch' / 'sage_graph.yaml').write_text('nodes: []\n')
+    install = make_install(tmp_path / 'install', {'sage_bringup': {}})
+    installed = install / 'share' / 'sage_bringup' / 'launch' / 'sage_graph.yaml'
+    installed.parent.mkdir(parents=True)
+    installed.write_text('nodes: []\n')
+    monkeypatch.setenv('AMENT_PREFIX_PATH', str(install))
+    monkeypatch.setenv('SAGE_ROOT', str(checkout))
+    assert graph.default_graph_file() == checkout / 'launch' / 'sage_graph.yaml'
+    monkeypatch.delenv('SAGE_ROOT')
+    assert graph.default_graph_file() == installed
+    installed.unlink()
+    with pytest.raises(graph.GraphError, match='cannot find sage_graph.yaml'):
+        graph.default_graph_file()

@@ -81,24 +81,15 @@ def test_windows_count_commands_and_leave_sleeps_out_of_the_latency():
 
 def _record(root, messages=40):
     """One wake period of joint states written by the sleep manager's recorder."""
-    from rclpy.serialization import serialize_message
     from sage_common.qos import sensor_qos
-    from sage_sleep.msgdefs import MessageDefinitions
-    from sage_sleep.recorder import Recorder, TopicInfo
-    from sage_sleep.sleep_manager_node import bag_qos
+    from sage_sleep.sim_clock_bag import SimClockBag
     from sensor_msgs.msg import JointState
 
-    clock = {'ns': 1_700_000_000 * 10 ** 9}
-    recorder = Recorder(root, clock_ns=lambda: clock['ns'])
-    msgdef, rihs01 = MessageDefinitions().definition('sensor_msgs/msg/JointState')
-    recorder.add_topic(TopicInfo('/joint_states', 'sensor_msgs/msg/JointState', msgdef, rihs01,
-                                 (bag_qos(sensor_qos()),)))
-    recorder.start()
-    for i in range(messages):
-        clock['ns'] += 10 ** 7
-        assert recorder.offer('/joint_states', serialize_message(
-            JointState(name=['a'], position=[float(i)])))
-    recorder.close()
+    with SimClockBag(root, {'/joint_states': ('sensor_msgs/msg/JointState', sensor_qos())}) \
+            as bag:
+        for i in range(messages):
+            bag.advance(10 ** 7)
+            bag.write('/joint_states', JointState(name=['a'], position=[float(i)]))
 
 
 def test_check_bags_reads_every_segment_and_names_a_broken_one(tmp_path):

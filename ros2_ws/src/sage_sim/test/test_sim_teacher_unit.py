@@ -94,26 +94,3 @@ def test_teacher_drives_the_simulated_arm_to_the_goal(arm):
                 robot.set_target(teacher.tick(goal, robot.joint_positions(), 0.02))
             robot.step()
         assert robot.success(), f'seed {seed}: distance {robot.distance():.4f}'
-
-
-def test_settle_time_is_when_the_episode_stayed_successful():
-    from sage_interfaces.msg import EpisodeState
-    from sage_sim.evaluate_teacher import settle_time
-
-    def msg(t, success):
-        m = EpisodeState(success=success)
-        m.header.stamp.sec, m.header.stamp.nanosec = 100 + int(t), int((t % 1) * 1e9)
-        return m
-
-    seq = [msg(0.0, False), msg(0.5, True), msg(0.6, False), msg(0.75, True), msg(1.0, True)]
-    assert settle_time(seq) == pytest.approx(0.75)
-    assert settle_time(seq[:3]) is None
-
-
-def test_sim_param_overrides_are_typed():
-    from sage_sim.evaluate_teacher import _parse_param
-    assert _parse_param('width:=640') == ('width', 640)
-    assert _parse_param('perturb.mass_scale:=1.2') == ('perturb.mass_scale', 1.2)
-    assert _parse_param('sensor_qos:=reliable') == ('sensor_qos', 'reliable')
-    with pytest.raises(ValueError):
-        _parse_param('width=640')

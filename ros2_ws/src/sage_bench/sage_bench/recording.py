@@ -9,9 +9,10 @@ them; the figures are bytes/s written, drops per topic, the recorder's CPU share
 core, and, as the ceiling, the raw rosbags MCAP writer's bytes/s rewriting the same recorded
 messages in this process.
 
-    python -c "from sage_sleep.bench_recording import run; run('bench/results', quick=True)"
+    python -m sage_bench.recording [--quick] [--out bench/results]
 """
 
+import argparse
 import json
 import os
 from pathlib import Path
@@ -110,7 +111,7 @@ def _raw_writer_ceiling(bag_root, scratch):
     """Rewrite every recorded message with a bare rosbags MCAP writer; return bytes/s."""
     from rosbags.rosbag2 import Reader, StoragePlugin, Writer
 
-    from .bag_reader import list_wake_periods
+    from sage_sleep.bag_reader import list_wake_periods
 
     messages = []
     connections = {}
@@ -138,13 +139,13 @@ def _raw_writer_ceiling(bag_root, scratch):
 
 def run(out_dir, quick=False):
     """Run the benchmark, write <out_dir>/recording.json and return the figures."""
-    from sage_common.testing import executable_path, loopback_env
+    from sage_common.processes import executable_path, node_environment, ros_args
 
-    from .bag_reader import list_wake_periods
+    from sage_sleep.bag_reader import list_wake_periods
 
     seconds = SECONDS_QUICK if quick else SECONDS_FULL
     domain = int(os.environ.get('SAGE_TEST_DOMAIN_ID') or os.environ.get('ROS_DOMAIN_ID') or 60)
-    env = loopback_env(domain)
+    env = node_environment(domain_id=domain)
     scratch = Path(tempfile.mkdtemp(prefix='sage_bench_recording_'))
     bag_root = scratch / 'bags'
     topics = [f'{t} {m} reliable' for group in STREAMS.values() for t, m, _ in group]
@@ -155,14 +156,14 @@ def run(out_dir, quick=False):
         # a 10 min run offers ~37 GB: keep the newest 4 GiB (pruning is part of the load)
         'quota_mb': 4096.0, 'quota_action': 'prune'}}}))
     recorder = subprocess.Popen(
-        [str(executable_path('sage_sleep', 'sleep_manager')), '--ros-args', '--params-file',
-         str(params)], env=env, stdout=open(scratch / 'recorder.log', 'wb'),
+        [str(executable_path('sage_sleep', 'sleep_manager')),
+         *ros_args(params_files=[params])], env=env, stdout=open(scratch / 'recorder.log', 'wb'),
         stderr=subprocess.STDOUT, start_new_session=True)
     pubs = {}
     try:
         for group in STREAMS:
             pubs[group] = subprocess.Popen(
-                [sys.executable, '-m', 'sage_sleep.bench_recording', 'publish', group,
+                [sys.executable, '-m', 'sage_bench.recording', 'publish', group,
                  str(seconds)], env=env, stdout=subprocess.PIPE, text=True,
                 start_new_session=True)
         for proc in pubs.values():
@@ -219,10 +220,22 @@ def run(out_dir, quick=False):
     return result
 
 
+def main(argv=None):
+    """Run the benchmark; `publish <group> <seconds>` is one of its publisher processes."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ['publish'] and len(argv) == 3:
+        publish(argv[1], float(argv[2]))
+        return 0
+    parser = argparse.ArgumentParser(prog='sage_bench.recording',
+                                     description=__doc__.strip().splitlines()[0])
+    parser.add_argument('--quick', action='store_true',
+                        help=f'{SECONDS_QUICK:.0f} s instead of {SECONDS_FULL:.0f}')
+    parser.add_argument('--out', default=str(Path(os.environ.get('SAGE_ROOT', '.')) /
+                                             'bench' / 'results'))
+    args = parser.parse_args(argv)
+    run(args.out, quick=args.quick)
+    return 0
+
+
 if __name__ == '__main__':
-    if len(sys.argv) == 4 and sys.argv[1] == 'publish':
-        publish(sys.argv[2], float(sys.argv[3]))
-    else:
-        print('usage: python -m sage_sleep.bench_recording publish <group> <seconds>',
-              file=sys.stderr)
-        sys.exit(2)
+    sys.exit(main())

@@ -13,8 +13,11 @@ Writes bench/results/sleep.json with, on the same wake bags in the same run:
 The wake data is the newest `make demo` run's bags (runs/*/bags) when there is one, else a
 wake period recorded here first (sim + teacher + sleep manager over ROS, 40 episodes; 10 with
 quick).
+
+    python -m sage_bench.sleep [--quick] [--out bench/results] [--domain-id N]
 """
 
+import argparse
 import json
 import os
 from pathlib import Path
@@ -141,6 +144,20 @@ def run(out_dir, quick=False, domain_id=None):
     return result
 
 
+def main(argv=None):
+    """Command line entry point."""
+    parser = argparse.ArgumentParser(prog='sage_bench.sleep',
+                                     description=__doc__.strip().splitlines()[0])
+    parser.add_argument('--quick', action='store_true',
+                        help='fewer episodes and steps (smoke check)')
+    parser.add_argument('--out', default=str(Path(os.environ.get('SAGE_ROOT', '.')) /
+                                             'bench' / 'results'))
+    parser.add_argument('--domain-id', type=int, default=None,
+                        help='ROS_DOMAIN_ID when wake data must be recorded first')
+    args = parser.parse_args(argv)
+    run(args.out, quick=args.quick, domain_id=args.domain_id)
+    return 0
+
+
 if __name__ == '__main__':
-    quick = '--quick' in sys.argv
-    run(Path(os.environ.get('SAGE_ROOT', '.')) / 'bench' / 'results', quick=quick)
+    sys.exit(main())

@@ -18,7 +18,7 @@ the diagnostics and `/l_module/holding`:
 plus, offline, the bare ONNX compute times and the accuracy loss of FP16/INT8 against FP32
 on 64 random inputs. The first 3 s of each run are warm-up and are not measured.
 
-    python -m sage_hl_control.bench [--quick] [--out bench/results]
+    python -m sage_bench.control [--quick] [--out bench/results]
 """
 
 import argparse
@@ -31,6 +31,7 @@ import time
 
 import numpy as np
 from sage_common.node import BackgroundNode
+from sage_common.ros_client import RosClient
 
 WARMUP_S = 3.0
 STALE_TIMEOUT_S = 0.1  # the l_module default the run uses
@@ -74,7 +75,7 @@ def offline_figures(registry_root, samples=64, repeats=300):
     return result
 
 
-class Listener(BackgroundNode):
+class Listener(RosClient):
     """Commands, holding flags and diagnostics received in this process."""
 
     def __init__(self):
@@ -86,33 +87,19 @@ class Listener(BackgroundNode):
 
         self._status_values = status_values
         super().__init__('control_bench')
-        self.commands = []   # monotonic receipt times
-        self.holding = []    # (monotonic time, bool)
-        self.compressed = []  # monotonic receipt times
         self.diags = {}      # status name -> latest values
-        self.node.create_subscription(Float64MultiArray, '/arm_controller/commands',
-                                      lambda m: self.commands.append(time.monotonic()),
-                                      reliable_qos(100))
-        self.node.create_subscription(Bool, '/l_module/holding',
-                                      lambda m: self.holding.append((time.monotonic(), m.data)),
-                                      latched_qos())
-        self.node.create_subscription(CompressedContext, '/sage/context_compressed',
-                                      lambda m: self.compressed.append(time.monotonic()),
-                                      reliable_qos())
+        # monotonic receipt times; holding: (monotonic time, bool)
+        self.commands = self.collect(Float64MultiArray, '/arm_controller/commands',
+                                     reliable_qos(100), keep=lambda m: time.monotonic())
+        self.holding = self.collect(Bool, '/l_module/holding', latched_qos(),
+                                    keep=lambda m: (time.monotonic(), m.data))
+        self.compressed = self.collect(CompressedContext, '/sage/context_compressed',
+                                       reliable_qos(), keep=lambda m: time.monotonic())
         self.node.create_subscription(DiagnosticArray, '/diagnostics', self._on_diag, 50)
 
     def _on_diag(self, msg):
         for status in msg.status:
             self.diags[status.name] = self._status_values(status)
-
-
-def _wait(predicate, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.02)
-    raise RuntimeError(f'control bench: timed out waiting for {what}')
 
 
 def cpu_seconds(pid):
@@ -130,10 +117,10 @@ def _float(values, key):
 
 def run_pipeline(registry_root, precision, duration, domain_id, log_dir):
     """Run sim + perception + H + L once with one precision; return its figures."""
-    from sage_common.testing import executable_path, loopback_env, NodeProcess, ros_args
+    from sage_common.processes import executable_path, node_environment, NodeProcess, ros_args
 
-    os.environ.update(loopback_env(domain_id))
-    env = loopback_env(domain_id)
+    env = node_environment(domain_id=domain_id)
+    os.environ.update(env)
     common = {'model_dir': str(registry_root)}
     specs = [('sage_sim', 'sim_robot', {}),
              ('sage_perception', 'context_node', common),
@@ -146,8 +133,8 @@ def run_pipeline(registry_root, precision, duration, domain_id, log_dir):
             argv = [str(executable_path(package, exe))] + ros_args(exe, params)
             procs[exe] = NodeProcess(argv, env, Path(log_dir) / f'{precision}_{exe}.log',
                                      f'{package}/{exe}')
-        _wait(lambda: len(listener.commands) > 50 and listener.holding and
-              not listener.holding[-1][1], 60, 'the L-module driving from the model')
+        listener.wait_for(lambda: len(listener.commands) > 50 and listener.holding and
+                          not listener.holding[-1][1], 60, 'the L-module driving from the model')
         time.sleep(WARMUP_S)
         start = time.monotonic()
         cpu0 = {exe: cpu_seconds(proc.pid) for exe, proc in procs.items()}
@@ -180,11 +167,12 @@ def run_pipeline(registry_root, precision, duration, domain_id, log_dir):
             'load_average_1min': load,
         }
         # Kill the H-module while driving: the L-module must hold once its inputs are stale.
-        _wait(lambda: not listener.holding[-1][1], 30, 'driving before the kill')
+        listener.wait_for(lambda: not listener.holding[-1][1], 30, 'driving before the kill')
         holds_before = len(listener.holding)
         kill_time = time.monotonic()
         procs['h_module'].signal(signal.SIGKILL)
-        _wait(lambda: any(h for _, h in listener.holding[holds_before:]), 5, 'a hold')
+        listener.wait_for(lambda: any(h for _, h in listener.holding[holds_before:]), 5,
+                          'a hold')
         hold_time = next(t for t, h in listener.holding[holds_before:] if h)
         last_context = max(t for t in listener.compressed if t <= kill_time)
         figures['kill_to_hold_ms'] = round((hold_time - kill_time) * 1e3, 1)

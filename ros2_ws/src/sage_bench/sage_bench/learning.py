@@ -23,7 +23,7 @@ development seeds: 200000+ by default, never the held-out evaluation seeds (1000
     <variant>@key=value,...   with ConsolidationConfig fields changed (bc: lr only),
                         e.g. sage_action@lr=0.003
 
-    python -m sage_bringup.learning_bench --bags runs/<id>/bags \\
+    python -m sage_bench.learning --bags runs/<id>/bags \\
         [--variants bc,sage] [--budgets 60,120,240] [--seeds 200000:200030]
 
 Writes bench/results/learning.json and learning.png (success vs wall time per variant).
@@ -236,7 +236,7 @@ def bench(bags, out_dir, variants, budgets, seeds, seed=0, threads=2, width=64, 
 
 def run(out_dir, quick=False):
     """`make bench` entry: the newest demo run's bags (else record some), default variants."""
-    from sage_sleep.bench_sleep import newest_demo_bags, record_wake
+    from sage_bench.sleep import newest_demo_bags, record_wake
 
     root = Path(os.environ.get('SAGE_ROOT', '.'))
     bags = newest_demo_bags(root)

@@ -12,7 +12,7 @@ with discovery limited to localhost, rmw_fastrtps ignores FASTDDS_BUILTIN_TRANSP
 (~13 ms rgb8, ~25 ms 32FC1 p50 here); the profile's 32 MB segment brings that to ~3 ms. The
 first 2 s are warm-up (discovery) and are not measured.
 
-    python -m sage_perception.bench [--quick] [--out bench/results]
+    python -m sage_bench.perception [--quick] [--out bench/results]
 """
 
 import argparse
@@ -140,14 +140,14 @@ def run(out_dir, quick=False, domain_id=None):
     """Run the benchmark (60 s, quick: 10 s); write out_dir/perception.json; return figures."""
     from sage_common.registry import ModelRegistry
     from sage_common.stats import summarize_ms
-    from sage_common.testing import executable_path, loopback_env, ros_args
+    from sage_common.processes import executable_path, node_environment, ros_args
 
     from sage_perception.encoder import publish_initial_encoder
     from sage_perception.transport import PROFILE_ENV, with_large_sample_transport
 
     duration = 10.0 if quick else 60.0
     domain = int(domain_id or os.environ.get('SAGE_BENCH_DOMAIN_ID', 88))
-    env = with_large_sample_transport(loopback_env(domain))
+    env = with_large_sample_transport(node_environment(domain_id=domain))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     procs = []
@@ -162,7 +162,7 @@ def run(out_dir, quick=False, domain_id=None):
                                  'qos_depth': 10})
             procs.append(subprocess.Popen(node_argv, env=env, stdout=log,
                                           stderr=subprocess.STDOUT, start_new_session=True))
-            me = [sys.executable, '-m', 'sage_perception.bench']
+            me = [sys.executable, '-m', 'sage_bench.perception']
             receiver = subprocess.Popen(me + ['--role', 'receiver', '--out',
                                               str(tmp / 'rx.json')], env=env)
             procs.append(receiver)

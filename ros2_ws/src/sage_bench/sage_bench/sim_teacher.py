@@ -7,7 +7,7 @@ episodes with seeds 0..N-1 and waits for each to end, while counting the joint s
 colour frames a subscriber receives. Prints and returns the figures; `run(out_dir)` also writes
 `<out_dir>/sim_teacher.json` (benchmark form).
 
-    python -m sage_sim.evaluate_teacher --episodes 50 [--duration 2.0] [--domain-id 21]
+    python -m sage_bench.sim_teacher --episodes 50 [--duration 2.0] [--domain-id 21]
         [--sim-param width:=640 --sim-param height:=480 --sim-param perturb.mass_scale:=1.2]
 """
 
@@ -24,15 +24,15 @@ from diagnostic_msgs.msg import DiagnosticArray
 import numpy as np
 from sage_common.diagnostics import status_values
 from sage_common.messages import stamp_to_ns
+from sage_common.processes import (executable_path, node_environment, NodeProcess,
+                                   pick_domain_id, ros_args)
 from sage_common.qos import qos_from_name, reliable_qos
-from sage_common.testing import (executable_path, loopback_env, NodeProcess, pick_domain_id,
-                                 ros_args, RosTestNode)
+from sage_common.ros_client import RosClient
 from sage_interfaces.msg import EpisodeState
 from sage_interfaces.srv import ResetEpisode
+from sage_sim.sim_robot_node import PARAMETERS
 from sensor_msgs.msg import Image, JointState
 import yaml
-
-from .sim_robot_node import PARAMETERS
 
 DEFAULT_DURATION = PARAMETERS['episode_duration'][0]
 
@@ -61,17 +61,18 @@ def cpu_seconds(pid):
 
 def _start(package, executable, name, domain, log_dir, params=None):
     argv = [str(executable_path(package, executable))] + ros_args(name, params)
-    return NodeProcess(argv, loopback_env(domain), Path(log_dir) / f'{name}.log', name)
+    return NodeProcess(argv, node_environment(domain_id=domain), Path(log_dir) / f'{name}.log',
+                       name)
 
 
 def evaluate(episodes=50, duration=DEFAULT_DURATION, domain=None, sim_params=None, log=print):
     """Run the episodes (sim_robot with `sim_params` overrides); return the figures as a dict."""
     domain = pick_domain_id() if domain is None else domain
-    os.environ.update(loopback_env(domain))
+    os.environ.update(node_environment(domain_id=domain))
     log_dir = tempfile.mkdtemp(prefix='sage_eval_teacher_')
     procs = [_start('sage_sim', 'sim_robot', 'sim_robot', domain, log_dir, sim_params),
              _start('sage_sim', 'teacher', 'teacher', domain, log_dir)]
-    probe = RosTestNode('evaluate_teacher')
+    probe = RosClient('evaluate_teacher')
     try:
         procs[0].wait_for_output(r'sim_robot: joints', timeout=60)
         # The teacher hears both streams before the first reset (discovery takes a moment).

@@ -6,7 +6,7 @@ Each benchmark is a module with `run(out_dir, quick=False) -> dict` that writes 
 `bench/results/<name>.json`; this command runs them in order (they load the machine, so never
 in parallel) and writes `bench/results/summary.json`.
 
-    python -m sage_bringup.bench [--quick] [--only perception,control]
+    python -m sage_bench.suite [--quick] [--only perception,control]
 """
 
 import argparse
@@ -19,16 +19,17 @@ import time
 import traceback
 
 BENCHMARKS = (
-    ('sim_teacher', 'sage_sim.evaluate_teacher'),
-    ('perception', 'sage_perception.bench'),
-    ('control', 'sage_hl_control.bench'),
-    ('recording', 'sage_sleep.bench_recording'),
-    ('sleep', 'sage_sleep.bench_sleep'),
-    ('learning', 'sage_bringup.learning_bench'),
+    ('sim_teacher', 'sage_bench.sim_teacher'),
+    ('perception', 'sage_bench.perception'),
+    ('control', 'sage_bench.control'),
+    ('recording', 'sage_bench.recording'),
+    ('sleep', 'sage_bench.sleep'),
+    ('learning', 'sage_bench.learning'),
 )
 
 
 def main(argv=None):
+    """Command line entry point (`make bench`, `sage_bench`)."""
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0].strip())
     parser.add_argument('--quick', action='store_true', help='short runs (smoke check)')
     parser.add_argument('--only', default='', help='comma-separated benchmark names')

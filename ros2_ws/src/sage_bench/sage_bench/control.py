@@ -30,7 +30,6 @@ import tempfile
 import time
 
 import numpy as np
-from sage_common.node import BackgroundNode
 from sage_common.ros_client import RosClient
 
 WARMUP_S = 3.0

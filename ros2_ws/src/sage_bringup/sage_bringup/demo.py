@@ -44,7 +44,6 @@ import numpy as np
 from sage_bringup import graph as graph_mod
 from sage_bringup import supervisor as sup
 from sage_bringup.report import write_report
-from sage_common.node import BackgroundNode
 from sage_common.ros_client import RosClient
 from sage_common.stats import jerk_rms
 import yaml

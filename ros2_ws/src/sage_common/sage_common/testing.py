@@ -22,7 +22,6 @@ import os
 import re
 
 import pytest
-from sage_common.node import BackgroundNode
 from sage_common.processes import (executable_path, node_environment, NodeProcess,
                                    pick_domain_id, ros_args)
 from sage_common.ros_client import RosClient

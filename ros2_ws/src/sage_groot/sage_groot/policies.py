@@ -61,7 +61,7 @@ class ExpertPolicy:
         return cls(arm, **kwargs)
 
     def goal(self, states, task):
-        """Return the goal (x, y) from the observation; ValueError if it has none."""
+        """Return the goal from the observation (x, y); ValueError if it has none."""
         if self.goal_from == 'state':
             goal = np.asarray(states.get('goal', ()), float).reshape(-1)
             if goal.shape != (2,) or not np.all(np.isfinite(goal)):

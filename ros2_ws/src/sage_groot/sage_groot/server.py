@@ -190,8 +190,8 @@ def main(argv=None):
     parser.add_argument('--goal-from', default='state', choices=['state', 'text'],
                         help='expert: the goal from state.goal, or the task text "(x, y)"')
     parser.add_argument('--max-speed', type=float, default=3.0, help='expert: rad/s')
-    parser.add_argument('--model-path', default='', help="expert: MJCF of the arm ('' = "
-                        "Reacher-v5)")
+    parser.add_argument('--model-path', default='',
+                        help="expert: MJCF of the arm ('' = Reacher-v5)")
     parser.add_argument('--models', default='', help='sage/bc: model registry directory')
     parser.add_argument('--versions', default='', help='sage/bc: name=version,...')
     parser.add_argument('--latency', type=float, default=0.0,

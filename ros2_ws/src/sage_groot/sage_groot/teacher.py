@@ -31,18 +31,20 @@ JOINT_FIELDS = ('position', 'velocity', 'effort')
 
 def parse_parts(entries, what, fields=True):
     """
-    Parse ['arm=joint0,joint1', 'arm_velocity=joint0/velocity,joint1/velocity'].
+    Parse ['arm=joint0 joint1', 'arm_velocity=joint0/velocity joint1/velocity'].
 
-    Returns {part: [(joint, field)]} (field 'position' unless given) or, with fields=False,
-    {part: [joint]}. Raises ValueError on a malformed entry.
+    Joints are separated by spaces or commas (spaces survive YAML flow lists and `-p`
+    command-line parameters, where a comma splits the list). Returns {part: [(joint, field)]}
+    (field 'position' unless given) or, with fields=False, {part: [joint]}. Raises
+    ValueError on a malformed entry.
     """
     parts = {}
     for entry in entries:
         name, sep, joints = str(entry).partition('=')
         name = name.strip()
-        items = [j.strip() for j in joints.split(',') if j.strip()]
+        items = joints.replace(',', ' ').split()
         if not sep or not name or not items or name in parts:
-            raise ValueError(f'{what}: expected distinct "part=joint,joint,...", got {entry!r}')
+            raise ValueError(f'{what}: expected distinct "part=joint joint ...", got {entry!r}')
         parsed = []
         for item in items:
             joint, _, kind = item.partition('/')
@@ -101,7 +103,7 @@ class RobotLayout:
         """Raise ProtocolError('layout_mismatch') unless the server's layout fits this robot."""
         problems = []
         if set(layout.action) != set(self.action_parts):
-            problems.append(f'action parts {layout.action} != the robot\'s '
+            problems.append(f"action parts {layout.action} != the robot's "
                             f'{sorted(self.action_parts)}')
         offered = set(self.state_parts) | ({self.goal_part} if self.goal_part else set())
         missing = [k for k in layout.state if k not in offered]

@@ -50,7 +50,7 @@ MP_TRUE, MP_NIL = b'\xc3', b'\xc0'
 
 
 def npy(descr, shape, data):
-    """The .npy v1.0 bytes numpy writes: magic, header padded to 64 bytes, raw data."""
+    """Return the .npy v1.0 bytes numpy writes: magic, header padded to 64 bytes, raw data."""
     shape_text = '(' + ', '.join(str(s) for s in shape) + (',)' if len(shape) == 1 else ')')
     header = f"{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape_text}, }}"
     total = 10 + len(header) + 1

@@ -1,14 +1,18 @@
 # Copyright 2026 The SAGE authors. Licensed under the Apache License, Version 2.0.
 """GrootTeacher (the node's core) against a real server on loopback, without ROS."""
 
+import io
+import pickle
+import threading
 import time
 
+import msgpack
 import numpy as np
 import pytest
 from sage_groot import protocol as wire
 from sage_groot.client import Backoff, GrootClient
 from sage_groot.policies import ExpertPolicy
-from sage_groot.server import ServerThread
+from sage_groot.server import PolicyServer, ServerThread
 from sage_groot.teacher import (Frame, GrootSession, GrootTeacher, parse_cameras, parse_parts,
                                 RobotLayout)
 from sage_sim.teacher import TwoLinkArm
@@ -197,3 +201,41 @@ def test_robot_layout_configuration_errors():
     np.testing.assert_array_equal(commands[0], [0.0, 1.0])
     with pytest.raises(wire.ProtocolError, match='video'):
         layout.check(wire.Layout(video=['wrist'], state=['v'], action=['a', 'b']))
+
+
+class Hostile(PolicyServer):
+    """Answers get_action with crafted bytes: not msgpack, or an ndarray that needs pickle."""
+
+    mode = 'pickle'
+
+    def handle(self, message):
+        request = wire.unpack(message)
+        if request.get('endpoint') != 'get_action' or self.mode is None:
+            return super().handle(message)
+        if self.mode == 'not_msgpack':
+            return pickle.dumps({'action.arm': np.zeros((16, 2))})
+        out = io.BytesIO()
+        np.save(out, np.array([[object()]] * 16, dtype=object), allow_pickle=True)
+        return msgpack.packb({'action.arm': {'__ndarray_class__': True,
+                                             'as_npy': out.getvalue()}})
+
+
+@pytest.mark.parametrize('mode, reason', [('pickle', 'pickle_refused'),
+                                          ('not_msgpack', 'not_msgpack')])
+def test_hostile_replies_are_refused_counted_and_held(mode, reason):
+    hostile = Hostile(Faulty(), port=0)
+    hostile.mode = mode
+    thread = threading.Thread(target=hostile.serve, daemon=True)
+    thread.start()
+    teacher = make_teacher(hostile.port)
+    try:
+        steps = run(teacher, 0.6)
+        assert all(s is None for s in steps)
+        assert teacher.faults.counts[reason] >= 2 and teacher.values()[f'fault_{reason}'] >= 2
+        hostile.mode = None
+        assert run(teacher, 0.6)[-1] is not None
+    finally:
+        teacher.stop()
+        hostile.stop()
+        thread.join(2)
+        hostile.close()

@@ -162,7 +162,8 @@ def make_policy(args):
     if args.policy == 'expert':
         return policies.ExpertPolicy.for_reacher(
             model_path=args.model_path or None, step_dt=args.step_dt, horizon=args.horizon,
-            max_speed=args.max_speed, goal_from=args.goal_from, camera=args.camera)
+            max_speed=args.max_speed, goal_from=args.goal_from, camera=args.camera,
+            reference=args.reference)
     versions = dict(item.split('=', 1) for item in args.versions.split(',') if item)
     return policies.RegistryPolicy(args.policy, args.models, versions, step_dt=args.step_dt,
                                    horizon=args.horizon, camera=args.camera)
@@ -190,6 +191,9 @@ def main(argv=None):
     parser.add_argument('--goal-from', default='state', choices=['state', 'text'],
                         help='expert: the goal from state.goal, or the task text "(x, y)"')
     parser.add_argument('--max-speed', type=float, default=3.0, help='expert: rad/s')
+    parser.add_argument('--reference', default='command', choices=['command', 'measured'],
+                        help="expert: continue its own previous path ('command') or start "
+                        "every chunk from the observed joints ('measured', stateless)")
     parser.add_argument('--model-path', default='',
                         help="expert: MJCF of the arm ('' = Reacher-v5)")
     parser.add_argument('--models', default='', help='sage/bc: model registry directory')

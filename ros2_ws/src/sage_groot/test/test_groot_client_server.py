@@ -272,6 +272,33 @@ def test_expert_goal_from_text_and_resampling():
     np.testing.assert_allclose(resampled[:, 0], [0, 0.5, 1, 1.5, 2, 2])
 
 
+def test_expert_continues_its_own_path_for_the_same_goal():
+    now = [0.0]
+    policy = expert(clock=lambda: now[0])
+    goal = np.array([0.15, 0.1])
+    first = policy.get_action({}, {'arm': np.zeros(2), 'goal': goal}, '')['arm']
+    # 5 steps later the arm lags its target (PD): the next chunk continues the path
+    now[0] = 5 * 0.02
+    lagging = first[4] * 0.5
+    second = policy.get_action({}, {'arm': lagging, 'goal': goal}, '')['arm']
+    assert policy.continued == 1
+    np.testing.assert_allclose(second[0], first[5], atol=1e-6)
+    # a new goal, a gap longer than a chunk, or a reset: from the observed joints again
+    for change in ('goal', 'gap', 'reset'):
+        if change == 'reset':
+            policy.reset()
+        now[0] += 1.0 if change == 'gap' else 0.02
+        g = goal + (0.01 if change == 'goal' else 0.0)
+        out = policy.get_action({}, {'arm': lagging, 'goal': g}, '')['arm']
+        assert np.all(np.abs(out[0] - lagging) <= 0.06 + 1e-6), change
+        goal = g
+    assert policy.continued == 1
+    stateless = expert(reference='measured', clock=lambda: now[0])
+    stateless.get_action({}, {'arm': np.zeros(2), 'goal': goal}, '')
+    stateless.get_action({}, {'arm': np.zeros(2), 'goal': goal}, '')
+    assert stateless.continued == 0
+
+
 def _free_port():
     ctx = zmq.Context()
     sock = ctx.socket(zmq.REP)

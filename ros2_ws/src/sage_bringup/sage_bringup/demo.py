@@ -54,6 +54,7 @@ SLEEP_SERVICE = '/sleep_manager/start_sleep'
 RECORDING_SERVICE = '/sleep_manager/set_recording'
 BASE_NODES = ('sim_robot', 'context_node', 'h_module', 'sleep_manager')
 COMMAND_TOPIC = '/arm_controller/commands'
+GROOT_SERVER = 'sage_policy_server'   # not a ROS node: no name to wait for on the graph
 
 DEFAULTS = {
     'graph': '',                  # '' = launch/sage_graph.yaml of this checkout
@@ -74,6 +75,7 @@ DEFAULTS = {
     'baselines': True,
     'slow_start_step': 1.0,       # l_module slow start: each speed step lasts this long (s)
     'episode_timeout_margin': 15.0,
+    'teacher': 'scripted',        # cycle 1's teacher: scripted, or groot (see groot_teacher)
 }
 
 
@@ -139,6 +141,8 @@ def load_config(path):
         value = config[key]
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
             raise ConfigError(f'{path}: {key} must be a positive number, got {value!r}')
+    if config['teacher'] not in ('scripted', 'groot'):
+        raise ConfigError(f"{path}: teacher must be scripted or groot, got {config['teacher']!r}")
     sleep = config['sleep']
     if not isinstance(sleep['batch_size'], int) or sleep['batch_size'] < 1:
         raise ConfigError(f'{path}: sleep.batch_size must be a positive integer')
@@ -259,6 +263,38 @@ class RosLink(RosClient):
         return reply.message
 
 
+def groot_teacher(specs, protocol='n1.5'):
+    """
+    Replace the scripted teacher in specs by "GR00T" over ZeroMQ.
+
+    The scripted expert behind sage_policy_server and sage_groot's groot_teacher node in
+    front of it, on loopback (a free port), publishing where the scripted teacher would.
+    """
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        port = sock.getsockname()[1]
+    prefix = graph_mod.find_package_prefix('sage_groot')
+    out = []
+    for spec in specs:
+        if spec.name != 'teacher':
+            out.append(spec)
+            continue
+        out.append(graph_mod.NodeSpec(
+            name='groot_server', package='sage_groot', executable=GROOT_SERVER,
+            executable_path=prefix / 'lib' / 'sage_groot' / GROOT_SERVER,
+            arguments=('--protocol', protocol, '--port', str(port)), required=spec.required))
+        out.append(graph_mod.NodeSpec(
+            name='groot_teacher', package='sage_groot', executable='groot_teacher',
+            executable_path=prefix / 'lib' / 'sage_groot' / 'groot_teacher',
+            params_files=(prefix / 'share' / 'sage_groot' / 'config' / 'groot_teacher.yaml',),
+            params={'protocol': protocol, 'port': port,
+                    'output_topic': spec.params['output_topic']},
+            remaps=spec.remaps, required=spec.required))
+    return out
+
+
 def command_stats(commands, period):
     """Return rate, inter-arrival jitter p99 and jerk RMS of (time, targets) commands."""
     if len(commands) < 4:
@@ -372,7 +408,7 @@ class Demo:
         supervisor = sup.Supervisor(specs, env=self.env, out=self._log_out(), grace=10.0,
                                     term_grace=5.0, respawn=False)
         supervisor.start()
-        names = [spec.name for spec in specs]
+        names = [spec.name for spec in specs if spec.executable != GROOT_SERVER]
         start = time.monotonic()
         try:
             supervisor.wait_until_ready(lambda: self.ros.missing(names, services),
@@ -406,7 +442,10 @@ class Demo:
             self.drivers.stop()
             self.drivers = None
         only = ['l_module'] + (['teacher'] if with_teacher else [])
-        self.drivers = self._start(self._specs(driver, only))
+        specs = self._specs(driver, only)
+        if with_teacher and driver == 'teacher' and self.config['teacher'] == 'groot':
+            specs = groot_teacher(specs)
+        self.drivers = self._start(specs)
         if with_teacher:  # DDS discovery: the teacher may need a few s to hear the sim
             self._sleep(3.0)
         if driver == 'sage':  # the L-module ramps its speed up: wait for full speed

@@ -13,15 +13,15 @@ from diagnostic_msgs.msg import DiagnosticArray
 import pytest
 from sage_common.diagnostics import status_values
 from sage_common.qos import reliable_qos
-from sage_common.testing import workspace_install
+from sage_common.processes import package_share
 from sage_interfaces.msg import EpisodeState
 from sage_interfaces.srv import ResetEpisode
 from std_msgs.msg import Float64MultiArray
 import zmq
 
 pytestmark = pytest.mark.integration
-SIM_CONFIG = workspace_install() / 'sage_sim' / 'share' / 'sage_sim' / 'config'
-GROOT_CONFIG = workspace_install() / 'sage_groot' / 'share' / 'sage_groot' / 'config'
+SIM_CONFIG = package_share('sage_sim') / 'config'
+GROOT_CONFIG = package_share('sage_groot') / 'config'
 
 
 def free_port():

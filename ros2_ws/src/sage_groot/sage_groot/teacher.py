@@ -250,7 +250,7 @@ class RequestWorker:
 
     def _run(self):
         try:
-            from sage_common.node_main import block_stop_signals
+            from sage_common.node import block_stop_signals
             block_stop_signals()
         except ImportError:   # pragma: no cover - sage_common is a dependency
             pass

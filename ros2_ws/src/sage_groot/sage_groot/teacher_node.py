@@ -29,10 +29,10 @@ import time
 
 from diagnostic_msgs.msg import DiagnosticArray
 import numpy as np
-from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rclpy.node import Node
 from sage_common.diagnostics import ERROR, make_array, make_status, OK, WARN
-from sage_common.node_main import run_node
+from sage_common.messages import stamp_to_ns
+from sage_common.node import declare_all, run_node
 from sage_common.qos import latched_qos, qos_from_name, reliable_qos
 from sage_common.rejects import RejectCounter
 from sage_interfaces.msg import EpisodeState
@@ -80,25 +80,6 @@ PARAMETERS = {
 }
 
 
-def declare(node, parameters):
-    """Declare parameters with descriptors and ranges; return {name: value}."""
-    values = {}
-    for name, (default, description, bounds) in parameters.items():
-        desc = ParameterDescriptor(description=description)
-        if bounds is not None and isinstance(default, float):
-            desc.floating_point_range = [FloatingPointRange(from_value=float(bounds[0]),
-                                                            to_value=float(bounds[1]))]
-        elif bounds is not None:
-            desc.integer_range = [IntegerRange(from_value=int(bounds[0]),
-                                               to_value=int(bounds[1]), step=1)]
-        values[name] = node.declare_parameter(name, default, desc).value
-    return values
-
-
-def _ns(stamp):
-    return stamp.sec * 10 ** 9 + stamp.nanosec
-
-
 def image_array(msg):
     """Return an (H, W, 3) uint8 RGB view of an rgb8/bgr8 Image; ValueError otherwise."""
     if msg.encoding not in ('rgb8', 'bgr8'):
@@ -116,7 +97,7 @@ class GrootTeacherNode(Node):
 
     def __init__(self):
         super().__init__('groot_teacher')
-        p = declare(self, PARAMETERS)
+        p = declare_all(self, PARAMETERS)
         wire.check_protocol(p['protocol'])
         self.p = p
         self.joint_names = list(p['joint_names'])
@@ -182,10 +163,10 @@ class GrootTeacherNode(Node):
             self.get_logger().info('groot_teacher: receiving /joint_states')
         self.joints = {name: (field(msg.position, i), field(msg.velocity, i),
                               field(msg.effort, i)) for name, i in zip(self.joint_names, idx)}
-        self.joints_stamp_ns = _ns(msg.header.stamp)
+        self.joints_stamp_ns = stamp_to_ns(msg.header.stamp)
 
     def _on_image(self, key, msg):
-        self.images[key] = (msg, _ns(msg.header.stamp))
+        self.images[key] = (msg, stamp_to_ns(msg.header.stamp))
 
     def _on_task(self, msg):
         self.task, self.task_received = msg.data, True
@@ -195,12 +176,12 @@ class GrootTeacherNode(Node):
         if self.episode is None:
             self.get_logger().info('groot_teacher: receiving /sim/episode')
         if self.episode is None or msg.episode != self.episode.episode:
-            self.episode_start_ns = _ns(msg.header.stamp)
+            self.episode_start_ns = stamp_to_ns(msg.header.stamp)
             self.teacher.new_episode()
         self.episode = msg
 
     def _on_episode_start(self, msg):
-        self.episode_start_ns = _ns(msg.stamp)
+        self.episode_start_ns = stamp_to_ns(msg.stamp)
         self.teacher.new_episode()
 
     # --- the control tick --------------------------------------------------------------
@@ -264,7 +245,7 @@ def _stop(node):
 
 
 def main(args=None):
-    return run_node(GrootTeacherNode, 'groot_teacher', args, (ValueError,), _stop)
+    return run_node(GrootTeacherNode, 'groot_teacher', args, on_exit=_stop)
 
 
 if __name__ == '__main__':

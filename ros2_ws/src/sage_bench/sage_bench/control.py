@@ -30,6 +30,7 @@ import tempfile
 import time
 
 import numpy as np
+from sage_bench import results_dir
 from sage_common.ros_client import RosClient
 
 WARMUP_S = 3.0
@@ -220,8 +221,7 @@ def main(argv=None):
     """Command line entry point."""
     parser = argparse.ArgumentParser(description='SAGE control benchmark')
     parser.add_argument('--quick', action='store_true', help='8 s per precision instead of 60')
-    parser.add_argument('--out', default=str(Path(os.environ.get('SAGE_ROOT', '.')) /
-                                             'bench' / 'results'))
+    parser.add_argument('--out', default=str(results_dir()))
     args = parser.parse_args(argv)
     run(args.out, quick=args.quick)
     return 0

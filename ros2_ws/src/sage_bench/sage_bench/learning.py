@@ -41,6 +41,7 @@ import tempfile
 import time
 
 import numpy as np
+from sage_bench import results_dir
 
 DEV_SEEDS = '200000:200030'
 ALL_VARIANTS = ('bc', 'bc_wide', 'sage', 'sage_action', 'sage_action+vicreg',
@@ -254,7 +255,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0].strip())
     parser.add_argument('--bags', type=Path, required=True)
     parser.add_argument('--out', type=Path,
-                        default=Path(os.environ.get('SAGE_ROOT', '.')) / 'bench' / 'results')
+                        default=results_dir())
     parser.add_argument('--variants', default='bc,sage',
                         help=f'comma-separated, from {",".join(ALL_VARIANTS)}')
     parser.add_argument('--budgets', default='60,120,240', help='training seconds, each a run')

@@ -26,6 +26,7 @@ import tempfile
 import time
 
 import numpy as np
+from sage_bench import results_dir
 
 WARMUP_S = 2.0
 CAMERA_HZ = 30.0
@@ -245,8 +246,7 @@ def main(argv=None):
     elif args.role == 'receiver':
         _receiver(args.out)
     else:
-        run(args.out or Path(os.environ.get('SAGE_ROOT', '.')) / 'bench' / 'results',
-            quick=args.quick)
+        run(args.out or results_dir(), quick=args.quick)
     return 0
 
 

@@ -23,6 +23,8 @@ import sys
 import tempfile
 import time
 
+from sage_bench import results_dir
+
 SECONDS_FULL = 600.0
 SECONDS_QUICK = 30.0
 STREAMS = {
@@ -230,8 +232,7 @@ def main(argv=None):
                                      description=__doc__.strip().splitlines()[0])
     parser.add_argument('--quick', action='store_true',
                         help=f'{SECONDS_QUICK:.0f} s instead of {SECONDS_FULL:.0f}')
-    parser.add_argument('--out', default=str(Path(os.environ.get('SAGE_ROOT', '.')) /
-                                             'bench' / 'results'))
+    parser.add_argument('--out', default=str(results_dir()))
     args = parser.parse_args(argv)
     run(args.out, quick=args.quick)
     return 0

@@ -27,6 +27,7 @@ import tempfile
 import time
 
 import numpy as np
+from sage_bench import results_dir
 
 
 def newest_demo_bags(root):
@@ -150,8 +151,7 @@ def main(argv=None):
                                      description=__doc__.strip().splitlines()[0])
     parser.add_argument('--quick', action='store_true',
                         help='fewer episodes and steps (smoke check)')
-    parser.add_argument('--out', default=str(Path(os.environ.get('SAGE_ROOT', '.')) /
-                                             'bench' / 'results'))
+    parser.add_argument('--out', default=str(results_dir()))
     parser.add_argument('--domain-id', type=int, default=None,
                         help='ROS_DOMAIN_ID when wake data must be recorded first')
     args = parser.parse_args(argv)

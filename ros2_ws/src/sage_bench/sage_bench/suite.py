@@ -12,11 +12,12 @@ in parallel) and writes `bench/results/summary.json`.
 import argparse
 import importlib
 import json
-import os
 from pathlib import Path
 import sys
 import time
 import traceback
+
+from sage_bench import results_dir
 
 BENCHMARKS = (
     ('sim_teacher', 'sage_bench.sim_teacher'),
@@ -33,8 +34,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0].strip())
     parser.add_argument('--quick', action='store_true', help='short runs (smoke check)')
     parser.add_argument('--only', default='', help='comma-separated benchmark names')
-    parser.add_argument('--out', default=os.path.join(os.environ.get('SAGE_ROOT', '.'),
-                                                      'bench', 'results'))
+    parser.add_argument('--out', default=str(results_dir()))
     args = parser.parse_args(argv)
     wanted = [n for n in args.only.split(',') if n] or [n for n, _ in BENCHMARKS]
     unknown = set(wanted) - {n for n, _ in BENCHMARKS}

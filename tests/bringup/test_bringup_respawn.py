@@ -17,7 +17,7 @@ from diagnostic_msgs.msg import DiagnosticArray
 import pytest
 from sage_bringup import graph as graph_mod
 from sage_common.registry import ModelRegistry
-from sage_sleep.bag_reader import iter_messages, list_wake_periods
+from sage_sleep.recording.bag_reader import iter_messages, list_wake_periods
 from sage_sleep.models_cli import init_models
 from std_msgs.msg import Float64MultiArray
 import yaml

@@ -35,7 +35,7 @@ IMAGE_STEPS = DOCKER / 'image-steps.sh'
 README = DOCKER / 'README.md'
 DOCKERIGNORE = ROOT / '.dockerignore'
 GRAPH_FILE = ROOT / 'launch' / 'sage_graph.yaml'
-TRAINER = ROOT / 'ros2_ws' / 'src' / 'sage_sleep' / 'sage_sleep' / 'trainer.py'
+TRAINER = ROOT / 'ros2_ws' / 'src' / 'sage_sleep' / 'sage_sleep' / 'learning' / 'trainer.py'
 
 # ${NAME}, ${NAME:-default}, ${NAME-default}, ${NAME:?message}: compose's interpolation.
 INTERPOLATION = re.compile(r'\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}')
@@ -315,8 +315,8 @@ def test_compose_trainer_command():
         trainer = compose['services']['trainer']
         command = [interpolate_defaults(str(w)) for w in trainer['command']]
         assert command[0] == 'sage_train'
-        setup_py = (TRAINER.parents[1] / 'setup.py').read_text(encoding='utf-8')
-        assert "'sage_train = sage_sleep.trainer:main'" in setup_py
+        setup_py = (TRAINER.parents[2] / 'setup.py').read_text(encoding='utf-8')
+        assert "'sage_train = sage_sleep.learning.trainer:main'" in setup_py
         flags = {w for w in command[1:] if w.startswith('--')}
         assert {'--bags', '--models'} <= flags
         assert flags <= trainer_flags(), f'unknown sage_train flags {flags - trainer_flags()}'
@@ -369,7 +369,7 @@ def test_dockerignore_keeps_generated_files_out(path):
 
 
 @pytest.mark.parametrize('path', [
-    'requirements/python.txt', 'ros2_ws/src/sage_sleep/sage_sleep/trainer.py',
+    'requirements/python.txt', 'ros2_ws/src/sage_sleep/sage_sleep/learning/trainer.py',
     'ros2_ws/src/sage_perception/config/fastdds_shm.xml', 'launch/sage_graph.yaml',
     'docker/entrypoint.sh',
 ])

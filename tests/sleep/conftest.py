@@ -3,7 +3,7 @@
 Fixtures of the sleep tests: real wake bags recorded without waiting for real time.
 
 `record_wake_bags` steps the MuJoCo robot in simulated time with the scripted teacher driving,
-and writes the same messages the nodes publish with sage_sleep.sim_clock_bag (the sleep
+and writes the same messages the nodes publish with sage_sleep.recording.sim_clock_bag (the sleep
 manager's own Recorder, stamped with simulated time). The bags are real rosbag2/MCAP bags in
 the recorder's layout; only the clock is simulated, so a dozen episodes take seconds.
 """
@@ -20,7 +20,7 @@ def record_wake_bags(bag_root, periods=2, episodes=4, duration=1.0, width=64, he
     from sage_interfaces.msg import EpisodeState
     from sage_sim.robot import MujocoRobot
     from sage_sim.teacher import ReachTeacher, TwoLinkArm
-    from sage_sleep.sim_clock_bag import SimClockBag
+    from sage_sleep.recording.sim_clock_bag import SimClockBag
     from sensor_msgs.msg import Image, JointState
     from std_msgs.msg import Float64MultiArray
 

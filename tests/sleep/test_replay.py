@@ -3,7 +3,7 @@
 
 import pytest
 from sage_common.messages import stamp_to_sec
-from sage_sleep.replay import find_segments, main, read_topics, ReplayError
+from sage_sleep.recording.replay import find_segments, main, read_topics, ReplayError
 
 JOINTS, COMMANDS = 60, 30
 
@@ -11,7 +11,7 @@ JOINTS, COMMANDS = 60, 30
 def write_bag(root):
     """Record one wake period: joint states (best effort) and commands (reliable)."""
     from sage_common.qos import reliable_qos, sensor_qos
-    from sage_sleep.sim_clock_bag import SimClockBag
+    from sage_sleep.recording.sim_clock_bag import SimClockBag
     from sensor_msgs.msg import JointState
     from std_msgs.msg import Float64MultiArray
 
@@ -101,7 +101,7 @@ def test_bad_paths_and_topics_are_named(tmp_path, capsys):
 
 
 def test_a_type_not_installed_here_is_refused_before_anything_starts(tmp_path, capsys):
-    from sage_sleep.segments import SegmentWriter
+    from sage_sleep.recording.segments import SegmentWriter
 
     bag = SegmentWriter(tmp_path / 'gripper')
     bag.add_topic('/gripper', 'acme_msgs/msg/Gripper', 'float64 width\n', 'RIHS01_' + '0' * 64)

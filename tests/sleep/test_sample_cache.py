@@ -17,10 +17,10 @@ import numpy as np
 import pytest
 from sage_perception.encoder import encoder_config
 from sage_sleep import sample_cache, trainer
-from sage_sleep.bag_reader import list_wake_periods
-from sage_sleep.experience import ExperienceMemory, ExtractorConfig
-from sage_sleep.quota import closed_segments
-from sage_sleep.segments import SegmentWriter
+from sage_sleep.recording.bag_reader import list_wake_periods
+from sage_sleep.learning.experience import ExperienceMemory, ExtractorConfig
+from sage_sleep.recording.quota import closed_segments
+from sage_sleep.recording.segments import SegmentWriter
 
 TOPICS = ['/teacher/commands', '/arm_controller/commands']
 

@@ -13,7 +13,7 @@ from rosbags.rosbag2 import Reader
 from sage_common.diagnostics import status_values
 from sage_common.qos import latched_qos, reliable_qos
 from sage_interfaces.msg import SleepStatus
-from sage_sleep.bag_reader import iter_messages, list_wake_periods
+from sage_sleep.recording.bag_reader import iter_messages, list_wake_periods
 from sensor_msgs.msg import Image
 from std_msgs.msg import String
 from std_srvs.srv import Trigger

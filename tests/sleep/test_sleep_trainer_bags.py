@@ -29,7 +29,7 @@ def fresh_registry(path):
 
 
 def train(bags, models, run_dir, *extra, timeout=600):
-    argv = [sys.executable, '-m', 'sage_sleep.trainer', '--bags', str(bags), '--models',
+    argv = [sys.executable, '-m', 'sage_sleep.learning.trainer', '--bags', str(bags), '--models',
             str(models), '--run-dir', str(run_dir), '--steps', '3', '--batch-size', '4',
             '--threads', '1', *extra]
     return subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
@@ -102,7 +102,7 @@ def test_sleep_trainer_with_no_usable_bag_stops_with_a_clear_error(tmp_path):
 def test_sleep_trainer_killed_mid_run_deploys_nothing_and_resumes(wake_bags, tmp_path):
     registry = fresh_registry(tmp_path / 'models')
     run = tmp_path / 'run'
-    argv = [sys.executable, '-m', 'sage_sleep.trainer', '--bags', str(wake_bags), '--models',
+    argv = [sys.executable, '-m', 'sage_sleep.learning.trainer', '--bags', str(wake_bags), '--models',
             str(registry.root), '--run-dir', str(run), '--steps', '400', '--batch-size', '4',
             '--threads', '1']
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -129,7 +129,7 @@ def test_sleep_trainer_under_torchrun_ddp_keeps_ranks_identical(wake_bags, tmp_p
     single = train(wake_bags, single_models, tmp_path / 'single_run', '--no-deploy')
     assert single.returncode in (0, 3), single.stderr[-2000:]
     torchrun = Path(sys.executable).with_name('torchrun')
-    argv = [str(torchrun), '--standalone', '--nproc-per-node', '2', '-m', 'sage_sleep.trainer',
+    argv = [str(torchrun), '--standalone', '--nproc-per-node', '2', '-m', 'sage_sleep.learning.trainer',
             '--bags', str(wake_bags), '--models', str(ddp_models), '--run-dir',
             str(tmp_path / 'ddp_run'), '--steps', '3', '--batch-size', '4', '--threads', '1',
             '--no-deploy']

@@ -26,11 +26,11 @@ setup(
     entry_points={
         'console_scripts': [
             'sleep_manager = sage_sleep.sleep_manager_node:main',
-            'sage_train = sage_sleep.trainer:main',
+            'sage_train = sage_sleep.learning.trainer:main',
             'sage_models = sage_sleep.models_cli:main',
-            'sage_bc_baseline = sage_sleep.baseline:main',
-            'sage_evaluate = sage_sleep.evaluate:main',
-            'sage_replay = sage_sleep.replay:main',
+            'sage_bc_baseline = sage_sleep.learning.baseline:main',
+            'sage_evaluate = sage_sleep.learning.evaluate:main',
+            'sage_replay = sage_sleep.recording.replay:main',
         ],
     },
 )

@@ -9,9 +9,9 @@ evaluated closed loop (`sage_evaluate`'s Evaluator, the nodes' models and contro
 development seeds: 200000+ by default, never the held-out evaluation seeds (100000+) of
 `make demo`. Variants:
 
-    bc                  plain behaviour cloning (sage_sleep.baseline), the bar to beat
+    bc                  plain behaviour cloning (sage_sleep.learning.baseline), the bar to beat
     bc_wide             the same with the first plain BC's wider CNN (32, 32, 64)
-    sage                the sleep's default recipe (sage_sleep.consolidation)
+    sage                the sleep's default recipe (sage_sleep.learning.consolidation)
     sage_action         the same models trained on the action loss alone
     sage_action+<term>  action loss plus one self-supervised term shaping the code: vicreg,
                         predict, recon (reconstruction + action probe), dreams
@@ -59,7 +59,7 @@ TERMS = {  # each at the weight the first recipe gave it, shaping the code
 
 def variant_setup(name):
     """Return (kind, consolidation overrides, encoder overrides, h overrides) of a variant."""
-    from sage_sleep.consolidation import ConsolidationConfig
+    from sage_sleep.learning.consolidation import ConsolidationConfig
 
     defaults = {f.name: f.default for f in dataclasses.fields(ConsolidationConfig)}
     if '@' in name:
@@ -104,8 +104,8 @@ def train_sage(memory, episodes, seconds, seed, work, overrides, encoder_overrid
     from sage_common.registry import ModelRegistry
     from sage_hl_control.models import publish_initial_h_module, publish_initial_l_module
     from sage_perception.encoder import publish_initial_encoder
-    from sage_sleep.consolidation import ConsolidationConfig
-    from sage_sleep.trainer import load_models, publish_all, train
+    from sage_sleep.learning.consolidation import ConsolidationConfig
+    from sage_sleep.learning.trainer import load_models, publish_all, train
 
     registry = ModelRegistry(work / 'models')
     publish_initial_encoder(registry, seed=seed, **encoder_overrides)
@@ -127,7 +127,7 @@ def train_sage(memory, episodes, seconds, seed, work, overrides, encoder_overrid
 def train_plain_bc(memory, episodes, seconds, seed, work, threads, config, training):
     """Train plain BC (config: DEFAULT_BC_CONFIG changes, training: lr) for `seconds`."""
     from sage_common.registry import ModelRegistry
-    from sage_sleep.baseline import publish_bc, train_bc
+    from sage_sleep.learning.baseline import publish_bc, train_bc
 
     import torch
     torch.set_num_threads(threads)
@@ -140,7 +140,7 @@ def train_plain_bc(memory, episodes, seconds, seed, work, threads, config, train
 
 def evaluate(kind, model_dir, seeds, width, height):
     """Return the closed-loop summary of a trained policy on the development seeds."""
-    from sage_sleep.evaluate import Evaluator, make_policy
+    from sage_sleep.learning.evaluate import Evaluator, make_policy
 
     evaluator = Evaluator(duration=2.0, width=width, height=height)
     policy = make_policy(kind, evaluator, model_dir)
@@ -204,11 +204,11 @@ def plot(rows, path):
 def bench(bags, out_dir, variants, budgets, seeds, seed=0, threads=2, width=64, height=64,
           log=print):
     """Run every variant at every budget on the same bags; write learning.json + .png."""
-    from sage_sleep.evaluate import parse_seeds
+    from sage_sleep.learning.evaluate import parse_seeds
     from sage_perception.encoder import encoder_config
-    from sage_sleep.experience import ExtractorConfig
-    from sage_sleep.sample_cache import default_cache_dir
-    from sage_sleep.trainer import load_experience
+    from sage_sleep.learning.experience import ExtractorConfig
+    from sage_sleep.learning.sample_cache import default_cache_dir
+    from sage_sleep.learning.trainer import load_experience
 
     start = time.monotonic()
     memory, report = load_experience(bags, ExtractorConfig(), encoder_config(),

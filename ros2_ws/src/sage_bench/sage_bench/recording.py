@@ -113,7 +113,7 @@ def _raw_writer_ceiling(bag_root, scratch):
     """Rewrite every recorded message with a bare rosbags MCAP writer; return bytes/s."""
     from rosbags.rosbag2 import Reader, StoragePlugin, Writer
 
-    from sage_sleep.bag_reader import list_wake_periods
+    from sage_sleep.recording.bag_reader import list_wake_periods
 
     messages = []
     connections = {}
@@ -143,7 +143,7 @@ def run(out_dir, quick=False):
     """Run the benchmark, write <out_dir>/recording.json and return the figures."""
     from sage_common.processes import executable_path, node_environment, ros_args
 
-    from sage_sleep.bag_reader import list_wake_periods
+    from sage_sleep.recording.bag_reader import list_wake_periods
 
     seconds = SECONDS_QUICK if quick else SECONDS_FULL
     domain = int(os.environ.get('SAGE_TEST_DOMAIN_ID') or os.environ.get('ROS_DOMAIN_ID') or 60)

@@ -386,7 +386,7 @@ class Demo:
                                      if k in description.arguments}, only=only)
         cam, sleep = self.config['camera'], self.config['sleep']
         gate = sleep['gate']
-        trainer = [sys.executable, '-m', 'sage_sleep.trainer', '--runs-root', str(self.sleeps),
+        trainer = [sys.executable, '-m', 'sage_sleep.learning.trainer', '--runs-root', str(self.sleeps),
                    '--steps', '0', '--seconds', str(sleep['seconds']),
                    '--batch-size', str(sleep['batch_size']), '--seed', str(self.config['seed']),
                    '--threads', '2', '--closed-loop-floor', str(gate['floor']),
@@ -610,7 +610,7 @@ class Demo:
                 setattr(self, attr, None)
 
     def phase_offline(self):
-        from sage_sleep.evaluate import Evaluator, make_policy, PRESETS
+        from sage_sleep.learning.evaluate import Evaluator, make_policy, PRESETS
 
         ev, cam = self.config['evaluate'], self.config['camera']
         budget = float(self.config['sleep']['seconds']) * len(self.config['cycles'])
@@ -648,7 +648,7 @@ class Demo:
         """Train plain BC on every bag for the wall-clock time all sleeps had together."""
         base = self.run_dir / 'baselines'
         commands = {
-            'plain_bc': [sys.executable, '-m', 'sage_sleep.baseline', '--bags', str(self.bags),
+            'plain_bc': [sys.executable, '-m', 'sage_sleep.learning.baseline', '--bags', str(self.bags),
                          '--models', str(base / 'plain_bc'), '--steps', '0', '--seconds',
                          str(seconds), '--seed', str(self.config['seed'])],
         }

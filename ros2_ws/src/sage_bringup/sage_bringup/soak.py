@@ -279,7 +279,7 @@ class Soak:
                                      'model_dir': str(self.models)})
         free_mb = shutil.disk_usage(self.run_dir).free / (1 << 20)
         self.floor_mb = max(0.0, free_mb - min(cfg.disk_headroom_mb, free_mb / 2))
-        trainer = [sys.executable, '-m', 'sage_sleep.trainer', '--runs-root', str(self.sleeps),
+        trainer = [sys.executable, '-m', 'sage_sleep.learning.trainer', '--runs-root', str(self.sleeps),
                    '--steps', '0', '--seconds', str(cfg.sleep_seconds), '--seed',
                    str(cfg.seed), '--threads', '2', '--closed-loop-episodes',
                    str(cfg.gate_episodes), '--closed-loop-first-seed', '200000',
@@ -589,7 +589,7 @@ class Soak:
                 cmdline = (entry / 'cmdline').read_bytes()
             except OSError:
                 continue
-            if int(stat[1]) == manager and b'sage_sleep.trainer' in cmdline:
+            if int(stat[1]) == manager and b'sage_sleep.learning.trainer' in cmdline:
                 os.kill(int(entry.name), signal.SIGKILL)
                 return int(entry.name)
         return None

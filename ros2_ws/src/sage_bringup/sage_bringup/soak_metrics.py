@@ -182,7 +182,7 @@ def check_bags(bag_root, recorder_kills=()):
     messages it had written into it; what the salvaged segment lacks of those is counted
     lost (a lower bound: messages after that report are not known).
     """
-    from sage_sleep.bag_reader import iter_messages, list_wake_periods
+    from sage_sleep.recording.bag_reader import iter_messages, list_wake_periods
 
     segments, unreadable, salvaged, problems, counts = 0, [], [], [], {}
     for period in list_wake_periods(bag_root, log=problems.append):

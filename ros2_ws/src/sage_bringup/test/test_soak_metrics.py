@@ -82,7 +82,7 @@ def test_windows_count_commands_and_leave_sleeps_out_of_the_latency():
 def _record(root, messages=40):
     """One wake period of joint states written by the sleep manager's recorder."""
     from sage_common.qos import sensor_qos
-    from sage_sleep.sim_clock_bag import SimClockBag
+    from sage_sleep.recording.sim_clock_bag import SimClockBag
     from sensor_msgs.msg import JointState
 
     with SimClockBag(root, {'/joint_states': ('sensor_msgs/msg/JointState', sensor_qos())}) \

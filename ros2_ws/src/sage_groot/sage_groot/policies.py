@@ -26,7 +26,7 @@ lags its target by ~kd/kp x speed (0.6 rad at 3 rad/s on Reacher), and each chun
 restart from the lagging joints (measured: 29/30 instead of 30/30 reached in 2 s).
 
 RegistryPolicy serves a SAGE policy (encoder -> H-module -> L-module) or the plain BC
-baseline from a model registry, with sage_sleep.evaluate's classes: the chunk the L-module
+baseline from a model registry, with sage_sleep.learning.evaluate's classes: the chunk the L-module
 computes for the frame, resampled to the protocol's horizon at step_dt. GR00T observations
 carry no depth, so SAGE runs with depth masked (its presence bit clear).
 """

@@ -11,7 +11,6 @@ finishes successfully, the running nodes are told to load the registry's active 
 must never become training data.
 """
 
-import importlib
 import os
 from pathlib import Path
 import sys
@@ -19,9 +18,6 @@ import time
 
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, ReliabilityPolicy
-from rosbags.interfaces import (Qos, QosDurability, QosHistory, QosLiveliness,
-                                QosReliability, QosTime)
 from sage_common.diagnostics import ERROR, make_array, make_status, OK, WARN
 from sage_common.node import declare_all, FATAL, run_node
 from sage_common.qos import latched_qos, qos_from_name, reliable_qos
@@ -32,10 +28,11 @@ from sensor_msgs.msg import JointState
 from std_srvs.srv import SetBool, Trigger
 from visualization_msgs.msg import Marker
 
-from .msgdefs import MessageDefinitions, normalize_type, UnknownTypeError
-from .quota import ACTIONS, DiskQuota
-from .recorder import Recorder, TopicInfo
-from .salvage import salvage_all
+from sage_sleep.recording.msgdefs import MessageDefinitions, normalize_type, UnknownTypeError
+from sage_sleep.recording.quota import ACTIONS, DiskQuota
+from sage_sleep.recording.recorder import Recorder, TopicInfo
+from sage_sleep.recording.salvage import salvage_all
+from sage_sleep.recording.topics import bag_qos, message_class, parse_topic_entry
 from .sleep_cycle import SleepTrigger, TrainerRun
 
 MB = 1 << 20
@@ -99,35 +96,6 @@ PARAMETERS = {
                         'LoadModel services told to load the active versions after a sleep',
                         None),
 }
-
-
-def parse_topic_entry(entry):
-    """Return (topic, type or 'auto', qos name) of a 'topic type qos' entry."""
-    parts = entry.split()
-    if len(parts) == 2:
-        parts.append('reliable')
-    if len(parts) != 3 or not parts[0].startswith('/'):
-        raise ValueError(f'topics entry {entry!r} is not "/topic pkg/msg/Type qos"')
-    qos_from_name(parts[2])  # validates the name
-    return parts[0], parts[1], parts[2]
-
-
-def message_class(msgtype):
-    """Return the rclpy message class of pkg/msg/Name (ImportError/AttributeError if none)."""
-    package, _, name = normalize_type(msgtype).split('/')
-    return getattr(importlib.import_module(f'{package}.msg'), name)
-
-
-def bag_qos(profile):
-    """Return the rosbags Qos describing an rclpy QoSProfile (for offered_qos_profiles)."""
-    never = QosTime(0x7FFFFFFF, 0xFFFFFFFF)
-    return Qos(QosHistory.KEEP_LAST, profile.depth,
-               QosReliability.RELIABLE if profile.reliability == ReliabilityPolicy.RELIABLE
-               else QosReliability.BEST_EFFORT,
-               QosDurability.TRANSIENT_LOCAL
-               if profile.durability == DurabilityPolicy.TRANSIENT_LOCAL
-               else QosDurability.VOLATILE,
-               never, never, QosLiveliness.AUTOMATIC, never, False)
 
 
 def status_text_marker(status, frame):

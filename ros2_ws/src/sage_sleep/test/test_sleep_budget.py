@@ -2,7 +2,7 @@
 """Training budgets in steps and seconds, and the cosine schedule over them."""
 
 import pytest
-from sage_sleep.budget import TrainingBudget
+from sage_sleep.learning.budget import TrainingBudget
 
 
 class Clock:

@@ -2,8 +2,8 @@
 """Dream modifications and the consolidation objectives."""
 
 import pytest
-from sage_sleep.dreams import CoherenceScorer, dream, MODIFICATIONS
-from sage_sleep.objectives import covariance_loss, variance_loss, vicreg_loss
+from sage_sleep.learning.dreams import CoherenceScorer, dream, MODIFICATIONS
+from sage_sleep.learning.objectives import covariance_loss, variance_loss, vicreg_loss
 import torch
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from sage_sleep.evaluate import Evaluator, main, make_policy
+from sage_sleep.learning.evaluate import Evaluator, main, make_policy
 import yaml
 
 L_CONFIG = (Path(__file__).resolve().parents[2] / 'sage_hl_control' / 'config' /
@@ -69,7 +69,7 @@ def test_cli_selects_slow_start_and_records_the_controller(models, tmp_path):
 
 def test_bc_baseline_is_probed_and_drives_through_the_controller(tmp_path):
     from sage_common.registry import ModelError, ModelRegistry
-    from sage_sleep.baseline import build_bc_policy, publish_bc
+    from sage_sleep.learning.baseline import build_bc_policy, publish_bc
 
     registry = ModelRegistry(tmp_path)
     publish_bc(registry, build_bc_policy({'image_size': 32}))

@@ -3,7 +3,7 @@
 
 import numpy as np
 import pytest
-from sage_sleep.metrics import (auroc, collapse_monitors, effective_rank, is_collapsed,
+from sage_sleep.learning.metrics import (auroc, collapse_monitors, effective_rank, is_collapsed,
                                 pca_baseline, probe_r2, r2_score)
 
 

@@ -11,12 +11,12 @@ import time
 from mcap.reader import make_reader
 import pytest
 from rosbags.rosbag2 import Reader
-from sage_sleep.bag_reader import iter_messages, list_episodes, list_wake_periods, open_segment
-from sage_sleep.msgdefs import MessageDefinitions, UnknownTypeError
-from sage_sleep.quota import DiskQuota
-from sage_sleep.recorder import Recorder, TopicInfo
-from sage_sleep.salvage import salvage_all
-from sage_sleep.segments import SegmentWriter
+from sage_sleep.recording.bag_reader import iter_messages, list_episodes, list_wake_periods, open_segment
+from sage_sleep.recording.msgdefs import MessageDefinitions, UnknownTypeError
+from sage_sleep.recording.quota import DiskQuota
+from sage_sleep.recording.recorder import Recorder, TopicInfo
+from sage_sleep.recording.salvage import salvage_all
+from sage_sleep.recording.segments import SegmentWriter
 
 DEFS = MessageDefinitions()
 STORE = DEFS.typestore

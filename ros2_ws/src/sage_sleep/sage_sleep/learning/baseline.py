@@ -10,7 +10,7 @@ with a spatial soft-argmax over its feature maps (the encoder's keypoint CNN, th
 learning bench found best per second of training), joints through sin/cos, a chunk of
 residual position targets like the L-module's, and +-4 px shift augmentation.
 
-    python -m sage_sleep.baseline --bags bags/ --models runs/bc --seconds 480 --steps 0
+    python -m sage_sleep.learning.baseline --bags bags/ --models runs/bc --seconds 480 --steps 0
 """
 
 import argparse
@@ -23,8 +23,8 @@ import tempfile
 import numpy as np
 from sage_common.registry import ModelRegistry, tensor_spec
 from sage_perception.encoder import DEFAULT_ENCODER_CONFIG, keypoint_cnn, spatial_softmax
-from sage_sleep.budget import adamw, TrainingBudget
-from sage_sleep.consolidation import ConsolidationConfig, warp_images
+from sage_sleep.learning.budget import adamw, TrainingBudget
+from sage_sleep.learning.consolidation import ConsolidationConfig, warp_images
 import torch
 from torch import nn
 import torch.nn.functional as F
@@ -69,7 +69,7 @@ def train_bc(memory, train_episodes, steps=None, frames_per_step=96, seed=0, lr=
     """
     Train a PlainBCPolicy on memory samples of the given episodes.
 
-    The budget is `steps`, `seconds` of wall time, or both (sage_sleep.budget): at the same
+    The budget is `steps`, `seconds` of wall time, or both (sage_sleep.learning.budget): at the same
     wall-clock budget as a sleep, the comparison with SAGE is fair whatever each model costs.
     `overrides` change DEFAULT_BC_CONFIG entries (e.g. color_widths). Returns (model, losses,
     stats) with stats {steps, frames, train_seconds}.
@@ -148,9 +148,9 @@ def publish_bc(registry, model, metadata=None):
 
 def main(argv=None):
     from sage_perception.encoder import encoder_config
-    from sage_sleep.experience import ExtractorConfig
-    from sage_sleep.sample_cache import default_cache_dir
-    from sage_sleep.trainer import load_experience, split_episodes
+    from sage_sleep.learning.experience import ExtractorConfig
+    from sage_sleep.learning.sample_cache import default_cache_dir
+    from sage_sleep.learning.trainer import load_experience, split_episodes
 
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0].strip())
     root = Path(os.environ.get('SAGE_ROOT', '.'))

@@ -137,12 +137,12 @@ class SagePolicy(ControlledPolicy):
 
 
 class BCPolicy(ControlledPolicy):
-    """The plain behaviour-cloning baseline (sage_sleep.baseline), through the same controller."""
+    """The plain behaviour-cloning baseline (sage_sleep.learning.baseline), through the same controller."""
 
     name = 'bc'
 
     def __init__(self, model_dir, controller_settings, version=None):
-        from sage_sleep.baseline import MODEL_NAME
+        from sage_sleep.learning.baseline import MODEL_NAME
 
         super().__init__(controller_settings)
         self.model = OnnxModel(ModelRegistry(model_dir).load(MODEL_NAME, version))

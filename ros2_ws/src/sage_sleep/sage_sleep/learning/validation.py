@@ -20,9 +20,9 @@ import math
 
 import numpy as np
 from sage_perception.layout import COMPRESSED_DIM
-from sage_sleep.consolidation import dream_batch, make_batch
-from sage_sleep.dreams import MODIFICATIONS
-from sage_sleep.metrics import (auroc, collapse_monitors, is_collapsed, pca_baseline, probe_r2,
+from sage_sleep.learning.consolidation import dream_batch, make_batch
+from sage_sleep.learning.dreams import MODIFICATIONS
+from sage_sleep.learning.metrics import (auroc, collapse_monitors, is_collapsed, pca_baseline, probe_r2,
                                 r2_score)
 import torch
 
@@ -118,7 +118,7 @@ def validate(models, memory, train_episodes, heldout_episodes, seq_len, seed, li
 
 def closed_loop(model_dir, versions, seeds, width, height, duration=2.0):
     """Return the closed-loop summary of SAGE `versions` of a registry on seeded episodes."""
-    from sage_sleep.evaluate import Evaluator, make_policy
+    from sage_sleep.learning.evaluate import Evaluator, make_policy
 
     evaluator = Evaluator(duration=duration, width=width, height=height)
     return evaluator.evaluate(make_policy('sage', evaluator, model_dir, versions), seeds)

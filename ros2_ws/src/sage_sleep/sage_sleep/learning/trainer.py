@@ -4,7 +4,7 @@
 
     sage_train --bags bags/ --models models/ [--runs-root runs/ | --run-dir DIR]
         [--steps 300] [--no-dreams] [--no-deploy] [--seed 0]
-    torchrun --nproc-per-node 2 -m sage_sleep.trainer ...      (PyTorch DDP; gloo on CPU)
+    torchrun --nproc-per-node 2 -m sage_sleep.learning.trainer ...      (PyTorch DDP; gloo on CPU)
 
 It continues training from the newest versions of encoder, H-module and L-module (deployed or
 held), holds out whole episodes for validation, and publishes new versions (ONNX + weights +
@@ -32,14 +32,14 @@ from sage_hl_control.models import (load_h_module_torch, load_l_module_torch, pu
                                     publish_l_module)
 from sage_perception.decode import decode_color, decode_depth
 from sage_perception.encoder import load_encoder_torch, preprocess, publish_encoder
-from sage_sleep.bag_reader import list_wake_periods
-from sage_sleep.budget import adamw, TrainingBudget
-from sage_sleep.consolidation import (consolidation_losses, ConsolidationConfig, make_batch,
+from sage_sleep.recording.bag_reader import list_wake_periods
+from sage_sleep.learning.budget import adamw, TrainingBudget
+from sage_sleep.learning.consolidation import (consolidation_losses, ConsolidationConfig, make_batch,
                                       SleepModels)
-from sage_sleep.experience import ExperienceMemory, ExtractorConfig
+from sage_sleep.learning.experience import ExperienceMemory, ExtractorConfig
 from sage_sleep.models_cli import MODEL_NAMES
-from sage_sleep.sample_cache import decode_period, default_cache_dir, SampleCache
-from sage_sleep.validation import closed_loop, compare_to_running, validate
+from sage_sleep.learning.sample_cache import decode_period, default_cache_dir, SampleCache
+from sage_sleep.learning.validation import closed_loop, compare_to_running, validate
 import torch
 
 EPISODE_STRIDE = 1_000_000  # episode ids are made unique across wake periods

@@ -24,7 +24,6 @@ by SIGINT/SIGTERM.
 
 import argparse
 import dataclasses
-import importlib
 from pathlib import Path
 import sys
 import time
@@ -35,6 +34,7 @@ from sage_common.messages import stamp_to_ns
 
 from .bag_reader import BagError, list_wake_periods, open_segment
 from .segments import PERIOD_RE, SEGMENT_RE
+from .topics import message_class
 
 
 class ReplayError(Exception):
@@ -100,17 +100,6 @@ def read_topics(segments, wanted=None, excluded=()):
     if not topics:
         raise ReplayError('no topic left to play')
     return topics
-
-
-def message_class(msgtype):
-    """Return the installed Python class of 'pkg/msg/Name'; ReplayError if it is not here."""
-    package, _, name = msgtype.partition('/msg/')
-    try:
-        return getattr(importlib.import_module(f'{package}.msg'), name)
-    except (ImportError, AttributeError):
-        raise ReplayError(f'message type {msgtype} is not installed here (no Python package '
-                          f'{package}.msg with {name}); source the workspace that defines it') \
-            from None
 
 
 def iter_raw(segments, topics):
@@ -248,7 +237,7 @@ def main(argv=None):
         topics = read_topics(segments, wanted, excluded)
         for t in topics.values():
             message_class(t.msgtype)
-    except ReplayError as exc:
+    except (ReplayError, ImportError) as exc:
         print(f'sage_replay: error: {exc}', file=sys.stderr)
         return 2
 

@@ -22,9 +22,9 @@ class SimClockBag:
     """A Recorder under root recording topics {topic: (msgtype, rclpy QoS)} at a sim clock."""
 
     def __init__(self, root, topics, start_ns=START_NS, **recorder_kwargs):
-        from sage_sleep.msgdefs import MessageDefinitions
-        from sage_sleep.recorder import Recorder, TopicInfo
-        from sage_sleep.sleep_manager_node import bag_qos
+        from sage_sleep.recording.msgdefs import MessageDefinitions
+        from sage_sleep.recording.recorder import Recorder, TopicInfo
+        from sage_sleep.recording.topics import bag_qos
 
         self.now_ns = int(start_ns)
         self.recorder = Recorder(root, clock_ns=lambda: self.now_ns, **recorder_kwargs)

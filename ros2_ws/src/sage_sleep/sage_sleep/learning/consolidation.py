@@ -10,7 +10,7 @@ register (T = history_frames), one geometric warp per sequence. Per step:
   through encoder (all T frames in one batch) and H-module: the action shapes the trunk;
 - every `selfsup_every`-th step, the self-supervised terms: the H-module's reconstruction of
   the context and its action probe, and dreaming (one of the five modifications of
-  `sage_sleep.dreams` applied to half the batch, the coherence scorer learning to score real
+  `sage_sleep.learning.dreams` applied to half the batch, the coherence scorer learning to score real
   above dreamed). By default their heads read the code detached (`selfsup_shapes_code`):
   the learning bench measured each of them costing most of the closed-loop success when its
   gradient reached encoder and H-module;
@@ -26,8 +26,8 @@ import numpy as np
 from sage_hl_control.context_window import presence_group_mask
 from sage_perception import layout
 from sage_perception.encoder import preprocess
-from sage_sleep.dreams import CoherenceScorer, dream, MODIFICATIONS
-from sage_sleep.objectives import kl_standard_normal, vicreg_loss
+from sage_sleep.learning.dreams import CoherenceScorer, dream, MODIFICATIONS
+from sage_sleep.learning.objectives import kl_standard_normal, vicreg_loss
 import torch
 import torch.nn.functional as F
 

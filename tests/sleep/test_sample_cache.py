@@ -16,7 +16,7 @@ import zipfile
 import numpy as np
 import pytest
 from sage_perception.encoder import encoder_config
-from sage_sleep import sample_cache, trainer
+from sage_sleep.learning import sample_cache, trainer
 from sage_sleep.recording.bag_reader import list_wake_periods
 from sage_sleep.learning.experience import ExperienceMemory, ExtractorConfig
 from sage_sleep.recording.quota import closed_segments

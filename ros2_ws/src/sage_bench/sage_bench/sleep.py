@@ -72,7 +72,7 @@ def run(out_dir, quick=False, domain_id=None):
     from sage_sleep.learning.consolidation import ConsolidationConfig, consolidation_losses, make_batch
     from sage_sleep.learning.experience import ExtractorConfig
     from sage_sleep.models_cli import init_models
-    from sage_sleep import trainer
+    from sage_sleep.learning import trainer
     import torch
 
     out_dir = Path(out_dir)

@@ -124,7 +124,7 @@ class RegistryPolicy:
 
     def __init__(self, kind, model_dir, versions=None, step_dt=0.02, horizon=16,
                  camera='top_down'):
-        from sage_sleep import evaluate
+        from sage_sleep.learning import evaluate
 
         if kind not in ('sage', 'bc'):
             raise ValueError(f"kind must be 'sage' or 'bc', got {kind!r}")

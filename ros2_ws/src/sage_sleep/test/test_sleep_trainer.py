@@ -6,7 +6,7 @@ import pytest
 from sage_common.registry import ModelRegistry
 from sage_hl_control.models import publish_initial_h_module, publish_initial_l_module
 from sage_perception.encoder import publish_initial_encoder
-from sage_sleep import trainer
+from sage_sleep.learning import trainer
 from sage_sleep.learning.consolidation import ConsolidationConfig
 from sage_sleep.learning.experience import ExperienceMemory, Sample
 from sage_sleep.learning.validation import compare_to_running, paired_worse_p, validate

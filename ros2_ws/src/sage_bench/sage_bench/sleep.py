@@ -69,7 +69,8 @@ def raw_read(bags):
 def run(out_dir, quick=False, domain_id=None):
     from sage_common.registry import ModelRegistry
     from sage_perception.encoder import encoder_config
-    from sage_sleep.learning.consolidation import ConsolidationConfig, consolidation_losses, make_batch
+    from sage_sleep.learning.consolidation import (ConsolidationConfig, consolidation_losses,
+                                                   make_batch)
     from sage_sleep.learning.experience import ExtractorConfig
     from sage_sleep.models_cli import init_models
     from sage_sleep.learning import trainer

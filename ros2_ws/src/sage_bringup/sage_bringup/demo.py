@@ -386,7 +386,8 @@ class Demo:
                                      if k in description.arguments}, only=only)
         cam, sleep = self.config['camera'], self.config['sleep']
         gate = sleep['gate']
-        trainer = [sys.executable, '-m', 'sage_sleep.learning.trainer', '--runs-root', str(self.sleeps),
+        trainer = [sys.executable, '-m', 'sage_sleep.learning.trainer',
+                   '--runs-root', str(self.sleeps),
                    '--steps', '0', '--seconds', str(sleep['seconds']),
                    '--batch-size', str(sleep['batch_size']), '--seed', str(self.config['seed']),
                    '--threads', '2', '--closed-loop-floor', str(gate['floor']),
@@ -648,7 +649,8 @@ class Demo:
         """Train plain BC on every bag for the wall-clock time all sleeps had together."""
         base = self.run_dir / 'baselines'
         commands = {
-            'plain_bc': [sys.executable, '-m', 'sage_sleep.learning.baseline', '--bags', str(self.bags),
+            'plain_bc': [sys.executable, '-m', 'sage_sleep.learning.baseline',
+                         '--bags', str(self.bags),
                          '--models', str(base / 'plain_bc'), '--steps', '0', '--seconds',
                          str(seconds), '--seed', str(self.config['seed'])],
         }

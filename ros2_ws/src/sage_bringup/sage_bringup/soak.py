@@ -279,7 +279,8 @@ class Soak:
                                      'model_dir': str(self.models)})
         free_mb = shutil.disk_usage(self.run_dir).free / (1 << 20)
         self.floor_mb = max(0.0, free_mb - min(cfg.disk_headroom_mb, free_mb / 2))
-        trainer = [sys.executable, '-m', 'sage_sleep.learning.trainer', '--runs-root', str(self.sleeps),
+        trainer = [sys.executable, '-m', 'sage_sleep.learning.trainer',
+                   '--runs-root', str(self.sleeps),
                    '--steps', '0', '--seconds', str(cfg.sleep_seconds), '--seed',
                    str(cfg.seed), '--threads', '2', '--closed-loop-episodes',
                    str(cfg.gate_episodes), '--closed-loop-first-seed', '200000',

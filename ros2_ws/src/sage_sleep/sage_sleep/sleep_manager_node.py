@@ -28,11 +28,11 @@ from sensor_msgs.msg import JointState
 from std_srvs.srv import SetBool, Trigger
 from visualization_msgs.msg import Marker
 
-from sage_sleep.recording.msgdefs import MessageDefinitions, normalize_type, UnknownTypeError
-from sage_sleep.recording.quota import ACTIONS, DiskQuota
-from sage_sleep.recording.recorder import Recorder, TopicInfo
-from sage_sleep.recording.salvage import salvage_all
-from sage_sleep.recording.topics import bag_qos, message_class, parse_topic_entry
+from .recording.msgdefs import MessageDefinitions, normalize_type, UnknownTypeError
+from .recording.quota import ACTIONS, DiskQuota
+from .recording.recorder import Recorder, TopicInfo
+from .recording.salvage import salvage_all
+from .recording.topics import bag_qos, message_class, parse_topic_entry
 from .sleep_cycle import SleepTrigger, TrainerRun
 
 MB = 1 << 20

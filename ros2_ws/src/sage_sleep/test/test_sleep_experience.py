@@ -5,7 +5,8 @@ from types import SimpleNamespace as NS
 
 import numpy as np
 import pytest
-from sage_sleep.learning.experience import ExperienceMemory, ExtractorConfig, Sample, SampleExtractor
+from sage_sleep.learning.experience import (ExperienceMemory, ExtractorConfig, Sample,
+                                            SampleExtractor)
 
 SEC = 1_000_000_000
 

@@ -3,8 +3,8 @@
 
 import numpy as np
 import pytest
-from sage_sleep.learning.metrics import (auroc, collapse_monitors, effective_rank, is_collapsed,
-                                pca_baseline, probe_r2, r2_score)
+from sage_sleep.learning.metrics import (auroc, collapse_monitors, effective_rank,
+                                         is_collapsed, pca_baseline, probe_r2, r2_score)
 
 
 def test_r2_perfect_and_mean_prediction():

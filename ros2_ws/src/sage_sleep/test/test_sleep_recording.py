@@ -11,7 +11,8 @@ import time
 from mcap.reader import make_reader
 import pytest
 from rosbags.rosbag2 import Reader
-from sage_sleep.recording.bag_reader import iter_messages, list_episodes, list_wake_periods, open_segment
+from sage_sleep.recording.bag_reader import (iter_messages, list_episodes, list_wake_periods,
+                                             open_segment)
 from sage_sleep.recording.msgdefs import MessageDefinitions, UnknownTypeError
 from sage_sleep.recording.quota import DiskQuota
 from sage_sleep.recording.recorder import Recorder, TopicInfo

@@ -69,10 +69,10 @@ def train_bc(memory, train_episodes, steps=None, frames_per_step=96, seed=0, lr=
     """
     Train a PlainBCPolicy on memory samples of the given episodes.
 
-    The budget is `steps`, `seconds` of wall time, or both (sage_sleep.learning.budget): at the same
-    wall-clock budget as a sleep, the comparison with SAGE is fair whatever each model costs.
-    `overrides` change DEFAULT_BC_CONFIG entries (e.g. color_widths). Returns (model, losses,
-    stats) with stats {steps, frames, train_seconds}.
+    The budget is `steps`, `seconds` of wall time, or both (sage_sleep.learning.budget): at
+    the same wall-clock budget as a sleep, the comparison with SAGE is fair whatever each model
+    costs. `overrides` change DEFAULT_BC_CONFIG entries (e.g. color_widths). Returns (model,
+    losses, stats) with stats {steps, frames, train_seconds}.
     """
     from tqdm import tqdm
 

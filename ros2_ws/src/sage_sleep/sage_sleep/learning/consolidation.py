@@ -10,8 +10,8 @@ register (T = history_frames), one geometric warp per sequence. Per step:
   through encoder (all T frames in one batch) and H-module: the action shapes the trunk;
 - every `selfsup_every`-th step, the self-supervised terms: the H-module's reconstruction of
   the context and its action probe, and dreaming (one of the five modifications of
-  `sage_sleep.learning.dreams` applied to half the batch, the coherence scorer learning to score real
-  above dreamed). By default their heads read the code detached (`selfsup_shapes_code`):
+  `sage_sleep.learning.dreams` applied to half the batch, the coherence scorer learning to
+  score real above dreamed). By default their heads read the code detached (`selfsup_shapes_code`):
   the learning bench measured each of them costing most of the closed-loop success when its
   gradient reached encoder and H-module;
 - available, off by default for the same reason: VICReg between two views (colour/depth noise,

@@ -137,7 +137,7 @@ class SagePolicy(ControlledPolicy):
 
 
 class BCPolicy(ControlledPolicy):
-    """The plain behaviour-cloning baseline (sage_sleep.learning.baseline), through the same controller."""
+    """The plain behaviour-cloning baseline (sage_sleep.learning.baseline), same controller."""
 
     name = 'bc'
 

@@ -31,9 +31,9 @@ import zipfile
 
 import numpy as np
 
-from sage_sleep.recording.bag_reader import iter_messages
 from .experience import ExperienceMemory, Sample, SampleExtractor
-from sage_sleep.recording.segments import is_complete, PERIOD_RE, PeriodIndex, SEGMENT_RE
+from ..recording.bag_reader import iter_messages
+from ..recording.segments import is_complete, PERIOD_RE, PeriodIndex, SEGMENT_RE
 
 FORMAT_VERSION = 1
 CACHE_DIR = '.sample_cache'

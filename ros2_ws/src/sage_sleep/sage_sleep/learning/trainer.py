@@ -32,14 +32,14 @@ from sage_hl_control.models import (load_h_module_torch, load_l_module_torch, pu
                                     publish_l_module)
 from sage_perception.decode import decode_color, decode_depth
 from sage_perception.encoder import load_encoder_torch, preprocess, publish_encoder
-from sage_sleep.recording.bag_reader import list_wake_periods
 from sage_sleep.learning.budget import adamw, TrainingBudget
-from sage_sleep.learning.consolidation import (consolidation_losses, ConsolidationConfig, make_batch,
-                                      SleepModels)
+from sage_sleep.learning.consolidation import (consolidation_losses, ConsolidationConfig,
+                                               make_batch, SleepModels)
 from sage_sleep.learning.experience import ExperienceMemory, ExtractorConfig
-from sage_sleep.models_cli import MODEL_NAMES
 from sage_sleep.learning.sample_cache import decode_period, default_cache_dir, SampleCache
 from sage_sleep.learning.validation import closed_loop, compare_to_running, validate
+from sage_sleep.models_cli import MODEL_NAMES
+from sage_sleep.recording.bag_reader import list_wake_periods
 import torch
 
 EPISODE_STRIDE = 1_000_000  # episode ids are made unique across wake periods

@@ -22,8 +22,8 @@ import numpy as np
 from sage_perception.layout import COMPRESSED_DIM
 from sage_sleep.learning.consolidation import dream_batch, make_batch
 from sage_sleep.learning.dreams import MODIFICATIONS
-from sage_sleep.learning.metrics import (auroc, collapse_monitors, is_collapsed, pca_baseline, probe_r2,
-                                r2_score)
+from sage_sleep.learning.metrics import (auroc, collapse_monitors, is_collapsed, pca_baseline,
+                                         probe_r2, r2_score)
 import torch
 
 MIN_DREAM_AUROC = 0.6      # below: the model is flagged as unable to tell dreams from real

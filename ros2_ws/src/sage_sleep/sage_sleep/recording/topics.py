@@ -23,10 +23,7 @@ def parse_topic_entry(entry):
 
 
 def message_class(msgtype):
-    """Return the installed Python class of pkg/msg/Name (or pkg/Name).
-
-    ImportError names the missing type and the fix (source the workspace that defines it).
-    """
+    """Return the installed Python class of pkg/msg/Name or pkg/Name (else a clear ImportError)."""
     package, _, name = normalize_type(msgtype).split('/')
     try:
         return getattr(importlib.import_module(f'{package}.msg'), name)

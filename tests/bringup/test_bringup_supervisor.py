@@ -5,9 +5,14 @@ sage_supervisor as a process: bad input, a node that dies, signals, escalation, 
 The nodes are `sage_test_node` processes (sage_bringup's misbehave-on-demand test node).
 """
 
+import io
 import signal
+import time
 
 import pytest
+from sage_bringup import graph as graph_mod
+from sage_bringup.supervisor import Supervisor
+from sage_common.processes import executable_path, node_environment
 
 pytestmark = pytest.mark.integration
 
@@ -151,3 +156,39 @@ def test_no_respawn_makes_a_required_node_s_exit_final(command, tools, tmp_path)
     assert 'required node fragile exited with code 7: stopping the graph' in out
     assert 'respawning' not in out
     tools.assert_no_orphans(out)
+
+
+@pytest.mark.parametrize('on_graph', [True, False])
+def test_respawned_node_never_on_the_ros_graph_is_killed_and_started_again(on_graph):
+    """A respawn that runs but never joins the graph (a Fast DDS SHM failure) is retried."""
+    spec = graph_mod.NodeSpec(name='flaky', package='sage_bringup', executable='sage_test_node',
+                              executable_path=executable_path('sage_bringup', 'sage_test_node'),
+                              respawn=True, respawn_delay=0.1)
+    out = io.StringIO()
+    checked = []
+
+    def graph_check(names):
+        checked.append(list(names))
+        return [] if on_graph else list(names)
+
+    supervisor = Supervisor([spec], env=node_environment(), out=out, graph_check=graph_check,
+                            respawn_check_s=1.0)
+    supervisor.start()
+    try:
+        supervisor.children['flaky'].signal_group(signal.SIGKILL)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and supervisor.respawns['flaky'] < 2:
+            supervisor.poll()
+            time.sleep(0.05)
+            if on_graph and 'respawned flaky is on the ROS graph' in out.getvalue():
+                break
+    finally:
+        supervisor.stop()
+    log = out.getvalue()
+    assert checked and all(names == ['flaky'] for names in checked)
+    if on_graph:
+        assert 'respawned flaky is on the ROS graph' in log
+        assert supervisor.respawns['flaky'] == 1 and not supervisor.unseen_respawns
+    else:
+        assert 'respawned flaky is not on the ROS graph after 1 s: killing it' in log
+        assert supervisor.unseen_respawns['flaky'] >= 1 and supervisor.respawns['flaky'] >= 2

@@ -322,7 +322,8 @@ class Soak:
         self._node_log = open(self.report_dir / 'nodes.log', 'w', encoding='utf-8')
         self.ros = SoakLink()
         self.supervisor = sup.Supervisor(specs, env=self.env, out=self._node_log, grace=10.0,
-                                         term_grace=5.0, respawn=True)
+                                         term_grace=5.0, respawn=True,
+                                         graph_check=self.ros.missing)
         self.supervisor.start()
         names = [s.name for s in specs]
         self.supervisor.wait_until_ready(
@@ -703,6 +704,7 @@ class Soak:
             'run_id': self.run_id, 'config': dataclasses.asdict(cfg),
             'passed': all(passed.values()), 'checks': passed, 'goals': goals,
             'faults': kinds, 'respawns': dict(self.supervisor.respawns),
+            'respawns_never_on_graph': dict(self.supervisor.unseen_respawns),
             'episodes': dict(self._episodes), 'sleeps': self.sleep_log,
             'monitor': monitor, 'bags': bags, 'models': models,
             'kill_recovery_s': {'median': _median(recover), 'max': max(recover, default=None)},
@@ -721,7 +723,9 @@ def write_report(results, path):
     lines = [f'# Soak {results["run_id"]}: {"PASSED" if results["passed"] else "FAILED"}', '',
              f'{results["config"]["minutes"]:g} min, seed {results["config"]["seed"]}, '
              f'driver {results["config"]["driver"]}; faults {results["faults"]}; respawns '
-             f'{results["respawns"]}; episodes {results["episodes"]}.', '', '## Checks', '']
+             f'{results["respawns"]} (never on the ROS graph, so killed again: '
+             f'{results["respawns_never_on_graph"]}); episodes {results["episodes"]}.', '',
+             '## Checks', '']
     lines += [f'- {name}: {"yes" if ok else "NO"}' for name, ok in results['checks'].items()]
     monitor = results['monitor']
     lines += ['', f'Commands audited: {monitor.get("commands")}, violations '

@@ -9,9 +9,12 @@ Each node runs in its own process group with its output prefixed by its name. SI
 SIGTERM to the supervisor is forwarded to every node; nodes still running after the grace
 period get SIGTERM, then SIGKILL (a second signal to the supervisor skips the wait). A node
 declared with `respawn` is started again `respawn_delay` s after it exits, however it exited
-(--no-respawn turns that off). When a `required` node without respawn exits, the supervisor
-stops the others and exits non-zero naming it; other deaths are logged and the graph keeps
-running. DDS stays on loopback unless --dds-network.
+(--no-respawn turns that off). A respawned node must appear on the ROS graph within
+--respawn-check seconds, or it is killed and started again: a process that runs but never
+joined the graph (Fast DDS can fail to open a killed participant's shared-memory port) would
+otherwise look alive while serving nothing. When a `required` node without respawn exits,
+the supervisor stops the others and exits non-zero naming it; other deaths are logged and the
+graph keeps running. DDS stays on loopback unless --dds-network.
 
 Exit codes: 0 clean stop (or every node finished), 1 a required node died or failed to
 start, 2 bad arguments or graph file, 3 stopped but some node had to be escalated or exited
@@ -108,11 +111,17 @@ class _Child:
 class Supervisor:
     """Start, watch and stop a list of NodeSpec as separate processes."""
 
-    def __init__(self, specs, env=None, out=None, grace=10.0, term_grace=5.0, respawn=True):
+    def __init__(self, specs, env=None, out=None, grace=10.0, term_grace=5.0, respawn=True,
+                 graph_check=None, respawn_check_s=30.0):
         self.specs = list(specs)
         self.respawn = respawn  # honour the specs' respawn; False: every exit is final
         self.respawns = collections.Counter()  # node name -> times it was started again
         self._respawn_due = {}  # node name -> monotonic time to start it again
+        # graph_check(names) -> the names not on the ROS graph (e.g. RosClient.missing)
+        self.graph_check = graph_check
+        self.respawn_check_s = respawn_check_s
+        self.unseen_respawns = collections.Counter()  # node name -> respawns never on the graph
+        self._unseen = {}  # respawned node name -> monotonic deadline to appear on the graph
         self.env = node_environment() if env is None else env
         self.out = sys.stdout if out is None else out
         self.grace = grace
@@ -175,6 +184,7 @@ class Supervisor:
         leftover processes in a dead node's group are killed.
         """
         self._respawn_due_nodes()
+        self._check_respawned()
         for name, child in self.children.items():
             if child.returncode is not None:
                 continue
@@ -216,6 +226,33 @@ class Supervisor:
                 if spec.required and self.failure is None:
                     self.failure = NodeDied(name, self.children[name].returncode,
                                             self.children[name].tail)
+                continue
+            if self.graph_check is not None:
+                self._unseen[name] = time.monotonic() + self.respawn_check_s
+
+    def _check_respawned(self):
+        """Kill a respawned node still off the ROS graph at its deadline (it respawns again)."""
+        if not self._unseen:
+            return
+        try:
+            missing = set(self.graph_check(list(self._unseen)))
+        except Exception as exc:  # noqa: B902 - a failing check must not stop the graph
+            self.log(f'cannot check the ROS graph for respawned nodes: {exc}')
+            return
+        now = time.monotonic()
+        for name, deadline in list(self._unseen.items()):
+            child = self.children[name]
+            if child.proc.poll() is not None:
+                del self._unseen[name]  # exited: poll() handles it like any exit
+            elif name not in missing:
+                del self._unseen[name]
+                self.log(f'respawned {name} is on the ROS graph')
+            elif now >= deadline:
+                del self._unseen[name]
+                self.unseen_respawns[name] += 1
+                self.log(f'respawned {name} is not on the ROS graph after '
+                         f'{self.respawn_check_s:g} s: killing it to start it again')
+                child.signal_group(signal.SIGKILL)
 
     def wait_until_ready(self, missing, timeout):
         """
@@ -277,6 +314,7 @@ class Supervisor:
         """
         self._stopping = True
         self._respawn_due.clear()
+        self._unseen.clear()
         plan = [(first_signal, self.grace)]
         if first_signal != signal.SIGTERM:
             plan.append((signal.SIGTERM, self.term_grace))
@@ -342,6 +380,9 @@ def main(argv=None):
                         help='seconds nodes get to exit after SIGTERM before SIGKILL')
     parser.add_argument('--no-respawn', action='store_true',
                         help='do not restart nodes declared with respawn: every exit is final')
+    parser.add_argument('--respawn-check', type=float, default=30.0, metavar='S',
+                        help='a respawned node not on the ROS graph after S s is killed and '
+                             'started again (0: no check)')
     parser.add_argument('launch_args', nargs='*', metavar='name:=value')
     args = parser.parse_args(argv)
     try:
@@ -357,8 +398,16 @@ def main(argv=None):
         print('sage_supervisor: error: no node to start with these arguments', file=sys.stderr)
         return EXIT_USAGE
 
+    ros = None
+    if args.respawn_check > 0 and not args.no_respawn and any(s.respawn for s in specs):
+        from sage_common.ros_client import RosClient
+
+        os.environ.update(env)  # the supervisor's own client joins the nodes' domain
+        ros = RosClient('sage_supervisor')
     supervisor = Supervisor(specs, env=env, grace=args.grace, term_grace=args.term_grace,
-                            respawn=not args.no_respawn)
+                            respawn=not args.no_respawn,
+                            graph_check=ros.missing if ros else None,
+                            respawn_check_s=args.respawn_check)
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda signum, frame: supervisor.request_stop(signum))
     supervisor.log(f'graph {description.source}: {len(specs)} node(s), ROS_DOMAIN_ID='
@@ -369,7 +418,11 @@ def main(argv=None):
     except StartupError as exc:
         supervisor.log(f'error: {exc}')
         return EXIT_REQUIRED_DIED
-    return supervisor.run()
+    try:
+        return supervisor.run()
+    finally:
+        if ros is not None:
+            ros.close()
 
 
 if __name__ == '__main__':

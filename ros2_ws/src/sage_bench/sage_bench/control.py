@@ -188,6 +188,7 @@ def run_pipeline(registry_root, precision, duration, domain_id, log_dir):
 
 def run(out_dir, quick=False, domain_id=None):
     """Run the control benchmark; write <out_dir>/control.json and return the results."""
+    from sage_common.processes import pick_domain_id
     from sage_common.registry import ModelRegistry
     from sage_hl_control.models import publish_initial_h_module, publish_initial_l_module
     from sage_perception.encoder import publish_initial_encoder
@@ -195,7 +196,7 @@ def run(out_dir, quick=False, domain_id=None):
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     duration = 8.0 if quick else 60.0
-    domain_id = int(domain_id or os.environ.get('SAGE_BENCH_DOMAIN_ID', 47))
+    domain_id = domain_id or pick_domain_id('SAGE_BENCH_DOMAIN_ID')
     with tempfile.TemporaryDirectory(prefix='control-bench-') as tmp:
         registry = ModelRegistry(Path(tmp) / 'models')
         publish_initial_encoder(registry, seed=0)

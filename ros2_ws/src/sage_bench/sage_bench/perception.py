@@ -141,13 +141,14 @@ def run(out_dir, quick=False, domain_id=None):
     """Run the benchmark (60 s, quick: 10 s); write out_dir/perception.json; return figures."""
     from sage_common.registry import ModelRegistry
     from sage_common.stats import summarize_ms
-    from sage_common.processes import executable_path, node_environment, ros_args
+    from sage_common.processes import (executable_path, node_environment, pick_domain_id,
+                                       ros_args)
 
     from sage_perception.encoder import publish_initial_encoder
     from sage_perception.transport import PROFILE_ENV, with_large_sample_transport
 
     duration = 10.0 if quick else 60.0
-    domain = int(domain_id or os.environ.get('SAGE_BENCH_DOMAIN_ID', 88))
+    domain = domain_id or pick_domain_id('SAGE_BENCH_DOMAIN_ID')
     env = with_large_sample_transport(node_environment(domain_id=domain))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -141,12 +141,13 @@ def _raw_writer_ceiling(bag_root, scratch):
 
 def run(out_dir, quick=False):
     """Run the benchmark, write <out_dir>/recording.json and return the figures."""
-    from sage_common.processes import executable_path, node_environment, ros_args
+    from sage_common.processes import (executable_path, node_environment, pick_domain_id,
+                                       ros_args)
 
     from sage_sleep.recording.bag_reader import list_wake_periods
 
     seconds = SECONDS_QUICK if quick else SECONDS_FULL
-    domain = int(os.environ.get('SAGE_TEST_DOMAIN_ID') or os.environ.get('ROS_DOMAIN_ID') or 60)
+    domain = pick_domain_id('SAGE_BENCH_DOMAIN_ID')
     env = node_environment(domain_id=domain)
     scratch = Path(tempfile.mkdtemp(prefix='sage_bench_recording_'))
     bag_root = scratch / 'bags'

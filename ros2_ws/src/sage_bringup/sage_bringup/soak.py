@@ -41,6 +41,7 @@ from sage_bringup.demo import DemoFailure, PAUSE_SERVICE, RESET_SERVICE, RosLink
     SLEEP_SERVICE
 from sage_bringup.soak_metrics import check_bags, check_models, drift, FAULT_KINDS, \
     plan_faults, sample_process, windows
+from sage_common.processes import pick_domain_id
 from sage_perception import layout
 import yaml
 
@@ -242,7 +243,7 @@ class Soak:
         self.sleeps = self.run_dir / 'sleeps'
         self.ballast = self.run_dir / 'ballast.bin'
         self.domain_id = config.domain_id if config.domain_id is not None \
-            else 61 + os.getpid() % 40
+            else pick_domain_id('SAGE_SOAK_DOMAIN_ID')
         self.rng = np.random.default_rng(config.seed)
         self.supervisor = None
         self.ros = None

@@ -157,11 +157,40 @@ def executable_path(package, executable):
     return path
 
 
-def pick_domain_id():
-    """Return SAGE_TEST_DOMAIN_ID or a domain id derived from the pid (1..100)."""
-    if os.environ.get('SAGE_TEST_DOMAIN_ID'):
-        return int(os.environ['SAGE_TEST_DOMAIN_ID'])
-    return os.getpid() % 100 + 1
+_CLAIMED_DOMAINS = {}  # lock file path -> the open file that holds it for this process
+
+
+def pick_domain_id(env_var='SAGE_TEST_DOMAIN_ID', lock_dir=None):
+    """
+    Return $env_var if set, else a ROS domain id (1..100) no other SAGE process here holds.
+
+    Two test sessions, demos or benchmarks on one machine must not share a DDS domain (each
+    would hear the other's nodes). A domain is claimed with an exclusive flock on
+    `<lock_dir>/sage-ros-domain-<id>.lock` (lock_dir: the temp directory), held until this
+    process exits; the search starts at a pid-derived id. RuntimeError if all 100 are held.
+    """
+    import fcntl
+    import tempfile
+
+    if os.environ.get(env_var):
+        return int(os.environ[env_var])
+    lock_dir = Path(lock_dir or tempfile.gettempdir())
+    start = os.getpid() % 100
+    for offset in range(100):
+        domain = (start + offset) % 100 + 1
+        path = lock_dir / f'sage-ros-domain-{domain}.lock'
+        if path in _CLAIMED_DOMAINS:
+            return domain
+        lock = open(path, 'a')
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            lock.close()
+            continue
+        _CLAIMED_DOMAINS[path] = lock
+        return domain
+    raise RuntimeError(f'every ROS domain id 1..100 is claimed by another SAGE process '
+                       f'(locks in {lock_dir}); set {env_var} to choose one')
 
 
 class NodeProcess:

@@ -1,6 +1,10 @@
 # Copyright 2026 The SAGE authors. Licensed under the Apache License, Version 2.0.
 """The process helpers: parameter literals, --ros-args, the node environment, package lookup."""
 
+import os
+import subprocess
+import sys
+
 import pytest
 from sage_common import processes
 import yaml
@@ -60,3 +64,27 @@ def test_packages_are_found_through_the_ament_index(tmp_path, monkeypatch):
     monkeypatch.setenv('AMENT_PREFIX_PATH', '')
     with pytest.raises(processes.PackageNotFound, match='AMENT_PREFIX_PATH is empty'):
         processes.package_prefix('pkg')
+
+
+CLAIM = ('import sys, time; from sage_common.processes import pick_domain_id; '
+         'print(pick_domain_id(lock_dir=sys.argv[1]), flush=True); time.sleep(30)')
+
+
+def test_concurrent_processes_get_different_domain_ids(tmp_path, monkeypatch):
+    monkeypatch.delenv('SAGE_TEST_DOMAIN_ID', raising=False)
+    env = {k: v for k, v in os.environ.items() if k != 'SAGE_TEST_DOMAIN_ID'}
+    holders = [subprocess.Popen([sys.executable, '-c', CLAIM, str(tmp_path)], env=env,
+                                stdout=subprocess.PIPE, text=True) for _ in range(3)]
+    try:
+        claimed = [int(h.stdout.readline()) for h in holders]
+        assert len(set(claimed)) == 3 and all(1 <= d <= 100 for d in claimed)
+        # This process gets a fourth, and the same one when it asks again.
+        mine = processes.pick_domain_id(lock_dir=tmp_path)
+        assert mine not in claimed
+        assert processes.pick_domain_id(lock_dir=tmp_path) == mine
+    finally:
+        for h in holders:
+            h.kill()
+            h.wait()
+    monkeypatch.setenv('SAGE_TEST_DOMAIN_ID', '42')
+    assert processes.pick_domain_id(lock_dir=tmp_path) == 42

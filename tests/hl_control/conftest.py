@@ -13,6 +13,7 @@ JOINTS = ['joint0', 'joint1']
 MEASURED = [0.3, -0.4]              # what the fake robot reports
 LOWER, UPPER = [-6.2832, -3.0], [6.2832, 3.0]
 MAX_VELOCITY = [8.0, 8.0]
+MAX_ACCELERATION = [80.0, 80.0]
 ENCODER_VERSION = 'enc_test'
 ALL_PRESENT = sum(layout.PRESENCE_GROUPS)  # every Context.PRESENT_* bit (63)
 
@@ -39,7 +40,8 @@ def l_params(registry, **extra):
     # Fast slow-start so tests see full speed soon; stale timeout as the default.
     params = {'model_dir': str(registry), 'slow_start_scales': [0.5, 1.0],
               'slow_start_step': 0.5, 'joint_names': JOINTS, 'position_lower': LOWER,
-              'position_upper': UPPER, 'max_velocity': MAX_VELOCITY}
+              'position_upper': UPPER, 'max_velocity': MAX_VELOCITY,
+              'max_acceleration': MAX_ACCELERATION}
     params.update(extra)
     return params
 

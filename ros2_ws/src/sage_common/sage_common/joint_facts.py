@@ -34,6 +34,8 @@ import os
 from pathlib import Path
 import xml.etree.ElementTree as ET
 
+# The simulator's model (sage_sim's default: gymnasium's Reacher-v5), the nodes' default.
+SIM_DESCRIPTION = 'python://gymnasium/envs/mujoco/assets/reacher.xml'
 FIELDS = ('lower', 'upper', 'velocity', 'acceleration')
 # The parameter that overrides each field (the L-module's names).
 PARAMETER_OF = {'names': 'joint_names', 'lower': 'position_lower', 'upper': 'position_upper',

@@ -8,6 +8,9 @@ The node layer every SAGE node process uses.
 * `BackgroundNode`, `SideService`: nodes spun on a thread of their own (tools, tests, a node's
   slow services); `LoadModelService`: a node's `~/load_model` off its data path.
 * `serve_history_reset`: /sage/episode_start and `~/reset_history` restart a node's history.
+* `DESCRIPTION_PARAMETERS`, `node_joint_facts`: a node's joint names and limits from the
+  robot description (parameter, or the latched /robot_description topic), its own parameter
+  arrays as overrides (`sage_common.joint_facts`).
 
 rclpy is imported where it is used, so the module imports without a ROS installation.
 """
@@ -17,6 +20,8 @@ import signal
 import sys
 import threading
 import time
+
+from sage_common.joint_facts import SIM_DESCRIPTION
 
 _stop_signals = []  # the SIGINT/SIGTERMs init_rclpy()'s handler saw
 POLL_S = 0.1  # how often spin_until_shutdown looks for a stop signal between callbacks
@@ -46,6 +51,85 @@ def declare_all(node, parameters):
             raise TypeError(f'parameter {name}: a range needs an int or float default')
         values[name] = node.declare_parameter(name, default, descriptor).value
     return values
+
+
+# The robot description parameters of the nodes that need joint facts (declare_all table).
+DESCRIPTION_PARAMETERS = {
+    'robot_description': (
+        SIM_DESCRIPTION, 'URDF or MJCF the joint names and limits come from: the XML, a path, '
+        "file:///path or python://<package>/<path>; '' = the robot_description_topic "
+        "(default: the simulator's MJCF)", None),
+    'robot_description_topic': (
+        '', "with robot_description '': wait for the description on this latched "
+        "std_msgs/String topic (robot_state_publisher's /robot_description); '' = none",
+        None),
+    'robot_description_timeout': (
+        10.0, 'seconds to wait for robot_description_topic at start', (0.1, 3600.0)),
+}
+
+
+def wait_for_robot_description(node, topic, timeout_s):
+    """
+    Return the std_msgs/String on the latched topic, spun on a side node; ValueError if none.
+
+    A side node with its own executor, so this works inside a lifecycle transition whether
+    the node is being spun or not. Raises ValueError after timeout_s without a message.
+    """
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.node import Node
+    from sage_common.qos import latched_qos
+    from std_msgs.msg import String
+
+    side = Node(node.get_name() + '_description_reader', context=node.context,
+                start_parameter_services=False)
+    received = []
+    side.create_subscription(String, topic, lambda msg: received.append(msg.data),
+                             latched_qos())
+    executor = SingleThreadedExecutor(context=node.context)
+    executor.add_node(side)
+    deadline = time.monotonic() + timeout_s
+    try:
+        while not received and time.monotonic() < deadline and not stop_requested(
+                node.context):
+            executor.spin_once(timeout_sec=POLL_S)
+    finally:
+        executor.shutdown()
+        side.destroy_node()
+    if not received:
+        raise ValueError(
+            f'no robot description on {topic} within {timeout_s:g} s: start the robot\'s '
+            'robot_state_publisher (it publishes the URDF there, latched), or set the '
+            'robot_description parameter')
+    return received[0]
+
+
+def node_joint_facts(node, params, required):
+    """
+    Return the JointFacts node runs with: its robot description, its parameters overriding.
+
+    params: the node's declared values; the description parameters (DESCRIPTION_PARAMETERS)
+    and any of joint_facts.PARAMETER_OF's parameters (unset: None) it declares. Raises
+    ValueError (names disagree, a required limit missing, no description on the topic).
+    Overrides looser than the description are logged as warnings.
+    """
+    from sage_common.joint_facts import FIELDS, PARAMETER_OF, resolve, widened
+
+    overrides = {field: params.get(PARAMETER_OF[field]) for field in ('names',) + FIELDS
+                 if PARAMETER_OF[field] in params}
+    ref, topic = params['robot_description'], params['robot_description_topic']
+    text = source = None
+    if not ref and topic:
+        node.get_logger().info(f'waiting for the robot description on {topic}')
+        text, source = wait_for_robot_description(
+            node, topic, params['robot_description_timeout']), topic
+    facts, description = resolve(ref, overrides, required, text, source)
+    for note in widened(description, facts):
+        node.get_logger().warning(note)
+    given = sorted(PARAMETER_OF[f] for f, v in overrides.items() if v)
+    node.get_logger().info(
+        f'joints {facts.names} from {description.source if description else "parameters"}'
+        + (f', overridden by {", ".join(given)}' if given and description else ''))
+    return facts
 
 
 def serve_history_reset(node, reset, describe):

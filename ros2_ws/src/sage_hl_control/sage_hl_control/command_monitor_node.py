@@ -24,7 +24,7 @@ from sage_common.diagnostics import ERROR, make_array, make_status, OK
 from sage_common.node import declare_all, run_node
 from sage_common.qos import latched_qos, qos_from_name, reliable_qos
 from sage_hl_control.command_audit import CommandAudit
-from sage_hl_control.controller import default_settings
+from sage_hl_control.controller import settings_from_parameters
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool, Float64MultiArray
 import yaml
@@ -48,12 +48,16 @@ LIMIT_KEYS = ('joint_names', 'position_lower', 'position_upper', 'max_velocity',
 
 
 def read_limits(path, node_name):
-    """Return the L-module limits of a parameters file, over the controller's defaults."""
+    """
+    Return the L-module limits of a parameters file, as the node resolves them.
+
+    The joint names and limits from its robot_description with its arrays as overrides
+    (controller.settings_from_parameters); ValueError where the node would refuse to start.
+    """
     data = yaml.safe_load(Path(path).read_text()) or {}
     section = data.get(node_name, data.get('/**', {})) or {}
-    given = section.get('ros__parameters', {}) or {}
-    defaults = default_settings()
-    return {key: given.get(key, defaults[key]) for key in LIMIT_KEYS}
+    settings = settings_from_parameters(section.get('ros__parameters', {}) or {})
+    return {key: settings[key] for key in LIMIT_KEYS}
 
 
 def default_limits_file():

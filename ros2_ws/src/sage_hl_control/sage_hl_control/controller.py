@@ -11,6 +11,7 @@ parameters of the node with their defaults (config/l_module.yaml holds the same 
 """
 
 import numpy as np
+from sage_common.joint_facts import FIELDS, PARAMETER_OF, resolve, SIM_DESCRIPTION
 from sage_common.rejects import RejectCounter
 from sage_hl_control.ensemble import TemporalEnsembler
 from sage_hl_control.safety import SafetyFilter, SlowStart
@@ -41,6 +42,25 @@ PARAMETERS = {
 def default_settings():
     """Return {parameter: default} of PARAMETERS."""
     return {name: spec[0] for name, spec in PARAMETERS.items()}
+
+
+def settings_from_parameters(given):
+    """
+    Return the controller settings an L-module node with parameter values `given` runs with.
+
+    given: {parameter: value} as in its parameters file. The joint names and limits are
+    resolved as the node resolves them (sage_common.joint_facts: the `robot_description`,
+    default the simulator's MJCF, with the arrays as overrides; ValueError on a disagreement
+    or a missing limit); a description on `robot_description_topic` cannot be read here, so
+    the arrays alone must then give them. The other settings default as the node's do.
+    """
+    facts = {PARAMETER_OF[f] for f in ('names',) + FIELDS}
+    settings = default_settings()
+    settings.update({k: v for k, v in given.items() if k in PARAMETERS and k not in facts})
+    overrides = {f: given.get(PARAMETER_OF[f]) for f in ('names',) + FIELDS}
+    merged, _ = resolve(given.get('robot_description', SIM_DESCRIPTION), overrides, FIELDS)
+    settings.update(merged.settings())
+    return settings
 
 
 class ActuatorController:

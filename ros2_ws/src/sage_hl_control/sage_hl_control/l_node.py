@@ -23,9 +23,12 @@ from builtin_interfaces.msg import Duration
 from diagnostic_msgs.msg import DiagnosticArray
 import numpy as np
 from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
+from rclpy.parameter import Parameter
 from sage_common.diagnostics import make_array, make_status, OK, WARN
 from sage_common.messages import stamp_to_sec
-from sage_common.node import declare_all, LoadModelService, run_node
+from sage_common.joint_facts import FIELDS as LIMIT_FIELDS, PARAMETER_OF
+from sage_common.node import (declare_all, DESCRIPTION_PARAMETERS, LoadModelService,
+                              node_joint_facts, run_node)
 from sage_common.qos import latched_qos, qos_from_name, reliable_qos
 from sage_common.registry import default_model_dir, ModelError, ModelRegistry
 from sage_common.rejects import RejectCounter
@@ -43,6 +46,20 @@ from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 OUTPUT_TYPES = ('float64_multi_array', 'joint_trajectory')
 MODES = ('drive', 'shadow')
 
+# The joint facts: from the robot description, these parameters (unset by default) override.
+JOINT_FACT_PARAMETERS = {
+    'joint_names': (Parameter.Type.STRING_ARRAY, 'commanded joints, in order (default: the '
+                    "robot description's; if set, exactly its joints)", None),
+    'position_lower': (Parameter.Type.DOUBLE_ARRAY, 'rad, per joint (overrides the '
+                       'description)', None),
+    'position_upper': (Parameter.Type.DOUBLE_ARRAY, 'rad, per joint (overrides the '
+                       'description)', None),
+    'max_velocity': (Parameter.Type.DOUBLE_ARRAY, 'rad/s, per joint (overrides the '
+                     'description)', None),
+    'max_acceleration': (Parameter.Type.DOUBLE_ARRAY, 'rad/s^2, per joint (URDF and MJCF '
+                         'have none: required)', None),
+}
+assert set(JOINT_FACT_PARAMETERS) == {PARAMETER_OF[f] for f in ('names',) + LIMIT_FIELDS}
 # name: (default, description, (low, high) or None); the controller's parameters included.
 PARAMETERS = {
     'model_dir': ('', 'model registry root (default $SAGE_ROOT/models)', None),
@@ -52,7 +69,10 @@ PARAMETERS = {
     'controller': ('arm_controller', 'drive mode topic prefix', None),
     'output_type': ('float64_multi_array', ' or '.join(OUTPUT_TYPES), None),
     'mode': ('drive', 'drive (to the robot) or shadow (/sage/shadow/commands)', None),
-    **CONTROLLER_PARAMETERS,
+    **DESCRIPTION_PARAMETERS,
+    **{name: spec for name, spec in CONTROLLER_PARAMETERS.items()
+       if name not in JOINT_FACT_PARAMETERS},
+    **JOINT_FACT_PARAMETERS,
     'joint_states_qos': ('sensor', 'QoS of /joint_states', None),
     'accepted_h_versions': ('', "comma-separated H versions; 'any'; empty: the versions of "
                             '`h_module` in the registry', None),
@@ -82,8 +102,11 @@ class LModuleNode(LifecycleNode):
             if p['mode'] not in MODES or p['output_type'] not in OUTPUT_TYPES:
                 raise ValueError(f'mode must be one of {MODES}, output_type one of '
                                  f'{OUTPUT_TYPES}')
-            self.controller = ActuatorController(
-                {name: p[name] for name in CONTROLLER_PARAMETERS}, self.rejects)
+            facts = node_joint_facts(self, p, LIMIT_FIELDS)
+            settings = {name: p[name] for name in CONTROLLER_PARAMETERS
+                        if name not in JOINT_FACT_PARAMETERS}
+            self.controller = ActuatorController({**settings, **facts.settings()},
+                                                 self.rejects)
             self.joint_names = self.controller.joint_names
             self.runner = self._load(p['model_version'])
         except (ModelError, ValueError) as exc:

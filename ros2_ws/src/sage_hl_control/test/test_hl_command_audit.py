@@ -147,10 +147,20 @@ def test_no_motion_while_the_estop_is_latched():
 def test_limits_come_from_the_l_module_parameters_file(tmp_path):
     path = tmp_path / 'l.yaml'
     path.write_text('l_module:\n  ros__parameters:\n    max_velocity: [1.0, 2.0]\n'
-                    '    slow_start_step: 0.0\n')
+                    '    slow_start_step: 0.0\n    max_acceleration: [9.0, 9.0]\n'
+                    '    position_lower: [-6.0, -2.0]\n    position_upper: [6.0, 2.0]\n')
     limits = read_limits(path, 'l_module')
     assert limits['max_velocity'] == [1.0, 2.0] and limits['slow_start_step'] == 0.0
-    assert limits['joint_names'] == ['joint0', 'joint1']   # the controller's default
+    assert limits['joint_names'] == ['joint0', 'joint1']   # the sim's MJCF, the default
+    assert limits['position_upper'] == [6.0, 2.0]
+    CommandAudit(**limits)
+    path.write_text('l_module:\n  ros__parameters:\n    max_velocity: [1.0, 2.0]\n')
+    with pytest.raises(ValueError, match='joint joint0: no lower limit'):
+        read_limits(path, 'l_module')   # as the L-module itself refuses to start
+    path.write_text('l_module:\n  ros__parameters:\n    max_velocity: [1.0, 2.0]\n'
+                    '    slow_start_step: 0.0\n    max_acceleration: [9.0, 9.0]\n'
+                    '    position_lower: [-6.0, -2.0]\n    position_upper: [6.0, 2.0]\n')
+    limits = read_limits(path, 'l_module')
     CommandAudit(**limits)
     with pytest.raises(ValueError, match='one value per joint'):
         CommandAudit(**{**limits, 'max_velocity': [1.0]})

@@ -18,10 +18,11 @@ import sys
 
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.node import Node
+from rclpy.parameter import Parameter
 from sage_common.diagnostics import ERROR, make_array, make_status, OK, WARN
 from sage_common.messages import fill_image, floats_to_array
-from sage_common.node import (declare_all, FATAL, LoadModelService, run_node,
-                              serve_history_reset)
+from sage_common.node import (declare_all, DESCRIPTION_PARAMETERS, FATAL, LoadModelService,
+                              node_joint_facts, run_node, serve_history_reset)
 from sage_common.qos import qos_from_name, reliable_qos
 from sage_common.registry import default_model_dir, ModelError, ModelRegistry
 from sage_common.rejects import RejectCounter
@@ -39,7 +40,9 @@ PARAMETERS = {
     'model_dir': ('', "model registry root ('' = $SAGE_ROOT/models)", None),
     'model_name': (MODEL_NAME, 'registry model name', None),
     'model_version': ('', "version to load at start ('' = the active one)", None),
-    'joint_names': (['joint0', 'joint1'], 'joint order fed to the encoder (JointState names)',
+    **DESCRIPTION_PARAMETERS,
+    'joint_names': (Parameter.Type.STRING_ARRAY, 'joint order fed to the encoder (JointState '
+                    "names; default: the robot description's joints; if set, exactly them)",
                     None),
     'qos': ('sensor', "input QoS: 'sensor' (best effort) or 'reliable'", None),
     'qos_depth': (5, 'input queue depth', (1, 100)),
@@ -73,7 +76,7 @@ class ContextNode(Node):
     def __init__(self, name='context_node'):
         super().__init__(name)
         param = self.param = declare_all(self, PARAMETERS)
-        self.joint_names = list(param['joint_names'])
+        self.joint_names = node_joint_facts(self, param, required=()).names
         self.registry = ModelRegistry(param['model_dir'] or default_model_dir())
         runtime = self._load(param['model_version'])
         self.get_logger().info(

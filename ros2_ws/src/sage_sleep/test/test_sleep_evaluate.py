@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from sage_hl_control.controller import settings_from_parameters
 from sage_sleep.learning.evaluate import Evaluator, main, make_policy
 import yaml
 
@@ -50,7 +51,8 @@ def test_sage_commands_pass_the_l_node_controller(models, monkeypatch):
     settings = summary['controller']
     assert settings['max_velocity'] == [0.5, 0.5] and settings['slow_start_step'] == 0.0
     assert settings['command_rate'] == pytest.approx(1.0 / robot.timestep)
-    node = yaml.safe_load(L_CONFIG.read_text())['l_module']['ros__parameters']
+    node = settings_from_parameters(
+        yaml.safe_load(L_CONFIG.read_text())['l_module']['ros__parameters'])
     for name in set(settings) - {'max_velocity', 'slow_start_step', 'command_rate'}:
         assert settings[name] == node[name], name
 

@@ -301,3 +301,14 @@ def test_bad_parameter_exits_with_a_clear_message(launch_node, registry):
                        params={'model_dir': str(registry.root), 'qos': 'bogus'})
     node.wait_for_output(r'bad parameter: unknown QoS profile', timeout=30)
     assert node.proc.wait(30) == 1
+
+
+def test_joint_names_that_disagree_with_the_description_stop_the_node(launch_node, registry):
+    # The default description is the simulator's MJCF (joint0, joint1).
+    node = launch_node('sage_perception', 'context_node', name='context_node',
+                       params={'model_dir': str(registry.root),
+                               'joint_names': ['joint1', 'joint2']})
+    node.wait_for_output(r"bad parameter: joint names disagree: joint_names \['joint1', "
+                         r"'joint2'\] against the robot description \(python://gymnasium/"
+                         r".*\) \['joint0', 'joint1'\]", timeout=30)
+    assert node.proc.wait(30) == 1

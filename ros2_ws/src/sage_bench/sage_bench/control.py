@@ -117,7 +117,8 @@ def _float(values, key):
 
 def run_pipeline(registry_root, precision, duration, domain_id, log_dir):
     """Run sim + perception + H + L once with one precision; return its figures."""
-    from sage_common.processes import executable_path, node_environment, NodeProcess, ros_args
+    from sage_common.processes import (executable_path, node_environment, NodeProcess,
+                                       package_share, ros_args)
 
     env = node_environment(domain_id=domain_id)
     os.environ.update(env)
@@ -130,7 +131,11 @@ def run_pipeline(registry_root, precision, duration, domain_id, log_dir):
     procs = {}
     try:
         for package, exe, params in specs:
-            argv = [str(executable_path(package, exe))] + ros_args(exe, params)
+            # The L-module's limits: the sim's MJCF and the overrides of its config file.
+            files = ([package_share(package) / 'config' / 'l_module.yaml']
+                     if exe == 'l_module' else [])
+            argv = [str(executable_path(package, exe))] + ros_args(exe, params,
+                                                                   params_files=files)
             procs[exe] = NodeProcess(argv, env, Path(log_dir) / f'{precision}_{exe}.log',
                                      f'{package}/{exe}')
         listener.wait_for(lambda: len(listener.commands) > 50 and listener.holding and

@@ -213,6 +213,18 @@ def test_repository_graph_resolves_for_sim_and_hardware(tmp_path):
     assert driven['teacher'].params['output_topic'] == '/teacher/commands'
     respawning = {s.name for s in sim if s.respawn}
     assert respawning == names - {'sim_robot'}  # restarting the sim would reset the world
+    # Joint facts: the sim's MJCF from the nodes' config files in the sim; on a robot the
+    # latched /robot_description topic, or the robot_description argument.
+    for spec in sim:
+        assert 'robot_description' not in spec.params, spec.name
+    for driver in ('teacher', 'sage'):
+        for given in ('', '/robot/arm.urdf'):
+            on_robot = {s.name: s for s in description.resolve(
+                {'robot': 'hardware', 'driver': driver, 'robot_description': given},
+                environ=environ, prefixes=[install])}
+            for name in ('context_node', 'l_module'):
+                assert on_robot[name].params['robot_description'] == given
+                assert on_robot[name].params['robot_description_topic'] == '/robot_description'
 
 
 def test_default_graph_file_is_the_checkouts_else_the_installed_one(tmp_path, monkeypatch):

@@ -301,7 +301,7 @@ def merge(description, overrides=None, required=FIELDS):
             raise ValueError(
                 f'joint names disagree: {PARAMETER_OF["names"]} {names} against the robot '
                 f'description ({where}) {description.names}; leave {PARAMETER_OF["names"]} '
-                'unset to use the description\'s, or give exactly its joints')
+                "unset to use the description's, or give exactly its joints")
     if not names:
         raise ValueError('no joint names: give a robot description or '
                          f'{PARAMETER_OF["names"]}')
@@ -356,7 +356,7 @@ def widened(description, facts):
             if looser:  # False whenever the description's value is NaN
                 notes.append(f'joint {joint}: {PARAMETER_OF[name]} '
                              f'{getattr(facts, name)[j]} is looser than the robot '
-                             f'description\'s {getattr(description, name)[d]}')
+                             f"description's {getattr(description, name)[d]}")
     return notes
 
 

@@ -97,7 +97,7 @@ def wait_for_robot_description(node, topic, timeout_s):
         side.destroy_node()
     if not received:
         raise ValueError(
-            f'no robot description on {topic} within {timeout_s:g} s: start the robot\'s '
+            f"no robot description on {topic} within {timeout_s:g} s: start the robot's "
             'robot_state_publisher (it publishes the URDF there, latched), or set the '
             'robot_description parameter')
     return received[0]

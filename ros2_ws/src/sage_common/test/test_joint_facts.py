@@ -183,7 +183,7 @@ def test_load_description_references(tmp_path):
         load_description(str(tmp_path / 'none.urdf'))
     with pytest.raises(ValueError, match='no installed Python package'):
         load_description('python://no_such_package_here/x.xml')
-    facts, description = resolve(str(path), {'acceleration': [1, 1], 'lower': [nan, -1],
-                                              'upper': [nan, 1]})
+    overrides = {'acceleration': [1, 1], 'lower': [nan, -1], 'upper': [nan, 1]}
+    facts, description = resolve(str(path), overrides)
     assert description.source == str(path) and facts.lower == [-1.5, -1.0]
     assert resolve('', {'names': ['j']}, required=())[1] is None

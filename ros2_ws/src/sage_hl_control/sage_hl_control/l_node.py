@@ -25,8 +25,8 @@ import numpy as np
 from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
 from rclpy.parameter import Parameter
 from sage_common.diagnostics import make_array, make_status, OK, WARN
-from sage_common.messages import stamp_to_sec
 from sage_common.joint_facts import FIELDS as LIMIT_FIELDS, PARAMETER_OF
+from sage_common.messages import stamp_to_sec
 from sage_common.node import (declare_all, DESCRIPTION_PARAMETERS, LoadModelService,
                               node_joint_facts, run_node)
 from sage_common.qos import latched_qos, qos_from_name, reliable_qos

@@ -73,3 +73,16 @@ def test_nodes_refuse_to_start_without_the_description_on_the_topic(launch_node,
         code, output = exit_output(node)
         assert code == 1, output
         assert 'no robot description on /nobody within 1 s' in output, output
+
+
+def test_l_module_refuses_overrides_looser_than_the_description(launch_node, hl, hl_registry,
+                                                                tmp_path):
+    urdf = tmp_path / 'arm.urdf'
+    urdf.write_text(URDF)  # joint1 +-1.5 rad; the overrides below say +-3.0
+    node = launch_node('sage_hl_control', 'l_module', name='l_module', params=hl.l_params(
+        hl_registry, robot_description=str(urdf)))
+    code, output = exit_output(node)
+    assert code == 1
+    assert "joint joint1: position_lower -3.0 is looser than the robot description's -1.5" \
+        in output
+    assert 'allow_looser_limits' in output

@@ -12,7 +12,7 @@ hand-set parameter arrays as explicit overrides:
   `python://<package>/<path>` (a file inside an installed Python package, e.g. the
   simulator's `python://gymnasium/envs/mujoco/assets/reacher.xml`) -> the XML text.
 * `merge(description, overrides, required)`: the facts the node runs with; a ValueError
-  naming what disagrees or what is missing.
+  naming what disagrees, what is missing, or an override looser than the description.
 
 Which joints are commanded: URDF, the joints of the `<ros2_control>` blocks that have a
 command interface, else every revolute, prismatic and continuous joint that does not mimic
@@ -276,7 +276,7 @@ def _given(values):
     return values is not None and len(values) > 0
 
 
-def merge(description, overrides=None, required=FIELDS):
+def merge(description, overrides=None, required=FIELDS, allow_looser=False):
     """
     Return the JointFacts a node runs with: the description's, each given override winning.
 
@@ -285,8 +285,9 @@ def merge(description, overrides=None, required=FIELDS):
     empty list or None is not set, and a NaN entry takes the description's value for that
     joint. Override names must be the description's joints exactly (they may reorder them:
     the limit arrays then follow the override's order). Every field in `required` must end
-    up with a finite value for every joint. Raises ValueError naming the disagreement, or
-    the joint and the field that is missing.
+    up with a finite value for every joint. An override looser than the description's limit
+    (beyond what the robot's own controllers enforce) is refused unless allow_looser.
+    Raises ValueError naming the disagreement, or the joint and the field that is missing.
     """
     overrides = overrides or {}
     unknown = sorted(set(overrides) - {'names', *FIELDS})
@@ -337,8 +338,13 @@ def merge(description, overrides=None, required=FIELDS):
             if math.isfinite(value) and not value > 0:
                 raise ValueError(f'joint {joint}: {PARAMETER_OF[name]} must be > 0, got '
                                  f'{value}')
-    return JointFacts(names, merged['lower'], merged['upper'], merged['velocity'],
-                      merged['acceleration'], where or 'parameters')
+    facts = JointFacts(names, merged['lower'], merged['upper'], merged['velocity'],
+                       merged['acceleration'], where or 'parameters')
+    looser = widened(description, facts)
+    if looser and not allow_looser:
+        raise ValueError('; '.join(looser) + ': remove or tighten the override (or set '
+                         'allow_looser_limits to run beyond the description)')
+    return facts
 
 
 def widened(description, facts):
@@ -360,7 +366,8 @@ def widened(description, facts):
     return notes
 
 
-def resolve(description_ref, overrides=None, required=FIELDS, text=None, source=None):
+def resolve(description_ref, overrides=None, required=FIELDS, text=None, source=None,
+            allow_looser=False):
     """
     Return (facts, description facts or None) for a node.
 
@@ -373,4 +380,4 @@ def resolve(description_ref, overrides=None, required=FIELDS, text=None, source=
     if text:
         description = parse_description(text, source or description_ref
                                         or 'robot description')
-    return merge(description, overrides, required), description
+    return merge(description, overrides, required, allow_looser), description

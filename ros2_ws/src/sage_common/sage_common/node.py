@@ -109,8 +109,9 @@ def node_joint_facts(node, params, required):
 
     params: the node's declared values; the description parameters (DESCRIPTION_PARAMETERS)
     and any of joint_facts.PARAMETER_OF's parameters (unset: None) it declares. Raises
-    ValueError (names disagree, a required limit missing, no description on the topic).
-    Overrides looser than the description are logged as warnings.
+    ValueError (names disagree, a required limit missing, an override looser than the
+    description without `allow_looser_limits`, no description on the topic); allowed looser
+    overrides are logged as warnings.
     """
     from sage_common.joint_facts import FIELDS, PARAMETER_OF, resolve, widened
 
@@ -122,7 +123,8 @@ def node_joint_facts(node, params, required):
         node.get_logger().info(f'waiting for the robot description on {topic}')
         text, source = wait_for_robot_description(
             node, topic, params['robot_description_timeout']), topic
-    facts, description = resolve(ref, overrides, required, text, source)
+    allow_looser = bool(params.get('allow_looser_limits', False))
+    facts, description = resolve(ref, overrides, required, text, source, allow_looser)
     for note in widened(description, facts):
         node.get_logger().warning(note)
     given = sorted(PARAMETER_OF[f] for f, v in overrides.items() if v)

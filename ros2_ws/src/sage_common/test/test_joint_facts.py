@@ -130,10 +130,13 @@ def test_merge_overrides_win_and_may_reorder():
     assert facts.lower == [-3.0, -1.0] and facts.upper == [3.0, 1.0]
     assert facts.velocity == [3.0, 2.0]  # the description's, in the override's order
     assert facts.acceleration == [7.0, 8.0]
-    assert widened(description, merge(description, {
-        'names': ['shoulder', 'elbow'], 'lower': [-2.0, -1], 'upper': [1.0, 1],
-        'acceleration': [1, 1]})) == [
-            "joint shoulder: position_lower -2.0 is looser than the robot description's -1.5"]
+    looser = {'names': ['shoulder', 'elbow'], 'lower': [-2.0, -1], 'upper': [1.0, 1],
+              'acceleration': [1, 1]}
+    with pytest.raises(ValueError, match="joint shoulder: position_lower -2.0 is looser than "
+                       "the robot description's -1.5: remove or tighten"):
+        merge(description, looser)
+    assert widened(description, merge(description, looser, allow_looser=True)) == [
+        "joint shoulder: position_lower -2.0 is looser than the robot description's -1.5"]
 
 
 def test_merge_refuses_names_that_disagree():

@@ -58,7 +58,8 @@ def settings_from_parameters(given):
     settings = default_settings()
     settings.update({k: v for k, v in given.items() if k in PARAMETERS and k not in facts})
     overrides = {f: given.get(PARAMETER_OF[f]) for f in ('names',) + FIELDS}
-    merged, _ = resolve(given.get('robot_description', SIM_DESCRIPTION), overrides, FIELDS)
+    merged, _ = resolve(given.get('robot_description', SIM_DESCRIPTION), overrides, FIELDS,
+                        allow_looser=bool(given.get('allow_looser_limits', False)))
     settings.update(merged.settings())
     return settings
 

@@ -59,6 +59,8 @@ JOINT_FACT_PARAMETERS = {
     'max_acceleration': (Parameter.Type.DOUBLE_ARRAY, 'rad/s^2, per joint (URDF and MJCF '
                          'have none: required)', None),
 }
+LOOSER = {'allow_looser_limits': (False, 'accept overrides looser than the robot '
+                                  "description's limits (refused by default)", None)}
 assert set(JOINT_FACT_PARAMETERS) == {PARAMETER_OF[f] for f in ('names',) + LIMIT_FIELDS}
 # name: (default, description, (low, high) or None); the controller's parameters included.
 PARAMETERS = {
@@ -73,6 +75,7 @@ PARAMETERS = {
     **{name: spec for name, spec in CONTROLLER_PARAMETERS.items()
        if name not in JOINT_FACT_PARAMETERS},
     **JOINT_FACT_PARAMETERS,
+    **LOOSER,
     'joint_states_qos': ('sensor', 'QoS of /joint_states', None),
     'accepted_h_versions': ('', "comma-separated H versions; 'any'; empty: the versions of "
                             '`h_module` in the registry', None),

@@ -169,3 +169,7 @@ def test_node_parameter_file_holds_the_declared_defaults():
     # controller's defaults (what sage_evaluate drives the same simulated arm with).
     assert settings_from_parameters(params) == default_settings()
     assert 'joint_names' not in params  # the names come from the MJCF
+    with pytest.raises(ValueError, match='joint joint1: position_upper 3.5 is looser'):
+        settings_from_parameters({**params, 'position_upper': [6.2832, 3.5]})
+    assert settings_from_parameters({**params, 'position_upper': [6.2832, 3.5],
+                                     'allow_looser_limits': True})['position_upper'][1] == 3.5

@@ -132,7 +132,7 @@ def test_merge_overrides_win_and_may_reorder():
     assert facts.acceleration == [7.0, 8.0]
     looser = {'names': ['shoulder', 'elbow'], 'lower': [-2.0, -1], 'upper': [1.0, 1],
               'acceleration': [1, 1]}
-    with pytest.raises(ValueError, match="joint shoulder: position_lower -2.0 is looser than "
+    with pytest.raises(ValueError, match='joint shoulder: position_lower -2.0 is looser than '
                        "the robot description's -1.5: remove or tighten"):
         merge(description, looser)
     assert widened(description, merge(description, looser, allow_looser=True)) == [

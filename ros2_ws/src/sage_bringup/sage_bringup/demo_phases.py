@@ -133,7 +133,8 @@ class DemoPhases:
                                      if k in description.arguments}, only=only)
         cam, sleep = self.config.camera, self.config.sleep
         gate = sleep.gate
-        trainer = [sys.executable, '-m', 'sage_sleep.learning.trainer', '--runs-root', str(self.sleeps),
+        trainer = [sys.executable, '-m', 'sage_sleep.learning.trainer',
+                   '--runs-root', str(self.sleeps),
                    '--steps', '0', '--seconds', str(sleep.seconds),
                    '--batch-size', str(sleep.batch_size), '--seed', str(self.config.seed),
                    '--threads', '2', '--closed-loop-floor', str(gate.floor),
@@ -407,8 +408,6 @@ def _float(value):
         return float(value)
     except (TypeError, ValueError):
         return None
-
-
 
 
 def record_wake(config, domain_id, out=None):

@@ -258,10 +258,11 @@ class SleepCycle:
 
     @property
     def awake(self):
+        """Return True while no sleep or deploy is running."""
         return self.phase == WAKE
 
     def tick(self, now):
-        """The timer: wake after the reloads (answered or timed out), or sleep when due."""
+        """Handle the timer: wake after the reloads (answered or timed out), or sleep if due."""
         if self.replies is not None:
             if None in self.replies.values() and now < self.reload_deadline:
                 return Step([])
@@ -277,7 +278,7 @@ class SleepCycle:
         return self.request(reason) if reason else Step([])
 
     def request(self, reason):
-        """A sleep is asked for (the service or the trigger); refused unless awake."""
+        """Handle a request to sleep (the service or the trigger); refused unless awake."""
         if not self.awake:
             return Step([], False, f'already asleep (phase {self.phase})')
         actions = [Log('info', f'going to sleep ({reason}): wake recording pauses'),
@@ -292,19 +293,19 @@ class SleepCycle:
                     f'sleeping ({reason}): trainer pid started: {" ".join(argv)}')
 
     def trainer_failed_to_start(self, error):
-        """StartTrainer failed: wake on the running models; the request is refused."""
+        """Handle a StartTrainer that failed: wake on the running models, refuse the request."""
         self.training = False
         self.last_result = error
         return Step([Log('error', error)] + self._wake(), False, error)
 
     def trainer_progress(self, phase, fraction):
-        """The trainer's progress (its SAGE_PROGRESS lines): phase sleep, dream or deploy."""
+        """Take the trainer's progress (its SAGE_PROGRESS lines): sleep, dream or deploy."""
         if self.training:
             self.phase, self.progress = phase, float(fraction)
         return Step([])
 
     def trainer_exited(self, returncode, result, now):
-        """The trainer is done: deploy (the nodes reload) after a success, else wake."""
+        """Handle the trainer's exit: deploy (the nodes reload) after a success, else wake."""
         self.training = False
         self.last_result = result
         if returncode != 0:
@@ -318,19 +319,19 @@ class SleepCycle:
         return Step(actions + [CallReloads(self.reload_services), PublishStatus()])
 
     def reload_answered(self, service, ok, version='', message=''):
-        """A node answered its LoadModel call."""
+        """Take a node's answer to its LoadModel call."""
         if self.replies is not None and service in self.replies:
             self.replies[service] = version if ok else f'refused ({message})'
         return Step([])
 
     def reload_unavailable(self, service):
-        """A reload service was not running when the calls went out."""
+        """Note a reload service that was not running when the calls went out."""
         if self.replies is not None and service in self.replies:
             self.replies[service] = 'not running'
         return Step([])
 
     def set_recording(self, on, recording_now):
-        """The set_recording service: applies now if awake, else on waking."""
+        """Handle set_recording: it applies now if awake, else on waking."""
         self.recording_enabled = bool(on)
         if not self.awake:
             message, actions = f'asleep ({self.phase}): takes effect on waking', []

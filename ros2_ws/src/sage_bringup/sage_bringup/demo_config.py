@@ -80,8 +80,17 @@ class CameraConfig:
         _count('height', self.height, 1)
 
 
+class _SeedRange:
+    """`episodes` consecutive seeds from `first_seed`."""
+
+    @property
+    def seeds(self):
+        """Return the range of seeds."""
+        return range(self.first_seed, self.first_seed + self.episodes)
+
+
 @dataclasses.dataclass(frozen=True)
-class CycleConfig:
+class CycleConfig(_SeedRange):
     """One wake period: `episodes` seeded episodes from `first_seed`."""
 
     episodes: int
@@ -91,13 +100,9 @@ class CycleConfig:
         _count('episodes', self.episodes, 1)
         _count('first_seed', self.first_seed, 0)
 
-    @property
-    def seeds(self):
-        return range(self.first_seed, self.first_seed + self.episodes)
-
 
 @dataclasses.dataclass(frozen=True)
-class GateConfig:
+class GateConfig(_SeedRange):
     """A sleep's deployment gate: closed-loop success on development seeds."""
 
     first_seed: int = 200000
@@ -109,10 +114,6 @@ class GateConfig:
         _count('episodes', self.episodes, 0)
         if not _number(self.floor) or not 0 <= self.floor <= 1:
             raise ConfigError(f'floor must be in [0, 1], got {self.floor!r}')
-
-    @property
-    def seeds(self):
-        return range(self.first_seed, self.first_seed + self.episodes)
 
 
 @dataclasses.dataclass(frozen=True)

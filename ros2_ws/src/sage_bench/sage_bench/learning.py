@@ -138,20 +138,11 @@ def train_plain_bc(memory, episodes, seconds, seed, work, threads, config, train
     return registry.root, {**stats, 'final_action_l1': losses[-1] if losses else None}
 
 
-def evaluate(kind, model_dir, seeds, width, height):
-    """Return the closed-loop summary of a trained policy on the development seeds."""
-    from sage_sleep.learning.evaluate import Evaluator, make_policy
-
-    evaluator = Evaluator(duration=2.0, width=width, height=height)
-    policy = make_policy(kind, evaluator, model_dir)
-    summary = evaluator.evaluate(policy, seeds)
-    summary.pop('results')
-    return summary
-
-
 def run_variant(name, memory, episodes, seconds, seed, seeds, threads, width, height,
                 log=print):
     """Train one variant for one budget and evaluate it; return its result row."""
+    from sage_bringup.demo_offline import evaluate_policies
+
     kind, overrides, enc, h = variant_setup(name)
     with tempfile.TemporaryDirectory(prefix=f'learn-{name}-') as tmp:
         work = Path(tmp)
@@ -163,7 +154,8 @@ def run_variant(name, memory, episodes, seconds, seed, seeds, threads, width, he
             model_dir, stats = train_sage(memory, episodes, seconds, seed, work, overrides,
                                           enc, h, threads)
         trained = time.monotonic() - start
-        summary = evaluate(kind, model_dir, seeds, width, height)
+        summary = evaluate_policies({name: (kind, model_dir, None)}, seeds, duration=2.0,
+                                    width=width, height=height)[name]['none']
     row = {'variant': name, 'budget_s': seconds, 'seed': seed, **stats,
            'wall_seconds_with_export': trained,
            'frames_per_second': stats['frames'] / max(stats['train_seconds'], 1e-9),

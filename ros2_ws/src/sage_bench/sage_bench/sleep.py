@@ -37,19 +37,13 @@ def newest_demo_bags(root):
 
 
 def record_wake(work, episodes, domain_id):
-    """Record `episodes` teacher-driven episodes with the demo's machinery; return bags dir."""
-    from sage_bringup.demo import DEFAULTS, Demo
+    """Record `episodes` teacher-driven episodes with the demo's phases; return bags dir."""
+    from sage_bringup.demo_config import CycleConfig, DemoConfig
+    from sage_bringup.demo_phases import record_wake as record
 
-    config = dict(DEFAULTS, run_root=str(work / 'runs'), report_root=str(work / 'reports'),
-                  cycles=[{'episodes': episodes, 'first_seed': 0}])
-    demo = Demo(config, domain_id)
-    try:
-        demo.phase_prepare()
-        demo.phase_bringup()
-        demo.phase_wake(1, config['cycles'][0])
-    finally:
-        demo.teardown()
-    return demo.bags
+    config = DemoConfig(run_root=str(work / 'runs'), report_root=str(work / 'reports'),
+                        cycles=(CycleConfig(episodes, 0),))
+    return record(config, domain_id)
 
 
 def raw_read(bags):

@@ -230,12 +230,14 @@ def bench(bags, out_dir, variants, budgets, seeds, seed=0, threads=2, width=64, 
 def run(out_dir, quick=False):
     """`make bench` entry: the newest demo run's bags (else record some), default variants."""
     from sage_bench.sleep import newest_demo_bags, record_wake
+    from sage_common.processes import pick_domain_id
 
     root = Path(os.environ.get('SAGE_ROOT', '.'))
     bags = newest_demo_bags(root)
     with tempfile.TemporaryDirectory(prefix='learning-bench-') as tmp:
         if bags is None:
-            bags = record_wake(Path(tmp), 10 if quick else 100, 61 + os.getpid() % 40)
+            bags = record_wake(Path(tmp), 10 if quick else 100,
+                               pick_domain_id('SAGE_BENCH_DOMAIN_ID'))
         if quick:
             return bench(bags, out_dir, ['bc', 'sage'], [20.0], '200000:200005')
         return bench(bags, out_dir, ALL_VARIANTS, [240.0], DEV_SEEDS) | {

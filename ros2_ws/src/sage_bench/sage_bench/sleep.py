@@ -61,6 +61,7 @@ def raw_read(bags):
 
 
 def run(out_dir, quick=False, domain_id=None):
+    from sage_common.processes import pick_domain_id
     from sage_common.registry import ModelRegistry
     from sage_perception.encoder import encoder_config
     from sage_sleep.learning.consolidation import (ConsolidationConfig, consolidation_losses,
@@ -79,7 +80,8 @@ def run(out_dir, quick=False, domain_id=None):
         source = f'demo bags {bags}'
         if bags is None:
             episodes = 10 if quick else 40
-            bags = record_wake(work, episodes, domain_id or 70 + os.getpid() % 20)
+            bags = record_wake(work, episodes,
+                               domain_id or pick_domain_id('SAGE_BENCH_DOMAIN_ID'))
             source = f'recorded here: {episodes} teacher episodes'
         print(f'wake data: {source}', flush=True)
         raw_bytes, raw_s = raw_read(bags)

@@ -29,7 +29,6 @@ says whether the goals were met), 1 a node or phase failed, 2 bad configuration 
 """
 
 import argparse
-import os
 import signal
 import sys
 import time
@@ -40,6 +39,7 @@ from sage_bringup.demo_config import ConfigError, default_config_file, load_conf
 from sage_bringup.demo_offline import BaselineFailed
 from sage_bringup.demo_phases import DemoPhases
 from sage_bringup.demo_ros import DemoFailure
+from sage_common.processes import pick_domain_id
 
 
 class Interrupted(Exception):
@@ -103,7 +103,7 @@ def main(argv=None):
         return 2
     domain_id = config.domain_id
     if domain_id is None:
-        domain_id = 61 + os.getpid() % 40
+        domain_id = pick_domain_id('SAGE_DEMO_DOMAIN_ID')
     try:
         sup.node_environment(domain_id=domain_id)
     except ValueError as exc:

@@ -161,7 +161,7 @@ class DemoConfig:
     """What one `make demo` run does."""
 
     graph: str = ''                  # '' = launch/sage_graph.yaml of this checkout
-    domain_id: int = None            # None = 61 + pid % 40
+    domain_id: int = None            # None = a free one (processes.pick_domain_id)
     startup_timeout: float = 90.0
     run_root: str = ''               # '' = $SAGE_ROOT/runs
     report_root: str = ''            # '' = $SAGE_ROOT/reports

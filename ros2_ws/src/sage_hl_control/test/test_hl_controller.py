@@ -182,7 +182,7 @@ class Loop:
                 self.sent.append((now, command))
 
     def arrive(self, now, chunk, stamp=None, age=0.0):
-        """A context stamped `stamp` arriving at now (after the ticks due before now)."""
+        """Deliver a context stamped `stamp` at now (after the ticks due before now)."""
         self.run_until(now)
         self.c.update_joints(self.pos, (0.0, 0.0), now)
         stamp = now - age if stamp is None else stamp

@@ -4,10 +4,11 @@ Control benchmark: sim robot + perception + H + L as separate processes, per pre
 
 For each precision (fp32, fp16, int8) the installed `sim_robot`, `context_node`, `h_module`
 and `l_module` run in their own processes on a private registry holding the deterministic
-initial models; the L-module drives the simulated arm. Each precision runs twice: first with
-the L-module commanding only on its 100 Hz timer (`react_on_arrival:=false`, the baseline),
-then commanding each new chunk at once (the default). This process listens to the commands,
-the camera images, the diagnostics and `/l_module/holding`:
+initial models; the L-module drives the simulated arm. Each precision runs three times: the
+L-module commanding only on its 100 Hz timer (`react_on_arrival:=false`, the baseline), then
+commanding each new chunk at once (the default), then the same under SCHED_FIFO
+(`realtime_priority:=10`, where the machine permits it). This process listens to the
+commands, the camera images, the diagnostics and `/l_module/holding`:
 
 * command rate (Hz), the p99 and largest interval between commands as received here, and
   the L timer's own jitter p99 (|interval - period| per tick, from the previous tick or
@@ -42,7 +43,8 @@ from sage_common.ros_client import RosClient
 WARMUP_S = 3.0
 STALE_TIMEOUT_S = 0.1  # the l_module default the run uses
 PRECISIONS = ('fp32', 'fp16', 'int8')
-MODES = (('timer_only', False), ('react_on_arrival', True))  # baseline first
+# name: (react_on_arrival, realtime_priority) of the L-module; the baseline first
+MODES = {'timer_only': (False, 0), 'react_on_arrival': (True, 0), 'react_realtime': (True, 10)}
 GOALS = {'command_rate_hz': 100.0, 'jitter_p99_ms_timer': 2.0, 'camera_to_command_p99_ms': 12.0,
          'hold_after_deadline_ms': 100.0}
 
@@ -134,19 +136,21 @@ def _ms(values, q):
     return round(float(np.percentile(values, q)) * 1e3, 3) if len(values) else None
 
 
-def run_pipeline(registry_root, precision, duration, domain_id, log_dir, react=True):
-    """Run sim + perception + H + L once with one precision; return its figures."""
+def run_pipeline(registry_root, precision, duration, domain_id, log_dir,
+                 mode='react_on_arrival'):
+    """Run sim + perception + H + L once with one precision and mode; return its figures."""
     from sage_common.processes import executable_path, node_environment, NodeProcess, ros_args
 
     env = node_environment(domain_id=domain_id)
     os.environ.update(env)
     common = {'model_dir': str(registry_root)}
-    mode = 'react' if react else 'timer'
+    react, priority = MODES[mode]
     specs = [('sage_sim', 'sim_robot', {}),
              ('sage_perception', 'context_node', common),
              ('sage_hl_control', 'h_module', dict(common, precision=precision)),
              ('sage_hl_control', 'l_module', dict(common, precision=precision,
-                                                  react_on_arrival=react))]
+                                                  react_on_arrival=react,
+                                                  realtime_priority=priority))]
     listener = Listener()
     procs = {}
     try:
@@ -179,6 +183,7 @@ def run_pipeline(registry_root, precision, duration, domain_id, log_dir, react=T
                   'l_compute_p50_ms': _float(l_diag, 'compute_p50_ms')}
         figures = {
             'react_on_arrival': react,
+            'realtime_priority': l_diag.get('realtime_priority'),
             'duration_s': round(end - start, 2),
             'commands': int(times.size),
             'command_rate_hz': round(float(times.size / (end - start)), 2),
@@ -253,9 +258,9 @@ def run(out_dir, quick=False, domain_id=None, seconds=None):
                    'pipeline': {}}
         for precision in PRECISIONS:
             runs = results['pipeline'][precision] = {}
-            for mode, react in MODES:
+            for mode in MODES:
                 runs[mode] = run_pipeline(registry.root, precision, duration, domain_id, tmp,
-                                          react)
+                                          mode)
                 print(f'[control bench] {precision} {mode}: {json.dumps(runs[mode])}',
                       flush=True)
             print(summary_line(precision, runs), flush=True)

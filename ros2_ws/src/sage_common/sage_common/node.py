@@ -8,6 +8,7 @@ The node layer every SAGE node process uses.
   SIGINT/SIGTERM, then stop everything in order.
 * `BackgroundNode`, `SideService`: nodes spun on a thread of their own (tools, tests, a node's
   slow services); `LoadModelService`: a node's `~/load_model` off its data path.
+* `set_realtime_priority`: SCHED_FIFO for a node whose timing matters (the L-module).
 * `serve_history_reset`: /sage/episode_start and `~/reset_history` restart a node's history.
 
 rclpy is imported where it is used, so the module imports without a ROS installation.
@@ -15,6 +16,7 @@ rclpy is imported where it is used, so the module imports without a ROS installa
 
 import faulthandler
 import gc
+import os
 import signal
 import sys
 import threading
@@ -200,6 +202,26 @@ def freeze_startup_objects():
     """
     gc.collect()
     gc.freeze()
+
+
+def set_realtime_priority(priority):
+    """
+    Run the calling thread and the process's native threads (DDS) under SCHED_FIFO `priority`.
+
+    Other Python threads keep the normal scheduler (a node's `~/load_model` side thread
+    hashes and probes models: at real-time priority that would take a core). Threads the
+    calling thread starts later inherit the policy. Return None, or why it was not possible
+    (no CAP_SYS_NICE or rtprio limit, or not Linux).
+    """
+    others = {t.native_id for t in threading.enumerate()} - {threading.get_native_id()}
+    try:
+        param = os.sched_param(int(priority))
+        for tid in sorted(int(t) for t in os.listdir('/proc/self/task')):
+            if tid not in others:
+                os.sched_setscheduler(tid, os.SCHED_FIFO, param)
+    except (AttributeError, OSError) as exc:
+        return f'{type(exc).__name__}: {exc}'
+    return None
 
 
 def _autostart(node):

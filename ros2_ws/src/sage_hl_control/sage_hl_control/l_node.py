@@ -28,7 +28,7 @@ import numpy as np
 from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
 from sage_common.diagnostics import make_array, make_status, OK, WARN
 from sage_common.messages import stamp_to_sec
-from sage_common.node import declare_all, LoadModelService, run_node
+from sage_common.node import declare_all, LoadModelService, run_node, set_realtime_priority
 from sage_common.qos import latched_qos, qos_from_name, reliable_qos
 from sage_common.registry import default_model_dir, ModelError, ModelRegistry
 from sage_common.rejects import RejectCounter
@@ -52,6 +52,9 @@ PARAMETERS = {
     'model_version': ('', 'L-module version (empty: active)', None),
     'precision': ('fp32', 'ONNX variant: ' + ', '.join(sorted(PRECISION_FILES)), None),
     'threads': (1, 'ONNX Runtime intra-op threads', (1, 16)),
+    'realtime_priority': (0, 'SCHED_FIFO priority of the executor and DDS threads, so other '
+                          'processes cannot delay the command timer (needs CAP_SYS_NICE or an '
+                          'rtprio limit); 0: the normal scheduler', (0, 99)),
     'controller': ('arm_controller', 'drive mode topic prefix', None),
     'output_type': ('float64_multi_array', ' or '.join(OUTPUT_TYPES), None),
     'mode': ('drive', 'drive (to the robot) or shadow (/sage/shadow/commands)', None),
@@ -126,6 +129,13 @@ class LModuleNode(LifecycleNode):
         self._diag_timer = self.create_timer(p['diagnostics_period'], self._on_diagnostics_timer)
         self._loader = LoadModelService(self, self._load, lambda: self.runner.version,
                                         'the next chunk')
+        self.realtime = 0
+        if p['realtime_priority']:  # after the loader's thread: it stays off real time
+            error = set_realtime_priority(p['realtime_priority'])
+            if error:
+                self.get_logger().warning(f'realtime_priority not applied: {error}')
+            else:
+                self.realtime = p['realtime_priority']
         self.get_logger().info(
             f'configured: L-module {self.runner.version} ({p["precision"]}, '
             f'{self.runner.provider}, K={self.runner.chunk_size}, dt={self.runner.chunk_dt:.4f}) '
@@ -319,6 +329,7 @@ class LModuleNode(LifecycleNode):
             'published': self.published, 'chunks': self.controller.chunks,
             'episodes': self.controller.episodes,
             'command_rate_hz': self.command_rate.rate(),
+            'realtime_priority': self.realtime,
             'react_on_arrival': schedule.react, 'rephased': schedule.rephased,
             'skipped_ticks': schedule.skipped,
             'jitter_p99_ms': schedule.jitter.percentile_ms(99),

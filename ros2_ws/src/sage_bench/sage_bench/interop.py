@@ -137,7 +137,7 @@ def run(out_dir, quick=False, bags=None):
             _rates(summary['episodes'], summary['dataset_bytes'], summary['seconds']),
             bag_mb_per_s=round(summary['bag_bytes'] / 1e6 / summary['seconds'], 2),
             bag_bytes=summary['bag_bytes'])
-        figures['note'] = ('MB/s of each step\'s input: the bags for raw read and export, the '
+        figures['note'] = ('MB/s of the input of each step: the bags for raw read and export, the '
                            'dataset for import (bag_mb_per_s: the bags it wrote). Raw read does '
                            'not deserialize; export deserializes and aligns the topics it uses '
                            '(no depth) and encodes video.')

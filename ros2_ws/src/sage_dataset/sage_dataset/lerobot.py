@@ -487,7 +487,7 @@ class Dataset:
                         and v['end'] - v['start'] == j}
         if self.state_dim < j:
             raise DatasetError(f'{self.root / "meta/info.json"}: observation.state has '
-                               f'{self.state_dim} values, fewer than the action\'s {j} joints')
+                               f'{self.state_dim} values, fewer than the {j} joints of "action"')
         slices = {'joint_pos': np.arange(0, j)}
         if self.state_dim >= 2 * j:
             slices['joint_vel'] = np.arange(j, 2 * j)

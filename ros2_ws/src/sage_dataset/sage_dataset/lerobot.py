@@ -79,6 +79,7 @@ class _ImageStats:
         self.sq = np.zeros(3)
         self.min = np.full(3, np.inf)
         self.max = np.full(3, -np.inf)
+        self.pixels = 0
 
     def add(self, frames):
         px = frames[:, ::self.STRIDE, ::self.STRIDE].reshape(-1, 3).astype(np.float64) / 255.0
@@ -87,11 +88,11 @@ class _ImageStats:
         self.sq += (px ** 2).sum(0)
         self.min = np.minimum(self.min, px.min(0))
         self.max = np.maximum(self.max, px.max(0))
-        self._pixels = getattr(self, '_pixels', 0) + len(px)
+        self.pixels += len(px)
 
     def result(self):
-        mean = self.sum / self._pixels
-        std = np.sqrt(np.maximum(self.sq / self._pixels - mean ** 2, 0.0))
+        mean = self.sum / self.pixels
+        std = np.sqrt(np.maximum(self.sq / self.pixels - mean ** 2, 0.0))
 
         def c11(v):
             return [[[float(x)]] for x in v]
@@ -420,13 +421,14 @@ class Dataset:
         videos = [k for k, f in self.features.items() if f.get('dtype') == 'video']
         if camera is not None and camera not in videos:
             raise DatasetError(f'{info_path}: no video feature "{camera}" (has {videos})')
-        self.camera = camera or (COLOR_KEY if COLOR_KEY in videos else
-                                 (videos[0] if videos else None))
+        if not videos:
+            raise DatasetError(f'{info_path}: "features" has no video feature (dtype "video"); '
+                               'the sleep trainer learns from camera frames')
+        self.camera = camera or (COLOR_KEY if COLOR_KEY in videos else videos[0])
         self.modality = None
-        if (self.root / 'meta/modality.json').exists() or not self.version.startswith('v3'):
-            if (self.root / 'meta/modality.json').exists():
-                self.modality = _load_json(self.root / 'meta/modality.json', 'GR00T modality')
-                self._check_modality()
+        if (self.root / 'meta/modality.json').exists():  # GR00T's flavour
+            self.modality = _load_json(self.root / 'meta/modality.json', 'GR00T modality')
+            self._check_modality()
         self.joint_names = self._joint_names()
         self.slices = self._state_slices()
         if self.version.startswith('v3'):

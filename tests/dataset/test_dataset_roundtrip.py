@@ -220,3 +220,29 @@ def test_export_refuses_existing_or_empty(teacher_bags, tmp_path, capsys):
     assert main(['export', '--bags', str(tmp_path / 'empty'), '--out', str(tmp_path / 'x')]) == 2
     assert 'no recorded wake period' in capsys.readouterr().err
     assert not (tmp_path / 'x').exists()
+
+
+def test_sage_train_reads_the_imported_bags(teacher_bags, exported, tmp_path):
+    """sage_train's load_experience finds the recorded samples in the imported bags."""
+    from sage_dataset.cli import import_dataset
+    from sage_perception.encoder import encoder_config
+    from sage_sleep.learning import trainer
+    from sage_sleep.learning.experience import ExtractorConfig
+    bags = tmp_path / 'bags'
+    import_dataset(exported[0], bags)
+    topics = ['/teacher/commands', '/arm_controller/commands']
+    memories = []
+    for root in (teacher_bags, bags):
+        memory, report = trainer.load_experience(root, ExtractorConfig(),
+                                                 encoder_config(image_size=64), topics,
+                                                 log=lambda m: None)
+        memories.append((memory, report))
+    (original, _), (imported, report) = memories
+    assert [p['action_topic'] for p in report['periods']] == ['/teacher/commands']
+    assert len(imported) == len(original) > 0
+    assert len(imported.episodes()) == len(original.episodes()) == 4
+    a, b = original.get(original._order()), imported.get(imported._order())
+    for field in ('joint_pos', 'joint_vel', 'joint_eff'):
+        assert np.array_equal(a[field], b[field]), field
+    assert np.array_equal(a['action'][:, 0], b['action'][:, 0])
+    assert not b['depth_present'].any()

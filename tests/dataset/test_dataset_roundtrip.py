@@ -1,11 +1,11 @@
 # Copyright 2026 The SAGE authors. Licensed under the Apache License, Version 2.0.
 """
-bags -> LeRobot v3.0 / GR00T -> bags keeps every sample (issue 13 items 3-4), with pyarrow and
-PyAV alone as the independent readers.
+bags -> LeRobot v3.0 / GR00T -> bags keeps every sample (issue 13 items 3-4).
 
-States and actions come back exactly; images within the codec's error (PSNR reported); the
-sleep trainer's own extraction (sage_sleep's decode_period) finds the same samples in the
-imported bags as in the recorded ones.
+pyarrow and PyAV alone are the independent readers here. States and actions come back
+exactly; images within the codec's error (PSNR reported); the sleep trainer's own extraction
+(decode_period, load_experience) finds the same samples in the imported bags as in the
+recorded ones.
 """
 
 import json

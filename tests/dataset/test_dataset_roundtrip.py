@@ -246,3 +246,21 @@ def test_sage_train_reads_the_imported_bags(teacher_bags, exported, tmp_path):
         assert np.array_equal(a[field], b[field]), field
     assert np.array_equal(a['action'][:, 0], b['action'][:, 0])
     assert not b['depth_present'].any()
+
+
+def test_lerobot_loads_the_v30_export(exported):
+    """The export loads in LeRobot's own LeRobotDataset (where lerobot is installed).
+
+    lerobot 0.6.x needs Python >= 3.12 and torch < 2.12, so the suite's venv (torch 2.13.0)
+    does not have it; run this file with a venv that does (README, LeRobot and GR00T datasets).
+    """
+    lerobot_dataset = pytest.importorskip('lerobot.datasets.lerobot_dataset')
+    root, summary = exported
+    ds = lerobot_dataset.LeRobotDataset('sage/export', root=root)
+    assert (ds.num_episodes, ds.num_frames, ds.fps) == (4, summary['frames'], summary['fps'])
+    data = pq.read_table(root / 'data/chunk-000/file-000.parquet')
+    for i in (0, len(ds) - 1):
+        item = ds[i]
+        expected = np.asarray(data.column('action')[i].as_py(), np.float32)
+        assert np.array_equal(item['action'].numpy(), expected)
+        assert tuple(item['observation.images.color'].shape) == (3, 48, 64)

@@ -64,6 +64,10 @@ def export_dataset(bags, out, fmt='lerobot', joint_names=('joint0', 'joint1'), f
             if writer is None:
                 rate = int(fps) if fps else estimate_fps(episode.stamps_ns)
                 writer = DatasetWriter(tmp, fmt, rate, joint_names, codec=codec)
+            elif len(episode) > 1 and abs(estimate_fps(episode.stamps_ns) - writer.fps) > \
+                    0.1 * writer.fps:
+                log(f'warning: episode {episode.index} was recorded at '
+                    f'{estimate_fps(episode.stamps_ns)} fps; written at {writer.fps} fps')
             writer.add(episode)
         if writer is None:
             raise DatasetError(f'{bags}: no usable samples (skipped: '

@@ -31,12 +31,18 @@ def test_bad_compressed_contexts_and_joint_states_never_reach_the_robot(
                      lambda i: hl.make_joints(ros_node), 100)
     nan, inf = np.zeros(layout.COMPRESSED_DIM), np.zeros(layout.COMPRESSED_DIM)
     nan[3], inf[7] = np.nan, -np.inf
+
+    def out_of_order():  # valid, but stamped before the context acted on last
+        msg = hl.make_compressed(ros_node)
+        msg.header.stamp.sec -= 1
+        return msg
+
     bad = [lambda: hl.make_compressed(ros_node, data=nan),
            lambda: hl.make_compressed(ros_node, data=inf),
            lambda: hl.make_compressed(ros_node, data=np.zeros(layout.COMPRESSED_DIM - 1)),
-           lambda: hl.make_compressed(ros_node, version='v9999')]
+           lambda: hl.make_compressed(ros_node, version='v9999'), out_of_order]
     feeders(ros_node, CompressedContext, '/sage/context_compressed',
-            lambda i: bad[(i // 2) % 4]() if i % 2 else hl.make_compressed(ros_node), 60)
+            lambda i: bad[(i // 2) % len(bad)]() if i % 2 else hl.make_compressed(ros_node), 60)
     l_node.wait_for_output(r'active: publishing')
     ros_node.wait_for(lambda: sum(not hl.is_hold(m) for m in cmds) >= 30, 20,
                       'model commands despite bad contexts')
@@ -52,7 +58,7 @@ def test_bad_compressed_contexts_and_joint_states_never_reach_the_robot(
         'rejected_joint_state_missing_joint', 0)) > 0, 10, 'diagnostics')
     values = hl.latest_diag(diags, 'sage: l_module')
     for key in ('rejected_non_finite', 'rejected_wrong_size', 'rejected_unknown_version',
-                'safety_hold_stale_joints'):
+                'rejected_context_out_of_order', 'safety_hold_stale_joints'):
         assert int(values[key]) > 0, key
     hl.assert_commands_safe(list(cmds))
     assert l_node.alive()

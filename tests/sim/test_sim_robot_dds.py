@@ -235,3 +235,29 @@ def test_bad_configuration_is_a_clear_fatal_error(launch_node, params, message):
     sim = launch_node('sage_sim', 'sim_robot', name='sim_robot', params=params)
     assert sim.proc.wait(30) == 1
     assert 'sim_robot: fatal' in sim.output() and message in sim.output()
+
+
+def test_sensor_fault_set_at_run_time_changes_the_images_and_bad_ones_are_refused(
+        launch_node, ros_node):
+    from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
+    from rcl_interfaces.srv import SetParameters
+
+    start_sim(launch_node, sensor_qos='reliable', **{'fault.kind': 'black_image'})
+    frames = ros_node.collect(Image, '/camera/color/image_raw', reliable_qos(20))
+    diagnostics = ros_node.collect(DiagnosticArray, '/diagnostics', reliable_qos(10))
+    ros_node.wait_for(lambda: len(frames) >= 3, what='colour frames')
+    assert not any(np.frombuffer(m.data, np.uint8).any() for m in frames)
+
+    def set_kind(kind):
+        value = ParameterValue(type=ParameterType.PARAMETER_STRING, string_value=kind)
+        request = SetParameters.Request(parameters=[Parameter(name='fault.kind', value=value)])
+        return ros_node.call(SetParameters, '/sim_robot/set_parameters', request).results[0]
+
+    refused = set_kind('smoke')
+    assert not refused.successful and 'is not one of' in refused.reason
+    ros_node.wait_for(lambda: diagnostics, what='/diagnostics')
+    assert latest_diagnostics(diagnostics)['sensor_fault'] == 'black_image'
+    assert set_kind('none').successful
+    seen = len(frames)
+    ros_node.wait_for(lambda: any(np.frombuffer(m.data, np.uint8).any()
+                                  for m in list(frames)[seen:]), what='a clean frame')

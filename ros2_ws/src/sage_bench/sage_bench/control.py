@@ -4,21 +4,28 @@ Control benchmark: sim robot + perception + H + L as separate processes, per pre
 
 For each precision (fp32, fp16, int8) the installed `sim_robot`, `context_node`, `h_module`
 and `l_module` run in their own processes on a private registry holding the deterministic
-initial models; the L-module drives the simulated arm. This process listens to the commands,
-the diagnostics and `/l_module/holding`:
+initial models; the L-module drives the simulated arm. Each precision runs three times: the
+L-module commanding only on its 100 Hz timer (`react_on_arrival:=false`, the baseline), then
+commanding each new chunk at once (the default), then the same under SCHED_FIFO
+(`realtime_priority:=10`, where the machine permits it). This process listens to the
+commands, the camera images, the diagnostics and `/l_module/holding`:
 
-* command rate (Hz) and jitter p99 (ms) as received here, and the L timer's own jitter p99;
-* camera stamp -> command latency p50/p99 (ms), from the L-module's diagnostics (camera
-  stamp, carried through context and compressed context, to the first command that blends
-  the resulting chunk in);
-* bare H and L compute p50/p99 (ms) from the nodes' diagnostics in the same run;
+* command rate (Hz), the p99 and largest interval between commands as received here, and
+  the L timer's own jitter p99 (|interval - period| per tick, from the previous tick or
+  re-phase);
+* camera stamp -> first command for that frame p50/p99 (ms), from the L-module's diagnostics
+  (camera stamp, carried through context and compressed context, to the first command that
+  blends the resulting chunk in), beside the sum of its floors measured in the same run: the
+  image hop (camera stamp -> image received here, p50), the context node's preprocessing and
+  encoder, and the bare H and L compute (p50 each);
 * time from SIGKILL of the H-module to the first holding command (ms), and how long after
   the watchdog deadline (last compressed context received + stale_timeout) it came;
 
 plus, offline, the bare ONNX compute times and the accuracy loss of FP16/INT8 against FP32
-on 64 random inputs. The first 3 s of each run are warm-up and are not measured.
+on 64 random inputs. The first 3 s of each run are warm-up and are not measured; the 1-min
+load average at the end of each run is recorded (other work on the machine shows there).
 
-    python -m sage_bench.control [--quick] [--out bench/results]
+    python -m sage_bench.control [--quick] [--seconds S] [--out bench/results]
 """
 
 import argparse
@@ -36,7 +43,9 @@ from sage_common.ros_client import RosClient
 WARMUP_S = 3.0
 STALE_TIMEOUT_S = 0.1  # the l_module default the run uses
 PRECISIONS = ('fp32', 'fp16', 'int8')
-GOALS = {'command_rate_hz': 100.0, 'jitter_p99_ms': 2.0, 'camera_to_command_p99_ms': 12.0,
+# name: (react_on_arrival, realtime_priority) of the L-module; the baseline first
+MODES = {'timer_only': (False, 0), 'react_on_arrival': (True, 0), 'react_realtime': (True, 10)}
+GOALS = {'command_rate_hz': 100.0, 'jitter_p99_ms_timer': 2.0, 'camera_to_command_p99_ms': 12.0,
          'hold_after_deadline_ms': 100.0}
 
 
@@ -82,7 +91,10 @@ class Listener(RosClient):
         from diagnostic_msgs.msg import DiagnosticArray
         from sage_common.diagnostics import status_values
         from sage_common.qos import latched_qos, reliable_qos
+        from sage_common.messages import stamp_to_sec
+        from sage_common.qos import qos_from_name
         from sage_interfaces.msg import CompressedContext
+        from sensor_msgs.msg import Image
         from std_msgs.msg import Bool, Float64MultiArray
 
         self._status_values = status_values
@@ -95,6 +107,11 @@ class Listener(RosClient):
                                     keep=lambda m: (time.monotonic(), m.data))
         self.compressed = self.collect(CompressedContext, '/sage/context_compressed',
                                        reliable_qos(), keep=lambda m: time.monotonic())
+        # (monotonic receipt, camera stamp -> receipt in s): the image hop, as the context
+        # node's subscription (same QoS) gets it
+        self.images = self.collect(Image, '/camera/color/image_raw', qos_from_name('sensor'),
+                                   keep=lambda m: (time.monotonic(),
+                                                   time.time() - stamp_to_sec(m.header.stamp)))
         self.node.create_subscription(DiagnosticArray, '/diagnostics', self._on_diag, 50)
 
     def _on_diag(self, msg):
@@ -115,18 +132,26 @@ def _float(values, key):
         return None
 
 
-def run_pipeline(registry_root, precision, duration, domain_id, log_dir):
-    """Run sim + perception + H + L once with one precision; return its figures."""
+def _ms(values, q):
+    return round(float(np.percentile(values, q)) * 1e3, 3) if len(values) else None
+
+
+def run_pipeline(registry_root, precision, duration, domain_id, log_dir,
+                 mode='react_on_arrival'):
+    """Run sim + perception + H + L once with one precision and mode; return its figures."""
     from sage_common.processes import (executable_path, node_environment, NodeProcess,
                                        package_share, ros_args)
 
     env = node_environment(domain_id=domain_id)
     os.environ.update(env)
     common = {'model_dir': str(registry_root)}
+    react, priority = MODES[mode]
     specs = [('sage_sim', 'sim_robot', {}),
              ('sage_perception', 'context_node', common),
              ('sage_hl_control', 'h_module', dict(common, precision=precision)),
-             ('sage_hl_control', 'l_module', dict(common, precision=precision))]
+             ('sage_hl_control', 'l_module', dict(common, precision=precision,
+                                                  react_on_arrival=react,
+                                                  realtime_priority=priority))]
     listener = Listener()
     procs = {}
     try:
@@ -136,7 +161,7 @@ def run_pipeline(registry_root, precision, duration, domain_id, log_dir):
                      if exe == 'l_module' else [])
             argv = [str(executable_path(package, exe))] + ros_args(exe, params,
                                                                    params_files=files)
-            procs[exe] = NodeProcess(argv, env, Path(log_dir) / f'{precision}_{exe}.log',
+            procs[exe] = NodeProcess(argv, env, Path(log_dir) / f'{precision}_{mode}_{exe}.log',
                                      f'{package}/{exe}')
         listener.wait_for(lambda: len(listener.commands) > 50 and listener.holding and
                           not listener.holding[-1][1], 60, 'the L-module driving from the model')
@@ -150,24 +175,39 @@ def run_pipeline(registry_root, precision, duration, domain_id, log_dir):
                for exe, proc in procs.items()}
         load = round(os.getloadavg()[0], 2)
         times = np.array([t for t in listener.commands[first:] if t <= end])
+        hops = [hop for t, hop in list(listener.images) if start <= t <= end]
         l_diag = dict(listener.diags.get('sage: l_module', {}))
         h_diag = dict(listener.diags.get('sage: h_module', {}))
+        p_diag = next((dict(v) for k, v in list(listener.diags.items())
+                       if k.endswith('reality context')), {})
         intervals = np.diff(times)
+        floors = {'image_hop_p50_ms': _ms(hops, 50),
+                  'preprocess_p50_ms': _float(p_diag, 'preprocess_ms_p50'),
+                  'encoder_p50_ms': _float(p_diag, 'encoder_ms_p50'),
+                  'h_compute_p50_ms': _float(h_diag, 'compute_p50_ms'),
+                  'l_compute_p50_ms': _float(l_diag, 'compute_p50_ms')}
         figures = {
+            'react_on_arrival': react,
+            'realtime_priority': l_diag.get('realtime_priority'),
             'duration_s': round(end - start, 2),
             'commands': int(times.size),
             'command_rate_hz': round(float(times.size / (end - start)), 2),
-            'jitter_p99_ms_received': round(float(np.percentile(
-                np.abs(intervals - 0.01), 99) * 1e3), 3) if intervals.size else None,
+            'interval_p99_ms_received': _ms(intervals, 99),
+            'interval_max_ms_received': _ms(intervals, 100),
             'jitter_p99_ms_timer': _float(l_diag, 'jitter_p99_ms'),
             'camera_to_command_p50_ms': _float(l_diag, 'stamp_to_command_p50_ms'),
             'camera_to_command_p99_ms': _float(l_diag, 'stamp_to_command_p99_ms'),
-            'h_compute_p50_ms': _float(h_diag, 'compute_p50_ms'),
+            'floors': floors,
+            'floor_sum_ms': (round(sum(floors.values()), 3)
+                             if None not in floors.values() else None),
+            'image_hop_p99_ms': _ms(hops, 99),
             'h_compute_p99_ms': _float(h_diag, 'compute_p99_ms'),
-            'l_compute_p50_ms': _float(l_diag, 'compute_p50_ms'),
             'l_compute_p99_ms': _float(l_diag, 'compute_p99_ms'),
             'h_rate_hz': _float(h_diag, 'rate_hz'),
+            'rephased': l_diag.get('rephased'),
+            'skipped_ticks': l_diag.get('skipped_ticks'),
             'interventions': l_diag.get('interventions'),
+            'rejected_context_out_of_order': l_diag.get('rejected_context_out_of_order', '0'),
             'cpu_percent': cpu,
             'load_average_1min': load,
         }
@@ -191,7 +231,18 @@ def run_pipeline(registry_root, precision, duration, domain_id, log_dir):
         listener.close()
 
 
-def run(out_dir, quick=False, domain_id=None):
+def summary_line(precision, runs):
+    """Return one printed line: each mode's latency, floors, rate and jitter."""
+    parts = []
+    for mode, f in runs.items():
+        parts.append(f"{mode}: camera->first command p50/p99 {f['camera_to_command_p50_ms']}/"
+                     f"{f['camera_to_command_p99_ms']} ms (floors {f['floor_sum_ms']} ms), "
+                     f"{f['command_rate_hz']} Hz, timer jitter p99 {f['jitter_p99_ms_timer']} "
+                     f"ms, load {f['load_average_1min']}")
+    return f'[control bench] {precision}: ' + '; '.join(parts)
+
+
+def run(out_dir, quick=False, domain_id=None, seconds=None):
     """Run the control benchmark; write <out_dir>/control.json and return the results."""
     from sage_common.processes import pick_domain_id
     from sage_common.registry import ModelRegistry
@@ -200,7 +251,7 @@ def run(out_dir, quick=False, domain_id=None):
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    duration = 8.0 if quick else 60.0
+    duration = float(seconds or (8.0 if quick else 60.0))
     domain_id = domain_id or pick_domain_id('SAGE_BENCH_DOMAIN_ID')
     with tempfile.TemporaryDirectory(prefix='control-bench-') as tmp:
         registry = ModelRegistry(Path(tmp) / 'models')
@@ -211,9 +262,13 @@ def run(out_dir, quick=False, domain_id=None):
                    'goals': GOALS, 'offline': offline_figures(registry.root),
                    'pipeline': {}}
         for precision in PRECISIONS:
-            figures = run_pipeline(registry.root, precision, duration, domain_id, tmp)
-            results['pipeline'][precision] = figures
-            print(f'[control bench] {precision}: {json.dumps(figures)}', flush=True)
+            runs = results['pipeline'][precision] = {}
+            for mode in MODES:
+                runs[mode] = run_pipeline(registry.root, precision, duration, domain_id, tmp,
+                                          mode)
+                print(f'[control bench] {precision} {mode}: {json.dumps(runs[mode])}',
+                      flush=True)
+            print(summary_line(precision, runs), flush=True)
     for kind, entry in results['offline'].items():
         for precision in PRECISIONS:
             print(f'[control bench] offline {kind} {precision}: {json.dumps(entry[precision])}')
@@ -226,10 +281,12 @@ def run(out_dir, quick=False, domain_id=None):
 def main(argv=None):
     """Command line entry point."""
     parser = argparse.ArgumentParser(description='SAGE control benchmark')
-    parser.add_argument('--quick', action='store_true', help='8 s per precision instead of 60')
+    parser.add_argument('--quick', action='store_true', help='8 s per run instead of 60')
+    parser.add_argument('--seconds', type=float, default=None,
+                        help='measured seconds per run (precision and mode)')
     parser.add_argument('--out', default=str(results_dir()))
     args = parser.parse_args(argv)
-    run(args.out, quick=args.quick)
+    run(args.out, quick=args.quick, seconds=args.seconds)
     return 0
 
 

@@ -138,20 +138,11 @@ def train_plain_bc(memory, episodes, seconds, seed, work, threads, config, train
     return registry.root, {**stats, 'final_action_l1': losses[-1] if losses else None}
 
 
-def evaluate(kind, model_dir, seeds, width, height):
-    """Return the closed-loop summary of a trained policy on the development seeds."""
-    from sage_sleep.learning.evaluate import Evaluator, make_policy
-
-    evaluator = Evaluator(duration=2.0, width=width, height=height)
-    policy = make_policy(kind, evaluator, model_dir)
-    summary = evaluator.evaluate(policy, seeds)
-    summary.pop('results')
-    return summary
-
-
 def run_variant(name, memory, episodes, seconds, seed, seeds, threads, width, height,
                 log=print):
     """Train one variant for one budget and evaluate it; return its result row."""
+    from sage_bringup.demo_offline import evaluate_policies
+
     kind, overrides, enc, h = variant_setup(name)
     with tempfile.TemporaryDirectory(prefix=f'learn-{name}-') as tmp:
         work = Path(tmp)
@@ -163,7 +154,8 @@ def run_variant(name, memory, episodes, seconds, seed, seeds, threads, width, he
             model_dir, stats = train_sage(memory, episodes, seconds, seed, work, overrides,
                                           enc, h, threads)
         trained = time.monotonic() - start
-        summary = evaluate(kind, model_dir, seeds, width, height)
+        summary = evaluate_policies({name: (kind, model_dir, None)}, seeds, duration=2.0,
+                                    width=width, height=height)[name]['none']
     row = {'variant': name, 'budget_s': seconds, 'seed': seed, **stats,
            'wall_seconds_with_export': trained,
            'frames_per_second': stats['frames'] / max(stats['train_seconds'], 1e-9),
@@ -238,12 +230,14 @@ def bench(bags, out_dir, variants, budgets, seeds, seed=0, threads=2, width=64, 
 def run(out_dir, quick=False):
     """`make bench` entry: the newest demo run's bags (else record some), default variants."""
     from sage_bench.sleep import newest_demo_bags, record_wake
+    from sage_common.processes import pick_domain_id
 
     root = Path(os.environ.get('SAGE_ROOT', '.'))
     bags = newest_demo_bags(root)
     with tempfile.TemporaryDirectory(prefix='learning-bench-') as tmp:
         if bags is None:
-            bags = record_wake(Path(tmp), 10 if quick else 100, 61 + os.getpid() % 40)
+            bags = record_wake(Path(tmp), 10 if quick else 100,
+                               pick_domain_id('SAGE_BENCH_DOMAIN_ID'))
         if quick:
             return bench(bags, out_dir, ['bc', 'sage'], [20.0], '200000:200005')
         return bench(bags, out_dir, ALL_VARIANTS, [240.0], DEV_SEEDS) | {

@@ -37,19 +37,13 @@ def newest_demo_bags(root):
 
 
 def record_wake(work, episodes, domain_id):
-    """Record `episodes` teacher-driven episodes with the demo's machinery; return bags dir."""
-    from sage_bringup.demo import DEFAULTS, Demo
+    """Record `episodes` teacher-driven episodes with the demo's phases; return bags dir."""
+    from sage_bringup.demo_config import CycleConfig, DemoConfig
+    from sage_bringup.demo_phases import record_wake as record
 
-    config = dict(DEFAULTS, run_root=str(work / 'runs'), report_root=str(work / 'reports'),
-                  cycles=[{'episodes': episodes, 'first_seed': 0}])
-    demo = Demo(config, domain_id)
-    try:
-        demo.phase_prepare()
-        demo.phase_bringup()
-        demo.phase_wake(1, config['cycles'][0])
-    finally:
-        demo.teardown()
-    return demo.bags
+    config = DemoConfig(run_root=str(work / 'runs'), report_root=str(work / 'reports'),
+                        cycles=(CycleConfig(episodes, 0),))
+    return record(config, domain_id)
 
 
 def raw_read(bags):
@@ -67,6 +61,7 @@ def raw_read(bags):
 
 
 def run(out_dir, quick=False, domain_id=None):
+    from sage_common.processes import pick_domain_id
     from sage_common.registry import ModelRegistry
     from sage_perception.encoder import encoder_config
     from sage_sleep.learning.consolidation import (ConsolidationConfig, consolidation_losses,
@@ -85,7 +80,8 @@ def run(out_dir, quick=False, domain_id=None):
         source = f'demo bags {bags}'
         if bags is None:
             episodes = 10 if quick else 40
-            bags = record_wake(work, episodes, domain_id or 70 + os.getpid() % 20)
+            bags = record_wake(work, episodes,
+                               domain_id or pick_domain_id('SAGE_BENCH_DOMAIN_ID'))
             source = f'recorded here: {episodes} teacher episodes'
         print(f'wake data: {source}', flush=True)
         raw_bytes, raw_s = raw_read(bags)

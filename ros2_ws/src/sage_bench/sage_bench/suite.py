@@ -26,6 +26,7 @@ BENCHMARKS = (
     ('recording', 'sage_bench.recording'),
     ('sleep', 'sage_bench.sleep'),
     ('learning', 'sage_bench.learning'),
+    ('interop', 'sage_bench.interop'),
 )
 
 

@@ -37,7 +37,7 @@ import time
 import numpy as np
 from sage_bringup import graph as graph_mod
 from sage_bringup import supervisor as sup
-from sage_bringup.demo import DemoFailure, PAUSE_SERVICE, RESET_SERVICE, RosLink, \
+from sage_bringup.demo_ros import DemoFailure, PAUSE_SERVICE, RESET_SERVICE, RosLink, \
     SLEEP_SERVICE
 from sage_bringup.soak_metrics import check_bags, check_models, drift, FAULT_KINDS, \
     plan_faults, sample_process, windows

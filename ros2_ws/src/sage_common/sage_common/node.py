@@ -4,9 +4,11 @@ The node layer every SAGE node process uses.
 
 * `declare_all`: a node's parameters from one table, with descriptions and ranges.
 * `run_node`: a node process's main(): create the node (configure and activate a lifecycle
-  node with `autostart`), spin until SIGINT/SIGTERM, then stop everything in order.
+  node with `autostart`), freeze the start-up objects out of the GC, spin until
+  SIGINT/SIGTERM, then stop everything in order.
 * `BackgroundNode`, `SideService`: nodes spun on a thread of their own (tools, tests, a node's
   slow services); `LoadModelService`: a node's `~/load_model` off its data path.
+* `set_realtime_priority`: SCHED_FIFO for a node whose timing matters (the L-module).
 * `serve_history_reset`: /sage/episode_start and `~/reset_history` restart a node's history.
 * `DESCRIPTION_PARAMETERS`, `node_joint_facts`: a node's joint names and limits from the
   robot description (parameter, or the latched /robot_description topic), its own parameter
@@ -16,6 +18,8 @@ rclpy is imported where it is used, so the module imports without a ROS installa
 """
 
 import faulthandler
+import gc
+import os
 import signal
 import sys
 import threading
@@ -251,6 +255,7 @@ def run_node(make_node, name, args=None, fatal=None, on_exit=None):
             meaning = next(m for kind, m in fatal.items() if isinstance(exc, kind))
             failure = f'{meaning}: {exc}'
         if failure is None:
+            freeze_startup_objects()
             executor = SingleThreadedExecutor()
             executor.add_node(node)
             spin_until_shutdown(executor)
@@ -271,6 +276,38 @@ def run_node(make_node, name, args=None, fatal=None, on_exit=None):
             node.destroy_node()
         rclpy.try_shutdown()
     return code
+
+
+def freeze_startup_objects():
+    """
+    Collect once, then move every object alive (modules, models, the node) out of the GC's view.
+
+    Start-up leaves tens of thousands of long-lived objects (37 000 in the L-module) that every
+    full collection scanned, inside whatever callback allocated at that moment (10 ms on
+    this machine under load; 0.002 ms frozen): later collections scan only what was made since.
+    """
+    gc.collect()
+    gc.freeze()
+
+
+def set_realtime_priority(priority):
+    """
+    Run the calling thread and the process's native threads (DDS) under SCHED_FIFO `priority`.
+
+    Other Python threads keep the normal scheduler (a node's `~/load_model` side thread
+    hashes and probes models: at real-time priority that would take a core). Threads the
+    calling thread starts later inherit the policy. Return None, or why it was not possible
+    (no CAP_SYS_NICE or rtprio limit, or not Linux).
+    """
+    others = {t.native_id for t in threading.enumerate()} - {threading.get_native_id()}
+    try:
+        param = os.sched_param(int(priority))
+        for tid in sorted(int(t) for t in os.listdir('/proc/self/task')):
+            if tid not in others:
+                os.sched_setscheduler(tid, os.SCHED_FIFO, param)
+    except (AttributeError, OSError) as exc:
+        return f'{type(exc).__name__}: {exc}'
+    return None
 
 
 def _autostart(node):

@@ -116,3 +116,19 @@ def test_declare_all_declares_ranges_descriptions_and_unset_parameters(executor)
     with pytest.raises(TypeError, match='range'):
         declare_all(node, {'text': ('a', 'a string', (0, 1))})
     node.destroy_node()
+
+
+def test_realtime_priority_spares_the_other_python_threads():
+    # In a child process: the test runner itself stays on the normal scheduler.
+    script = """
+import os, threading
+from sage_common.node import set_realtime_priority
+side = threading.Thread(target=threading.Event().wait, args=(5,), daemon=True)
+side.start()
+error = set_realtime_priority(1)
+policies = (os.sched_getscheduler(0), os.sched_getscheduler(side.native_id))
+print(error or policies == (os.SCHED_FIFO, os.SCHED_OTHER))
+"""
+    out = subprocess.run([sys.executable, '-c', script], capture_output=True, text=True,
+                         timeout=60).stdout.strip()
+    assert out == 'True' or out.startswith('PermissionError'), out

@@ -6,13 +6,18 @@ ActuatorController is what the `l_module` node runs between the L-module's chunk
 robot, and what `sage_evaluate` drives the simulated robot through: the chunks are blended by
 a TemporalEnsembler and every tick's target passes the SafetyFilter (limits, watchdog, e-stop,
 slow start) and a last guard on the position limits. Time is the caller's: the node passes
-its monotonic clock, the evaluator the simulated time. PARAMETERS holds the controller's
-parameters of the node with their defaults (config/l_module.yaml holds the same values).
+its monotonic clock, the evaluator the simulated time. A chunk's first target is for the
+stamp of the context it was computed from (training labels chunk step k with the teacher's
+target at stamp + k * chunk_dt), not for the moment it arrived. CommandSchedule says when the
+node publishes: on its timer, and at once when a new chunk arrives. PARAMETERS holds the
+controller's parameters of the node with their defaults (config/l_module.yaml holds the same
+values).
 """
 
 import numpy as np
 from sage_common.joint_facts import FIELDS, PARAMETER_OF, resolve, SIM_DESCRIPTION
 from sage_common.rejects import RejectCounter
+from sage_common.stats import LatencyWindow
 from sage_hl_control.ensemble import TemporalEnsembler
 from sage_hl_control.safety import SafetyFilter, SlowStart
 
@@ -20,6 +25,8 @@ from sage_hl_control.safety import SafetyFilter, SlowStart
 PARAMETERS = {
     'joint_names': (['joint0', 'joint1'], 'commanded joints, in order', None),
     'command_rate': (100.0, 'command timer rate (Hz)', (1.0, 1000.0)),
+    'react_on_arrival': (True, 'command as soon as a new chunk is added (re-phasing the timer); '
+                         'false: only on the timer', None),
     'stale_timeout': (0.1, 'watchdog: inputs older than this (s) make the node hold',
                       (0.005, 10.0)),
     'position_lower': ([-6.2832, -3.0], 'rad, per joint', None),
@@ -91,11 +98,13 @@ class ActuatorController:
             SlowStart(s['slow_start_scales'], s['slow_start_step']),
             s['slow_start_after_hold'], s['joint_state_margin'])
         self.ensembler = TemporalEnsembler(s['ensemble_decay'])
+        self.schedule = CommandSchedule(self.dt, s['react_on_arrival'])
         self.rejects = rejects if rejects is not None else RejectCounter()
         self.chunks = 0
         self.episodes = 0
         self._joint_vel = np.zeros(len(self.joint_names))
         self._episode_stamp = None
+        self._last_stamp = None  # of the last context acted on
 
     # -- inputs ----------------------------------------------------------------------------
     def update_joints(self, positions, velocities, now):
@@ -118,16 +127,33 @@ class ActuatorController:
         positions = self.safety.measured()
         return None if positions is None else (positions, self._joint_vel.copy())
 
-    def add_chunk(self, chunk, now, dt, stamp, version=''):
+    def admit(self, stamp):
         """
-        Blend in a (K, J) chunk of position targets for now, now + dt, ...; False: refused.
+        Return whether to act on a context stamped `stamp` (seconds); count why not.
 
-        stamp: the source stamp of the context it was computed from (seconds, the clock of
-        `start_episode`); a chunk from a context older than the current episode is refused.
+        Refused: a context from before the current episode, and one stamped at or before the
+        last context acted on (out of order, or a repeat).
         """
         if self._episode_stamp is not None and stamp < self._episode_stamp:
             self.rejects.reject('previous_episode', f'context stamped {stamp:.3f} s, episode '
                                 f'started at {self._episode_stamp:.3f} s')
+            return False
+        if self._last_stamp is not None and stamp <= self._last_stamp:
+            self.rejects.reject('context_out_of_order', f'context stamped {stamp:.6f} s, the '
+                                f'last one acted on {self._last_stamp:.6f} s')
+            return False
+        return True
+
+    def add_chunk(self, chunk, now, dt, stamp, version='', age=0.0):
+        """
+        Blend in a (K, J) chunk of position targets, steps dt apart; False: refused.
+
+        stamp: the source stamp of the context it was computed from (seconds, the clock of
+        `start_episode`); contexts `admit` refuses are refused. age: how old that stamp was
+        at `now` (>= 0): the chunk's first target is for now - age, the stamp on the
+        caller's clock.
+        """
+        if not self.admit(stamp):
             return False
         chunk = np.asarray(chunk, dtype=np.float64)
         if chunk.ndim != 2 or chunk.shape[0] < 1 or chunk.shape[1] != len(self.joint_names) \
@@ -135,7 +161,8 @@ class ActuatorController:
             self.rejects.reject('model_non_finite', f'L-module {version} output')
             return False
         self.safety.update_context(now)
-        self.ensembler.add(chunk, now, dt, version)
+        self.ensembler.add(chunk, now - max(0.0, float(age)), dt, version)
+        self._last_stamp = float(stamp)
         self.chunks += 1
         return True
 
@@ -159,10 +186,29 @@ class ActuatorController:
         """
         self.clear()
         self._episode_stamp = float(stamp)
+        self._last_stamp = None  # a restarted clock (a new simulation) starts over
         self.safety.new_episode()
         self.episodes += 1
 
     # -- the control tick ------------------------------------------------------------------
+    def command_on_arrival(self, now):
+        """
+        Return the Command to publish at once after `add_chunk`, or None (none to publish).
+
+        With react_on_arrival the schedule is re-phased at now when there is one: the
+        caller restarts its timer's period.
+        """
+        if not self.schedule.react:
+            return None
+        command = self.tick(now)
+        if command is not None:
+            self.schedule.rephase(now)
+        return command
+
+    def command_on_timer(self, now):
+        """Return the Command of a timer tick at now, or None (skipped, or none to publish)."""
+        return self.tick(now) if self.schedule.tick(now) else None
+
     def tick(self, now):
         """
         Return the safety-filtered Command for now, or None to publish nothing.
@@ -179,3 +225,47 @@ class ActuatorController:
             self.rejects.reject('guard_blocked', f'command {command.positions}')
             return None
         return command
+
+
+class CommandSchedule:
+    """
+    When the L node publishes: every `period` on its timer and, with `react`, on each new chunk.
+
+    The node publishes a command as soon as a chunk is added and re-phases its timer
+    (`rephase`): the next tick comes one period later, so an arrival adds one command and no
+    tick follows it a fraction of a period later (a tick that still comes within half a
+    period, e.g. one already due while the chunk was computed, is skipped). A tick that runs
+    just before an arrival is not delayed: the SafetyFilter limits that short step by the
+    time it spans. `jitter` holds |interval - period| for every tick, the interval measured
+    from the previous tick or re-phase.
+    """
+
+    def __init__(self, period, react=True):
+        if not period > 0:
+            raise ValueError(f'period must be > 0, got {period}')
+        self.period = float(period)
+        self.react = bool(react)
+        self.jitter = LatencyWindow()
+        self.rephased = 0
+        self.skipped = 0
+        self._reference = None  # the last tick or re-phase
+        self._arrival = None    # the last command on arrival
+
+    def start(self):
+        """Forget the phase (the timer was (re)created)."""
+        self._reference = self._arrival = None
+
+    def rephase(self, now):
+        """Record a command on arrival at now: the timer's period restarts from now."""
+        self._reference = self._arrival = now
+        self.rephased += 1
+
+    def tick(self, now):
+        """Record a timer tick at now; return whether to command (False: skipped)."""
+        if self._reference is not None:
+            self.jitter.add(abs(now - self._reference - self.period))
+        self._reference = now
+        if self._arrival is not None and now - self._arrival < 0.5 * self.period:
+            self.skipped += 1
+            return False
+        return True

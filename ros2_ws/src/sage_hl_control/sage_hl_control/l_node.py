@@ -3,14 +3,17 @@
 The L-module actuator node (lifecycle): compressed context + joint states -> joint commands.
 
 Every accepted compressed context, with the latest joint states, becomes an action chunk
-(ONNX Runtime); a fixed-rate timer asks the ActuatorController (sage_hl_control.controller:
-the chunks covering "now" blended, then the SafetyFilter) for the command and publishes it:
+(ONNX Runtime) whose first target is for the context's stamp. The ActuatorController
+(sage_hl_control.controller: the chunks covering "now" blended, then the SafetyFilter) gives
+the command, published at once when the chunk is added (`react_on_arrival`; the timer is then
+re-phased) and on a fixed-rate timer between chunks, which also runs the watchdog:
 std_msgs/Float64MultiArray on /<controller>/commands or trajectory_msgs/JointTrajectory on
 /<controller>/joint_trajectory (mode `drive`), or the same type on /sage/shadow/commands (mode
-`shadow`). Commands and `~/holding` go out on lifecycle publishers: only while the node is
-active. `autostart` configures and activates it at start. /sage/episode_start
-(std_msgs/Header stamped with the episode's start) drops the previous episode's chunks; slow
-start goes on (it is not restarted per episode).
+`shadow`). A context stamped at or before the last one acted on is not acted on (counted as
+`rejected_context_out_of_order`). Commands and `~/holding` go out on lifecycle publishers:
+only while the node is active. `autostart` configures and activates it at start.
+/sage/episode_start (std_msgs/Header stamped with the episode's start) drops the previous
+episode's chunks; slow start goes on (it is not restarted per episode).
 `~/holding` (std_msgs/Bool, latched) says on every change whether the commands are holds.
 `~/load_model` loads, verifies and probes another version off the data path; it takes over
 at the next chunk, and a version that fails is refused while the running one stays.
@@ -28,7 +31,7 @@ from sage_common.diagnostics import make_array, make_status, OK, WARN
 from sage_common.joint_facts import FIELDS as LIMIT_FIELDS, PARAMETER_OF
 from sage_common.messages import stamp_to_sec
 from sage_common.node import (declare_all, DESCRIPTION_PARAMETERS, LoadModelService,
-                              node_joint_facts, run_node)
+                              node_joint_facts, run_node, set_realtime_priority)
 from sage_common.qos import latched_qos, qos_from_name, reliable_qos
 from sage_common.registry import default_model_dir, ModelError, ModelRegistry
 from sage_common.rejects import RejectCounter
@@ -68,6 +71,9 @@ PARAMETERS = {
     'model_version': ('', 'L-module version (empty: active)', None),
     'precision': ('fp32', 'ONNX variant: ' + ', '.join(sorted(PRECISION_FILES)), None),
     'threads': (1, 'ONNX Runtime intra-op threads', (1, 16)),
+    'realtime_priority': (0, 'SCHED_FIFO priority of the executor and DDS threads, so other '
+                          'processes cannot delay the command timer (needs CAP_SYS_NICE or an '
+                          'rtprio limit); 0: the normal scheduler', (0, 99)),
     'controller': ('arm_controller', 'drive mode topic prefix', None),
     'output_type': ('float64_multi_array', ' or '.join(OUTPUT_TYPES), None),
     'mode': ('drive', 'drive (to the robot) or shadow (/sage/shadow/commands)', None),
@@ -117,10 +123,8 @@ class LModuleNode(LifecycleNode):
             return TransitionCallbackReturn.FAILURE
         self.gate = VersionGate(p['accepted_h_versions'], p['model_dir'], 'h_module')
         self.command_rate = RateMeter()
-        self.jitter = LatencyWindow()
         self.compute = LatencyWindow()
         self.latency = LatencyWindow()
-        self._last_tick = None
         self._latency_stamp = None
         self.published = 0
         if p['output_type'] == 'float64_multi_array':
@@ -147,9 +151,17 @@ class LModuleNode(LifecycleNode):
                                          reliable_qos()),
             ],
         }
-        self._diag_timer = self.create_timer(p['diagnostics_period'], self._publish_diagnostics)
+        self._diagnostics_due = False
+        self._diag_timer = self.create_timer(p['diagnostics_period'], self._on_diagnostics_timer)
         self._loader = LoadModelService(self, self._load, lambda: self.runner.version,
                                         'the next chunk')
+        self.realtime = 0
+        if p['realtime_priority']:  # after the loader's thread: it stays off real time
+            error = set_realtime_priority(p['realtime_priority'])
+            if error:
+                self.get_logger().warning(f'realtime_priority not applied: {error}')
+            else:
+                self.realtime = p['realtime_priority']
         self.get_logger().info(
             f'configured: L-module {self.runner.version} ({p["precision"]}, '
             f'{self.runner.provider}, K={self.runner.chunk_size}, dt={self.runner.chunk_dt:.4f}) '
@@ -158,7 +170,7 @@ class LModuleNode(LifecycleNode):
 
     def on_activate(self, state):
         self.controller.clear()
-        self._last_tick = None
+        self.controller.schedule.start()
         self._published_holding = None
         self._timer = self.create_timer(self.controller.dt, self._on_tick)
         self.get_logger().info(f'active: publishing on {self.topic}')
@@ -240,33 +252,41 @@ class LModuleNode(LifecycleNode):
         if not self.active:
             return
         data = self.gate.vector(msg, COMPRESSED_DIM, self.rejects)
-        if data is None:
+        stamp = stamp_to_sec(msg.header.stamp)
+        if data is None or not self.controller.admit(stamp):
             return
         runner = self._loader.take()
         if runner is not None:  # chunk boundary: the new version computes the next chunk
             self.runner = runner
             self.get_logger().info(f'L-module {runner.version} took over')
-        now = time.monotonic()
         joints = self.controller.joint_state()
         if joints is None:
             self.rejects.reject('no_joint_state', 'no joint state yet')
             return
         chunk, seconds = self.runner.chunk(data, *joints)
         self.compute.add(seconds)
-        stamp = stamp_to_sec(msg.header.stamp)
-        if self.controller.add_chunk(chunk, now, self.runner.chunk_dt, stamp,
-                                     self.runner.version):
-            self._latency_stamp = stamp
+        now = time.monotonic()
+        age = self._wall() - stamp
+        if not self.controller.add_chunk(chunk, now, self.runner.chunk_dt, stamp,
+                                         self.runner.version, age):
+            return
+        self._latency_stamp = stamp
+        command = self.controller.command_on_arrival(now)
+        if command is not None:
+            self._timer.reset()  # the next tick one period from now (the schedule's phase)
+            self._send(command)
 
     # -- the control tick ------------------------------------------------------------------
     def _on_tick(self):
-        now = time.monotonic()
-        if self._last_tick is not None:
-            self.jitter.add(abs(now - self._last_tick - self.controller.dt))
-        self._last_tick = now
-        command = self.controller.tick(now)
-        if command is None:
-            return
+        command = self.controller.command_on_timer(time.monotonic())
+        if command is not None:
+            self._send(command)
+        if self._diagnostics_due:
+            self._diagnostics_due = False
+            self._publish_diagnostics()
+
+    def _send(self, command):
+        """Publish a command (and `~/holding` when it changes); note the frame's latency."""
         self._publish(command.positions)
         if command.holding != self._published_holding:
             self._published_holding = command.holding
@@ -277,9 +297,12 @@ class LModuleNode(LifecycleNode):
                 self.get_logger().info('driving from the model')
         if self._latency_stamp is not None:  # the first command for that frame (a hold is not)
             if not command.holding:
-                wall = self.get_clock().now().nanoseconds * 1e-9
-                self.latency.add(wall - self._latency_stamp)
+                self.latency.add(self._wall() - self._latency_stamp)
             self._latency_stamp = None
+
+    def _wall(self):
+        """Return the node's clock (the clock of the message stamps) in seconds."""
+        return self.get_clock().now().nanoseconds * 1e-9
 
     def _publish(self, positions):
         values = [float(v) for v in positions]
@@ -298,10 +321,23 @@ class LModuleNode(LifecycleNode):
         self.command_rate.tick()
 
     # -- diagnostics -----------------------------------------------------------------------
+    def _on_diagnostics_timer(self):
+        """
+        Publish diagnostics right after the next tick (at once while inactive).
+
+        Building them takes about a millisecond; a timer of its own, in a fixed phase with the
+        command timer (1 s is 100 periods), ran just before a tick and made that tick late
+        every second: 1% of the ticks, the timer jitter's p99.
+        """
+        if self._timer is None:
+            self._publish_diagnostics()
+        else:
+            self._diagnostics_due = True
+
     def _publish_diagnostics(self):
         if self.runner is None:
             return
-        safety = self.controller.safety
+        safety, schedule = self.controller.safety, self.controller.schedule
         counts = safety.counts
         holding = safety.holding
         level, message = OK, 'driving' if self.p['mode'] == 'drive' else 'shadowing'
@@ -319,7 +355,10 @@ class LModuleNode(LifecycleNode):
             'published': self.published, 'chunks': self.controller.chunks,
             'episodes': self.controller.episodes,
             'command_rate_hz': self.command_rate.rate(),
-            'jitter_p99_ms': self.jitter.percentile_ms(99),
+            'realtime_priority': self.realtime,
+            'react_on_arrival': schedule.react, 'rephased': schedule.rephased,
+            'skipped_ticks': schedule.skipped,
+            'jitter_p99_ms': schedule.jitter.percentile_ms(99),
             'compute_p50_ms': self.compute.percentile_ms(50),
             'compute_p99_ms': self.compute.percentile_ms(99),
             'stamp_to_command_p50_ms': self.latency.percentile_ms(50),

@@ -13,8 +13,10 @@ Per tick (`step`) it turns the ensembled target into the command actually sent, 
   reason was present (fresh inputs), and the slow-start schedule then begins again;
 * otherwise the target is clamped to the position limits, and the step from the previous
   command is limited in velocity (including a braking bound sqrt(2 a d) before each position
-  limit) and acceleration; the velocity and acceleration limits are scaled by the slow-start
-  schedule (10% first, raised step by step);
+  limit) and acceleration over the time elapsed since that command, at most `dt` (a command
+  1 ms after the previous one moves at most 1 ms worth: commands sent between the ticks
+  cannot add up to a burst); the velocity and acceleration limits are scaled by the
+  slow-start schedule (10% first, raised step by step);
 * the position limits and the (scaled) velocity limit are hard: a final clamp guarantees them;
 * at an episode boundary (`new_episode`) nothing is commanded until the episode's first
   target (unless a hold reason other than `no_target` appears), and the first command is
@@ -29,6 +31,7 @@ import collections
 
 import numpy as np
 
+MIN_STEP_S = 1e-6  # a command at the same instant as the previous one moves (almost) nothing
 HOLD_REASONS = ('estop', 'stale_context', 'stale_joints', 'no_target', 'wrong_joint_count',
                 'non_finite')
 
@@ -108,6 +111,7 @@ class SafetyFilter:
         self._joints = None          # (positions, time) of the last measurement
         self._context_time = None
         self._prev_cmd = None
+        self._prev_time = None       # when _prev_cmd was commanded
         self._prev_vel = np.zeros(n)
         self._holding = True         # nothing has been commanded yet
         self._hold_position = None
@@ -174,6 +178,7 @@ class SafetyFilter:
         holds (e-stop, watchdog), which an episode boundary is not.
         """
         self._prev_cmd = None
+        self._prev_time = None
         self._prev_vel = np.zeros(len(self.joint_names))
         self._hold_position = None
         self._episode_wait = True
@@ -228,8 +233,8 @@ class SafetyFilter:
                 reasons = ['awaiting_fresh_inputs']
         if reasons:
             return self._hold(now, reasons, scale)
-        return Command(self._limit(np.asarray(target, dtype=np.float64).reshape(-1), scale),
-                       False, [], scale)
+        return Command(self._limit(np.asarray(target, dtype=np.float64).reshape(-1), scale,
+                                   now), False, [], scale)
 
     def _hold(self, now, reasons, scale):
         if not self._holding:
@@ -242,6 +247,7 @@ class SafetyFilter:
         for reason in reasons:
             self.counts['hold_' + reason] += 1
         self._prev_cmd = self._hold_position.copy()
+        self._prev_time = now
         self._prev_vel = np.zeros(len(self.joint_names))
         return Command(self._hold_position.copy(), True, reasons, scale)
 
@@ -251,26 +257,33 @@ class SafetyFilter:
             self.counts['position_clamped'] += 1
         return clamped
 
-    def _limit(self, target, scale):
+    def _elapsed(self, now):
+        """Return the time the step from the previous command spans: (0, dt]."""
+        if self._prev_time is None:
+            return self.dt  # from the measured position at rest
+        return min(max(now - self._prev_time, MIN_STEP_S), self.dt)
+
+    def _limit(self, target, scale, now):
+        dt = self._elapsed(now)
         prev = self._prev_cmd if self._prev_cmd is not None else self._clamp(self._joints[0])
         desired = self._clamp(target)
         v_max = self.max_velocity * scale
         a_max = self.max_acceleration * scale
-        velocity = (desired - prev) / self.dt
+        velocity = (desired - prev) / dt
         # Braking bound: able to stop before the position limit in the direction of motion.
         room = np.where(velocity > 0, self.upper - prev, prev - self.lower)
         v_brake = np.sqrt(2.0 * a_max * np.maximum(room, 0.0))
         limited = np.clip(velocity, -np.minimum(v_max, v_brake), np.minimum(v_max, v_brake))
         if np.any(np.abs(limited - velocity) > 1e-12):
             self.counts['velocity_limited'] += 1
-        accel_ok = np.clip(limited, self._prev_vel - a_max * self.dt,
-                           self._prev_vel + a_max * self.dt)
+        accel_ok = np.clip(limited, self._prev_vel - a_max * dt, self._prev_vel + a_max * dt)
         if np.any(np.abs(accel_ok - limited) > 1e-12):
             self.counts['acceleration_limited'] += 1
         velocity = np.clip(accel_ok, -v_max, v_max)  # hard velocity bound
-        command = np.clip(prev + velocity * self.dt, self.lower, self.upper)
-        self._prev_vel = (command - prev) / self.dt
+        command = np.clip(prev + velocity * dt, self.lower, self.upper)
+        self._prev_vel = (command - prev) / dt
         self._prev_cmd = command
+        self._prev_time = now
         return command.copy()
 
     def within_limits(self, command, tol=1e-9):

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from sage_hl_control.controller import (ActuatorController, default_settings, PARAMETERS,
                                         settings_from_parameters)
+from sage_hl_control.safety import MIN_STEP_S
 import yaml
 
 DT = 0.01
@@ -42,7 +43,7 @@ def test_the_command_is_the_blended_target_then_the_safety_limits():
     c = make_controller()
     c.update_joints((0.0, 0.0), (0.0, 0.0), 0.0)
     c.add_chunk(constant(0.2), 0.0, CHUNK_DT, stamp=0.0)
-    c.add_chunk(constant(0.4), 0.0, CHUNK_DT, stamp=0.0)
+    c.add_chunk(constant(0.4), 0.0, CHUNK_DT, stamp=1e-6)
     command = c.tick(0.0)
     assert not command.holding
     assert command.positions == pytest.approx([0.3, 0.3])  # the blend, not either chunk
@@ -50,7 +51,7 @@ def test_the_command_is_the_blended_target_then_the_safety_limits():
     c = make_controller(max_velocity=[2.0, 1.0])
     c.update_joints((0.0, 0.0), (0.0, 0.0), 0.0)
     c.add_chunk(constant(0.2), 0.0, CHUNK_DT, stamp=0.0)
-    c.add_chunk(constant(0.4), 0.0, CHUNK_DT, stamp=0.0)
+    c.add_chunk(constant(0.4), 0.0, CHUNK_DT, stamp=1e-6)
     assert c.tick(0.0).positions == pytest.approx([2.0 * DT, 1.0 * DT])
     # And a target beyond the position limits is clamped to them.
     c = make_controller(position_lower=[-0.1, -0.1], position_upper=[0.1, 0.1])
@@ -173,3 +174,139 @@ def test_node_parameter_file_holds_the_declared_defaults():
         settings_from_parameters({**params, 'position_upper': [6.2832, 3.5]})
     assert settings_from_parameters({**params, 'position_upper': [6.2832, 3.5],
                                      'allow_looser_limits': True})['position_upper'][1] == 3.5
+
+
+class Loop:
+    """The L node's callbacks on simulated time: a re-phasable timer, chunks on arrival."""
+
+    def __init__(self, c, pos=(0.0, 0.0)):
+        self.c, self.pos = c, pos
+        self.due = c.dt
+        self.sent = []  # (time, Command)
+
+    def run_until(self, t):
+        while self.due <= t:
+            now = self.due
+            self.due += self.c.dt
+            self.c.update_joints(self.pos, (0.0, 0.0), now)
+            command = self.c.command_on_timer(now)
+            if command is not None:
+                self.sent.append((now, command))
+
+    def arrive(self, now, chunk, stamp=None, age=0.0):
+        """Deliver a context stamped `stamp` at now (after the ticks due before now)."""
+        self.run_until(now)
+        self.c.update_joints(self.pos, (0.0, 0.0), now)
+        stamp = now - age if stamp is None else stamp
+        if not self.c.add_chunk(chunk, now, CHUNK_DT, stamp, age=age):
+            return None
+        command = self.c.command_on_arrival(now)
+        if command is not None:
+            self.sent.append((now, command))
+            self.due = now + self.c.dt  # the node resets its timer
+        return command
+
+
+def test_a_new_chunk_is_commanded_at_once_and_re_phases_the_timer():
+    c = make_controller()
+    loop = Loop(c)
+    loop.arrive(0.0, constant(0.1))
+    loop.run_until(0.0337)
+    assert [t for t, _ in loop.sent] == pytest.approx([0.0, 0.01, 0.02, 0.03])
+    command = loop.arrive(0.0337, constant(0.5))
+    assert loop.sent[-1] == (0.0337, command)  # not at the next tick (0.04)
+    assert not command.holding and command.positions[0] > 0.1  # the new chunk blended in
+    loop.run_until(0.06)
+    assert [t for t, _ in loop.sent[-2:]] == pytest.approx([0.0437, 0.0537])
+    assert c.schedule.rephased == 2 and c.schedule.skipped == 0
+    # The timer's jitter is measured from the re-phase: no false 6.3-ms sample.
+    assert c.schedule.jitter.percentile_ms(100) == pytest.approx(0.0, abs=1e-6)
+    # Timer only (the baseline): the chunk waits for the next tick.
+    c = make_controller(react_on_arrival=False)
+    loop = Loop(c)
+    assert loop.arrive(0.0, constant(0.1)) is None
+    loop.run_until(0.0337)
+    assert loop.arrive(0.0337, constant(0.5)) is None
+    loop.run_until(0.04)
+    assert [t for t, _ in loop.sent] == pytest.approx([0.01, 0.02, 0.03, 0.04])
+    assert loop.sent[-1][1].positions[0] > 0.1 and c.schedule.rephased == 0
+
+
+def test_the_chunk_is_timed_from_the_context_stamp_not_its_arrival():
+    c = make_controller()
+    ramp = np.stack([np.arange(10) * 0.1] * 2, axis=1)  # 0.1 per CHUNK_DT: 1 rad/s
+    c.update_joints((0.0, 0.0), (0.0, 0.0), 0.05)
+    assert c.add_chunk(ramp, 0.05, CHUNK_DT, stamp=100.0, age=0.03)  # 30 ms in flight
+    assert c.command_on_arrival(0.05).positions == pytest.approx([0.03, 0.03])
+    assert c.add_chunk(ramp, 0.06, CHUNK_DT, stamp=101.0, age=-0.5)  # a stamp ahead: now
+    assert len(c.ensembler) == 2
+
+
+def test_a_context_out_of_order_or_repeated_is_counted_and_not_acted_on():
+    c = make_controller()
+    loop = Loop(c)
+    loop.arrive(0.0, constant(0.1), stamp=10.0)
+    loop.run_until(0.05)
+    sent = len(loop.sent)
+    for stamp in (10.0, 9.99):  # the same stamp again, then an older one
+        assert loop.arrive(0.055, constant(2.0), stamp=stamp) is None
+        assert not c.admit(stamp)
+    assert c.rejects.counts['context_out_of_order'] == 4
+    assert c.chunks == 1 and len(c.ensembler) == 1 and len(loop.sent) == sent
+    assert c.schedule.rephased == 1
+    loop.run_until(0.08)
+    assert all(cmd.positions == pytest.approx([0.1, 0.1]) for _, cmd in loop.sent[1:])
+    assert loop.arrive(0.085, constant(0.2), stamp=10.05) is not None  # newer: acted on
+    # A new episode may restart the clock (a new simulation): its stamps start over.
+    c.start_episode(stamp=1.0)
+    assert c.admit(1.0) and not c.admit(0.5)
+    assert c.rejects.counts['previous_episode'] == 1
+
+
+def test_commands_between_the_ticks_stay_within_the_limits_per_elapsed_time():
+    vmax, amax = 1.0, 20.0
+    c = make_controller(max_velocity=[vmax, vmax], max_acceleration=[amax, amax])
+    loop = Loop(c)
+    rng = np.random.default_rng(0)
+    t, target = 0.0, 0.0
+    while t < 2.0:
+        target = -target + rng.uniform(-2.0, 2.0)  # far targets: the limits bind
+        loop.arrive(t, constant(target), stamp=t)
+        t += 1.0 / 30.0 + rng.choice([0.0, 0.0005, -0.0005, 0.0049])
+        # ... some arrivals 0.5 ms after a tick
+        t = round(t / 0.01) * 0.01 + 0.0005 if rng.random() < 0.3 else t
+    loop.run_until(2.0)
+    times = np.array([s for s, _ in loop.sent])
+    positions = np.array([cmd.positions for _, cmd in loop.sent])
+    gaps = np.diff(times)
+    spans = np.clip(gaps, MIN_STEP_S, c.dt)[:, None]  # what the filter limits each step over
+    assert gaps.min() < 0.001  # commands 0.5 ms apart (and at the same instant) happened ...
+    velocity = np.diff(positions, axis=0) / spans
+    assert np.all(np.abs(velocity) <= vmax + 1e-6)  # ... each moving at most that long's worth
+    assert np.all(np.abs(np.diff(velocity, axis=0)) / spans[1:] <= amax + 1e-3)
+    # The timer kept commanding between the chunks: never a gap over one period, >= 100 Hz.
+    assert gaps.max() <= c.dt + 1e-9
+    assert len(times) / (times[-1] - times[0]) >= 100.0
+    assert not any(cmd.holding for _, cmd in loop.sent)
+
+
+def test_a_tick_still_due_right_after_an_arrival_is_skipped():
+    c = make_controller()
+    c.update_joints((0.0, 0.0), (0.0, 0.0), 0.0)
+    c.add_chunk(constant(0.1), 0.0, CHUNK_DT, stamp=0.0)
+    assert c.command_on_arrival(0.0098) is not None
+    assert c.command_on_timer(0.0100) is None  # was due while the chunk was computed
+    assert c.command_on_timer(0.0200) is not None and c.schedule.skipped == 1
+
+
+def test_the_watchdog_holds_when_the_contexts_stop_arriving():
+    c = make_controller(stale_timeout=0.1)
+    loop = Loop(c, pos=(0.2, 0.2))
+    for i in range(4):
+        loop.arrive(i / 30.0, constant(0.5))
+    loop.run_until(0.405)  # the last chunk (t=0.1) covers to 1.0 s, but it is stale
+    holding = [t for t, cmd in loop.sent if cmd.holding]
+    assert holding and holding[0] == pytest.approx(0.1 + 0.1 + 0.01, abs=0.011)
+    assert np.array_equal(loop.sent[-1][1].positions, [0.2, 0.2])
+    assert loop.sent[-1][0] == pytest.approx(0.4) and len(c.ensembler) == 0
+    assert c.safety.counts['hold_stale_context'] > 0

@@ -182,19 +182,27 @@ class ContextPipeline:
             return None
         return stamp
 
+    def _accept(self, stream, msg, now, decode):
+        """Check msg's stamp and decode it: (stamp, value), or None with the rejection counted."""
+        stamp = self._check_stamp(stream, msg.header, now)
+        if stamp is None:
+            return None
+        try:
+            value = decode(msg)
+        except DecodeError as exc:
+            self.rejects.reject(exc.reason, f'{stream}: {exc}')
+            return None
+        self._last_stamp[stream] = stamp
+        self.accepted[stream] += 1
+        return stamp, value
+
     def on_color(self, msg, now=None):
         """Accept one colour Image; `now` is the clock in seconds for the future check."""
         with self._lock:
-            stamp = self._check_stamp('color', msg.header, now)
-            if stamp is None:
+            accepted = self._accept('color', msg, now, decode_color)
+            if accepted is None:
                 return
-            try:
-                image = decode_color(msg)
-            except DecodeError as exc:
-                self.rejects.reject(exc.reason, f'color: {exc}')
-                return
-            self._last_stamp['color'] = stamp
-            self.accepted['color'] += 1
+            stamp, image = accepted
             frame = Frame(msg.header, stamp, image)
             if self.depth_silent(stamp):
                 self._encode(frame, None)
@@ -204,34 +212,19 @@ class ContextPipeline:
     def on_depth(self, msg, now=None):
         """Accept one depth Image (16UC1 mm or 32FC1 m)."""
         with self._lock:
-            stamp = self._check_stamp('depth', msg.header, now)
-            if stamp is None:
+            accepted = self._accept('depth', msg, now, decode_depth)
+            if accepted is None:
                 return
-            try:
-                image = decode_depth(msg)
-            except DecodeError as exc:
-                self.rejects.reject(exc.reason, f'depth: {exc}')
-                return
-            self._last_stamp['depth'] = stamp
+            stamp, image = accepted
             self._last_depth_stamp = stamp
-            self.accepted['depth'] += 1
             self.sync.add(1, Frame(msg.header, stamp, image))
 
     def on_joints(self, msg, now=None):
         """Accept one JointState (names in any order, or a subset of the joints)."""
         with self._lock:
-            stamp = self._check_stamp('joints', msg.header, now)
-            if stamp is None:
-                return
-            try:
-                state = self.joints.update(msg)
-            except DecodeError as exc:
-                self.rejects.reject(exc.reason, f'joints: {exc}')
-                return
-            self._last_stamp['joints'] = stamp
-            self.accepted['joints'] += 1
-            if state is not None:
-                self.joint_buffer.add(stamp, state)
+            accepted = self._accept('joints', msg, now, self.joints.update)
+            if accepted is not None and accepted[1] is not None:
+                self.joint_buffer.add(*accepted)
 
     def depth_silent(self, stamp):
         """Return True when no depth arrived within depth_timeout_s before stamp."""

@@ -150,12 +150,13 @@ class ContextNode(Node):
         msg.data = floats_to_array(result.context)
         msg.presence = result.presence
         msg.model_version = result.version
-        self.context_pub.publish(msg)
+        # Counted before the hand-off: a reader that sees this context sees its figures too.
         self.latency.add(self._now() - result.stamp)
         self.rates['context'].tick()
         self.preprocess_ms.add(result.preprocess_s)
         self.encode_ms.add(result.encode_s)
         self.last_presence = result.presence
+        self.context_pub.publish(msg)
         every = self.param['heatmap_every']
         if every and self.pipeline.published % every == 0:
             image = fill_image(Image(), heatmap_mono8(result.context), 'mono8')

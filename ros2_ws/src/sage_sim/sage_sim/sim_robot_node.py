@@ -8,6 +8,9 @@ physics lock), and the executor (commands, reset service, /sim/episode, /diagnos
 /sim/markers: the arm as measured and as commanded, the goal and the effector, for rviz).
 Every stamp is the node clock at the simulated state's time (SimClock).
 
+Sensor faults (`fault.*` parameters, settable at run time with `ros2 param set`) change what
+the camera and the encoders report from a chosen episode time on (see sensor_faults).
+
 Each reset also publishes /sage/episode_start (std_msgs/Header: the episode's start stamp,
 frame_id its number), the only episode information SAGE's nodes get: /sim/episode carries
 the goal, which they must not see.
@@ -21,6 +24,7 @@ import time
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import Point
 import numpy as np
+from rcl_interfaces.msg import SetParametersResult
 import rclpy
 from rclpy.node import Node
 from rclpy.parameter import Parameter
@@ -40,6 +44,7 @@ from visualization_msgs.msg import Marker, MarkerArray
 
 from .episode import EpisodeRunner, SimClock
 from .robot import MujocoRobot, Perturbation, ReachTask
+from .sensor_faults import KINDS, SensorFault, SensorFaults
 
 # name: (default, description, (min, max) or None). Mirrored by config/sim_robot.yaml.
 PARAMETERS = {
@@ -77,6 +82,11 @@ PARAMETERS = {
     'perturb.camera_jitter_m': (0.0, 'max random camera displacement per axis, m', (0.0, 1.0)),
     'perturb.camera_jitter_deg': (0.0, 'max random camera rotation per axis, deg',
                                   (0.0, 45.0)),
+    'fault.kind': ('none', f'sensor fault to inject: {"|".join(KINDS)}', None),
+    'fault.start_s': (0.0, 'episode time at which the fault starts, s', (0.0, 1e9)),
+    'fault.duration_s': (1e9, 'how long the fault lasts, s', (1e-3, 1e9)),
+    'fault.severity': (0.0, 'noise sigma, shift or dropout as a fraction (0..1]', (0.0, 1.0)),
+    'fault.joint': (0, 'index of the stuck joint in joint_names', (0, 64)),
 }
 # Declared without a default (not in config/sim_robot.yaml): unset means the model's joints.
 UNSET_PARAMETERS = {
@@ -164,6 +174,8 @@ class SimRobotNode(Node):
         self._command_index = [self.robot.joint_names.index(n) for n in self.joint_names]
         self.runner = EpisodeRunner(self.robot, p['episode_duration'], p['seed'],
                                     self._perturbation())
+        self.faults = SensorFaults(self._sensor_fault({}), seed=p['seed'])
+        self.add_on_set_parameters_callback(self._on_set_parameters)
         self.clock_map = SimClock()
         self._sim_lock = threading.Lock()
         self._render_lock = threading.Lock()
@@ -225,6 +237,29 @@ class SimRobotNode(Node):
                                              goal, effector,
                                              self.p['success_threshold']))
 
+    def _sensor_fault(self, changed):
+        """Return the SensorFault of the fault.* parameters, with `changed` {name: value}."""
+        values = {name: changed.get(name, self.get_parameter(name).value)
+                  for name in PARAMETERS if name.startswith('fault.')}
+        return SensorFault(**{name[len('fault.'):]: value for name, value in values.items()})
+
+    def _on_set_parameters(self, params):
+        changed = {p.name: p.value for p in params if p.name.startswith('fault.')}
+        if not changed:
+            return SetParametersResult(successful=True)
+        try:
+            fault = self._sensor_fault(changed)
+            if fault.joint >= len(self.joint_names):
+                raise ValueError(f'fault.joint {fault.joint} is not one of the '
+                                 f'{len(self.joint_names)} joints')
+        except ValueError as exc:
+            self.get_logger().warning(f'sensor fault refused: {exc}')
+            return SetParametersResult(successful=False, reason=str(exc))
+        with self._render_lock, self._sim_lock:
+            self.faults.replace(fault)
+        self.get_logger().warning(f'sensor fault set: {fault}')
+        return SetParametersResult(successful=True)
+
     def _perturbation(self):
         prefix = 'perturb.'
         return Perturbation(**{name[len(prefix):]: self.get_parameter(name).value
@@ -266,8 +301,8 @@ class SimRobotNode(Node):
             with self._sim_lock:
                 change = self.runner.step()
                 stamp = self._stamp(self.robot.time)
-                q = self.robot.joint_positions()[idx]
-                v = self.robot.joint_velocities()[idx]
+                q, v = self.faults.joints(self.robot.time, self.robot.joint_positions()[idx],
+                                          self.robot.joint_velocities()[idx])
                 e = self.robot.joint_efforts()[idx]
                 status = self.runner.status() if change else None
             msg.header.stamp = stamp
@@ -311,6 +346,7 @@ class SimRobotNode(Node):
                     t0 = time.perf_counter()
                     rgb, depth = self.robot.render(snap)
                     self.render_ms = (time.perf_counter() - t0) * 1e3
+                    rgb, depth = self.faults.camera(snap.time, rgb, depth)
                 first = not self._camera_ready.is_set()
                 self._camera_ready.set()
                 for msg, pixels, encoding, frame in (
@@ -440,12 +476,17 @@ class SimRobotNode(Node):
             level, message = WARN, 'publishing below the configured rates'
         if not self._running.is_set():
             level, message = OK, 'paused'
+        fault = self.faults.fault
+        if fault.kind != 'none':
+            level, message = WARN, f'injecting sensor fault {fault.kind} from {fault.start_s} s'
         values = {'joint_state_hz': joint_hz, 'camera_hz': camera_hz,
                   'physics_hz_target': physics_hz, 'camera_hz_target': self.p['camera_rate'],
                   'physics_overruns': self.physics_overruns,
                   'camera_overruns': self.camera_overruns, 'render_ms': self.render_ms,
                   'rejected_total': self.rejects.total(), 'episode': self.runner.episode,
-                  'episode_running': self.runner.running}
+                  'episode_running': self.runner.running, 'sensor_fault': fault.kind,
+                  'faulty_frames': self.faults.faulty_frames,
+                  'faulty_joint_states': self.faults.faulty_joint_states}
         values.update(self.rejects.as_values())
         status = make_status('sim_robot', 'mujoco', level, message, values)
         self._publish(self.pub_diag, make_array(self.get_clock().now().to_msg(), [status]))

@@ -1,6 +1,11 @@
 # Copyright 2026 The SAGE authors. Licensed under the Apache License, Version 2.0.
 """
-When to sleep (schedule, idle rule) and the trainer process a sleep runs.
+When to sleep (schedule, idle rule), the trainer process a sleep runs, and the cycle.
+
+`SleepCycle` is the wake -> sleep -> deploy state machine the sleep_manager node feeds with
+events (timer ticks, service requests, the trainer's progress and exit, the nodes' reload
+answers) and whose actions (start the trainer, pause or resume recording, call the reload
+services, publish the status, log) it carries out; it is tested without ROS.
 
 Trainer progress protocol: the trainer may print lines
 
@@ -11,6 +16,7 @@ in /sage/sleep_status. Every other line is kept (the last few) for the result re
 """
 
 import collections
+import dataclasses
 import datetime
 import os
 import re
@@ -166,3 +172,184 @@ class TrainerRun:
                 return
             except subprocess.TimeoutExpired:
                 continue
+
+
+# -- the wake -> sleep -> deploy state machine ----------------------------------------------
+WAKE, SLEEP, DEPLOY = 'wake', 'sleep', 'deploy'   # SleepStatus.PHASE_* (dream: the trainer's)
+
+
+@dataclasses.dataclass(frozen=True)
+class StartTrainer:
+    """Start the trainer command; report StartFailed or, later, its exit to the cycle."""
+
+    argv: tuple
+
+
+@dataclasses.dataclass(frozen=True)
+class PauseRecording:
+    """Close the wake period: nothing is recorded while asleep."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ResumeRecording:
+    """Begin a new wake period."""
+
+
+@dataclasses.dataclass(frozen=True)
+class CallReloads:
+    """Ask each LoadModel service to load the registry's active versions."""
+
+    services: tuple
+
+
+@dataclasses.dataclass(frozen=True)
+class PublishStatus:
+    """Publish /sage/sleep_status now (the phase or the last result changed)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Log:
+    """Log a line; level info or error."""
+
+    level: str
+    text: str
+
+
+@dataclasses.dataclass
+class Step:
+    """What an event asks of the node: actions in order, and an answer for a request."""
+
+    actions: list
+    accepted: bool = True
+    message: str = ''
+
+
+class SleepCycle:
+    """
+    The sleep manager's wake -> sleep -> deploy cycle, without ROS: events in, actions out.
+
+    Events: tick(now) (the timer: the trigger, the reload deadline), request(reason) (the
+    start_sleep service), trainer_failed_to_start(error), trainer_progress(phase, fraction),
+    trainer_exited(returncode, result, now), reload_answered(service, ok, version, message),
+    reload_unavailable(service), set_recording(on, recording_now). Each returns a Step; the
+    node carries its actions out in order.
+
+    While awake nothing runs; a sleep (requested, or the trigger's schedule or idle rule)
+    pauses recording and starts the trainer. A trainer that exits 0 leads to deploy: every
+    reload service is asked to load the active versions, and the cycle wakes once each has
+    answered, was not running or reload_timeout_s passed. A trainer that fails (or cannot
+    start) wakes the robot at once on the models it had. Waking resumes recording unless
+    set_recording(False) switched it off.
+    """
+
+    def __init__(self, trainer_command, reload_services=(), reload_timeout_s=30.0,
+                 trigger=None):
+        self.trainer_command = tuple(trainer_command)
+        self.reload_services = tuple(reload_services)
+        self.reload_timeout_s = float(reload_timeout_s)
+        self.trigger = trigger if trigger is not None else SleepTrigger()
+        self.phase = WAKE
+        self.progress = 0.0
+        self.last_result = ''
+        self.recording_enabled = True
+        self.training = False        # between StartTrainer and the trainer's exit
+        self.replies = None          # while deploying: service -> answer, None = none yet
+        self.reload_deadline = 0.0
+
+    @property
+    def awake(self):
+        """Return True while no sleep or deploy is running."""
+        return self.phase == WAKE
+
+    def tick(self, now):
+        """Handle the timer: wake after the reloads (answered or timed out), or sleep if due."""
+        if self.replies is not None:
+            if None in self.replies.values() and now < self.reload_deadline:
+                return Step([])
+            parts = [f'{service.strip("/").split("/")[0]}: {answer or "no answer"}'
+                     for service, answer in self.replies.items()]
+            self.replies = None
+            summary = 'reloaded ' + ', '.join(parts)
+            self.last_result = f'{self.last_result}; {summary}'
+            return Step([Log('info', summary)] + self._wake())
+        if not self.awake:
+            return Step([])
+        reason = self.trigger.due()
+        return self.request(reason) if reason else Step([])
+
+    def request(self, reason):
+        """Handle a request to sleep (the service or the trigger); refused unless awake."""
+        if not self.awake:
+            return Step([], False, f'already asleep (phase {self.phase})')
+        actions = [Log('info', f'going to sleep ({reason}): wake recording pauses'),
+                   PauseRecording()]
+        if not self.trainer_command:
+            self.last_result = 'no trainer configured (trainer_command is empty)'
+            actions += [Log('info', f'sleep done: {self.last_result}')] + self._wake()
+            return Step(actions, True, f'slept ({reason}): {self.last_result}')
+        self.phase, self.progress, self.training = SLEEP, 0.0, True
+        argv = self.trainer_command
+        return Step(actions + [StartTrainer(argv), PublishStatus()], True,
+                    f'sleeping ({reason}): trainer pid started: {" ".join(argv)}')
+
+    def trainer_failed_to_start(self, error):
+        """Handle a StartTrainer that failed: wake on the running models, refuse the request."""
+        self.training = False
+        self.last_result = error
+        return Step([Log('error', error)] + self._wake(), False, error)
+
+    def trainer_progress(self, phase, fraction):
+        """Take the trainer's progress (its SAGE_PROGRESS lines): sleep, dream or deploy."""
+        if self.training:
+            self.phase, self.progress = phase, float(fraction)
+        return Step([])
+
+    def trainer_exited(self, returncode, result, now):
+        """Handle the trainer's exit: deploy (the nodes reload) after a success, else wake."""
+        self.training = False
+        self.last_result = result
+        if returncode != 0:
+            return Step([Log('error', f'sleep failed: {result}')] + self._wake())
+        actions = [Log('info', f'sleep done: {result}')]
+        if not self.reload_services:
+            return Step(actions + self._wake())
+        self.phase, self.progress = DEPLOY, 0.0
+        self.replies = dict.fromkeys(self.reload_services)
+        self.reload_deadline = now + self.reload_timeout_s
+        return Step(actions + [CallReloads(self.reload_services), PublishStatus()])
+
+    def reload_answered(self, service, ok, version='', message=''):
+        """Take a node's answer to its LoadModel call."""
+        if self.replies is not None and service in self.replies:
+            self.replies[service] = version if ok else f'refused ({message})'
+        return Step([])
+
+    def reload_unavailable(self, service):
+        """Note a reload service that was not running when the calls went out."""
+        if self.replies is not None and service in self.replies:
+            self.replies[service] = 'not running'
+        return Step([])
+
+    def set_recording(self, on, recording_now):
+        """Handle set_recording: it applies now if awake, else on waking."""
+        self.recording_enabled = bool(on)
+        if not self.awake:
+            message, actions = f'asleep ({self.phase}): takes effect on waking', []
+        elif on and not recording_now:
+            message, actions = 'recording: a new wake period begins', [ResumeRecording()]
+        elif not on and recording_now:
+            message, actions = 'recording off: the wake period is closed', [PauseRecording()]
+        else:
+            message, actions = 'unchanged', []
+        return Step(actions + [Log('info', f'set_recording {bool(on)}: {message}')], True,
+                    message)
+
+    def _wake(self):
+        self.phase, self.progress = WAKE, 0.0
+        self.trigger.reset()
+        if self.recording_enabled:
+            return [ResumeRecording(),
+                    Log('info', 'awake: recording resumes in a new wake period'),
+                    PublishStatus()]
+        return [Log('info', 'awake: recording stays off (set_recording false)'),
+                PublishStatus()]

@@ -2,13 +2,14 @@
 """
 The sleep_manager node: records the robot's day into rosbag2 segments and runs sleeps.
 
-Wiring only: raw subscriptions feed `Recorder.offer`, a timer drives `SleepTrigger` and the
-`TrainerRun` of a sleep, and publishes /sage/sleep_status and /diagnostics. On start,
-segments left open by a crash are salvaged before anything is recorded. When a trainer
-finishes successfully, the running nodes are told to load the registry's active versions
-(`reload_services`, LoadModel with an empty version) before the robot wakes. `~/set_recording`
-(SetBool) switches wake recording off and on, e.g. while a policy is evaluated on seeds that
-must never become training data.
+Wiring only: raw subscriptions feed `Recorder.offer`; the wake -> sleep -> deploy cycle is
+`sleep_cycle.SleepCycle`, which this node feeds (a timer, the services, the `TrainerRun` of a
+sleep, the nodes' reload answers) and whose actions it carries out; a timer publishes
+/sage/sleep_status and /diagnostics. On start, segments left open by a crash are salvaged
+before anything is recorded. When a trainer finishes successfully, the running nodes are told
+to load the registry's active versions (`reload_services`, LoadModel with an empty version)
+before the robot wakes. `~/set_recording` (SetBool) switches wake recording off and on, e.g.
+while a policy is evaluated on seeds that must never become training data.
 """
 
 import os
@@ -33,7 +34,8 @@ from .recording.quota import ACTIONS, DiskQuota
 from .recording.recorder import Recorder, TopicInfo
 from .recording.salvage import salvage_all
 from .recording.topics import bag_qos, message_class, parse_topic_entry
-from .sleep_cycle import SleepTrigger, TrainerRun
+from .sleep_cycle import CallReloads, Log, PauseRecording, PublishStatus, ResumeRecording, \
+    SleepCycle, SleepTrigger, StartTrainer, TrainerRun
 
 MB = 1 << 20
 DEFAULT_TOPICS = [
@@ -128,6 +130,8 @@ class SleepManagerNode(Node):
         self.registry = ModelRegistry(p['model_dir'] or default_model_dir())
         self.trigger = SleepTrigger(p['sleep_schedule'], p['idle_sleep_minutes'],
                                     p['motion_threshold'])
+        self.cycle = SleepCycle(p['trainer_command'], p['reload_services'],
+                                p['reload_timeout_s'], self.trigger)
         entries = [parse_topic_entry(e) for e in p['topics']]
         if not entries:
             raise ValueError('no topics to record (parameter topics is empty)')
@@ -156,14 +160,10 @@ class SleepManagerNode(Node):
             self.create_subscription(JointState, p['joint_states_topic'],
                                      lambda m: self.trigger.note_joints(m.position),
                                      qos_from_name('sensor', p['qos_depth']))
-        self.phase = SleepStatus.PHASE_WAKE
         self.trainer = None
-        self.last_result = ''
-        self.recording_enabled = True
         self.reload_clients = {name: self.create_client(LoadModel, name)
                                for name in p['reload_services']}
-        self.reloads = None       # service -> future while the nodes load new models
-        self.reload_deadline = 0.0
+        self.reloads = {}         # service -> future while the nodes load new models
         self.status_pub = self.create_publisher(SleepStatus, '/sage/sleep_status', latched_qos())
         self.status_text_pub = self.create_publisher(Marker, '/sage/sleep_status_text',
                                                      latched_qos())
@@ -213,121 +213,70 @@ class SleepManagerNode(Node):
                 continue
             self._subscribe(topic, types[0], qos)
 
-    # -- sleep -----------------------------------------------------------------------------
+    # -- sleep: SleepCycle's events in, its actions carried out ----------------------------
     def _on_start_sleep(self, request, response):
         del request
-        response.success, response.message = self._begin_sleep('requested')
+        step = self._apply(self.cycle.request('requested'))
+        response.success, response.message = step.accepted, step.message
         return response
-
-    def _begin_sleep(self, reason):
-        if self.phase != SleepStatus.PHASE_WAKE:
-            return False, f'already asleep (phase {self.phase})'
-        self.get_logger().info(f'going to sleep ({reason}): wake recording pauses')
-        self.recorder.pause()
-        argv = self.p['trainer_command']
-        if not argv:
-            self.last_result = 'no trainer configured (trainer_command is empty)'
-            self.get_logger().info(f'sleep done: {self.last_result}')
-            self._wake()
-            return True, f'slept ({reason}): {self.last_result}'
-        env = dict(os.environ, SAGE_BAG_ROOT=str(self.bag_root),
-                   SAGE_MODEL_DIR=str(self.registry.root))
-        self.trainer = TrainerRun(argv, env=env)
-        if not self.trainer.start():
-            self.last_result = self.trainer.result()
-            self.get_logger().error(self.last_result)
-            self.trainer = None
-            self._wake()
-            return False, self.last_result
-        self.phase = SleepStatus.PHASE_SLEEP
-        return True, f'sleeping ({reason}): trainer pid started: {" ".join(argv)}'
-
-    def _wake(self):
-        self.trainer = None
-        self.phase = SleepStatus.PHASE_WAKE
-        self.trigger.reset()
-        if self.recording_enabled:
-            self.recorder.resume()
-            self.get_logger().info('awake: recording resumes in a new wake period')
-        else:
-            self.get_logger().info('awake: recording stays off (set_recording false)')
 
     def _on_set_recording(self, request, response):
-        self.recording_enabled = bool(request.data)
-        response.success = True
-        if self.phase != SleepStatus.PHASE_WAKE:
-            response.message = f'asleep ({self.phase}): takes effect on waking'
-        elif request.data and not self.recorder.snapshot()['recording']:
-            self.recorder.resume()
-            response.message = 'recording: a new wake period begins'
-        elif not request.data and self.recorder.snapshot()['recording']:
-            self.recorder.pause()
-            response.message = 'recording off: the wake period is closed'
-        else:
-            response.message = 'unchanged'
-        self.get_logger().info(f'set_recording {request.data}: {response.message}')
+        step = self._apply(self.cycle.set_recording(request.data,
+                                                    self.recorder.snapshot()['recording']))
+        response.success, response.message = step.accepted, step.message
         return response
-
-    def _start_reloads(self):
-        """Ask the nodes to load the active versions; the tick waits for their answers."""
-        self.phase = SleepStatus.PHASE_DEPLOY
-        self.reloads = {}
-        for name, client in self.reload_clients.items():
-            if client.service_is_ready():
-                self.reloads[name] = client.call_async(LoadModel.Request(version=''))
-            else:
-                self.reloads[name] = None
-        self.reload_deadline = time.monotonic() + self.p['reload_timeout_s']
-
-    def _finish_reloads(self):
-        """Return a one-line summary once every reload answered or timed out, else None."""
-        pending = [f for f in self.reloads.values() if f is not None and not f.done()]
-        if pending and time.monotonic() < self.reload_deadline:
-            return None
-        parts = []
-        for name, future in self.reloads.items():
-            node = name.strip('/').split('/')[0]
-            if future is None:
-                parts.append(f'{node}: not running')
-            elif not future.done():
-                parts.append(f'{node}: no answer')
-            else:
-                reply = future.result()
-                parts.append(f'{node}: {reply.active_version}' if reply.success
-                             else f'{node}: refused ({reply.message})')
-        self.reloads = None
-        return 'reloaded ' + ', '.join(parts)
 
     def _tick(self):
         if self.pending:
             self._discover_types()
-        if self.reloads is not None:
-            summary = self._finish_reloads()
-            if summary is not None:
-                self.last_result = f'{self.last_result}; {summary}'
-                self.get_logger().info(summary)
-                self._wake()
-            return
+        now = time.monotonic()
         if self.trainer is not None:
             if self.trainer.done():
-                self.last_result = self.trainer.result()
-                ok = self.trainer.returncode == 0
-                # rclpy fixes a call site's severity: one call per severity.
-                if ok:
-                    self.get_logger().info(f'sleep done: {self.last_result}')
-                else:
-                    self.get_logger().error(f'sleep failed: {self.last_result}')
-                if ok and self.reload_clients:
-                    self.trainer = None
-                    self._start_reloads()
-                else:
-                    self._wake()
+                trainer, self.trainer = self.trainer, None
+                self._apply(self.cycle.trainer_exited(trainer.returncode, trainer.result(),
+                                                      now))
             else:
-                self.phase = self.trainer.phase
+                self.cycle.trainer_progress(self.trainer.phase, self.trainer.progress)
             return
-        reason = self.trigger.due()
-        if reason:
-            self._begin_sleep(reason)
+        for name, future in list(self.reloads.items()):
+            if future.done():
+                del self.reloads[name]
+                reply = future.result()
+                self.cycle.reload_answered(name, reply.success, reply.active_version,
+                                           reply.message)
+        self._apply(self.cycle.tick(now))
+
+    def _apply(self, step):
+        """Carry out a step's actions in order; return the step that answers the event."""
+        for action in step.actions:
+            if isinstance(action, Log):
+                # rclpy fixes a call site's severity: one call per severity.
+                if action.level == 'error':
+                    self.get_logger().error(action.text)
+                else:
+                    self.get_logger().info(action.text)
+            elif isinstance(action, PauseRecording):
+                self.recorder.pause()
+            elif isinstance(action, ResumeRecording):
+                self.recorder.resume()
+            elif isinstance(action, StartTrainer):
+                env = dict(os.environ, SAGE_BAG_ROOT=str(self.bag_root),
+                           SAGE_MODEL_DIR=str(self.registry.root))
+                trainer = TrainerRun(action.argv, env=env)
+                if not trainer.start():
+                    return self._apply(self.cycle.trainer_failed_to_start(trainer.result()))
+                self.trainer = trainer
+            elif isinstance(action, CallReloads):
+                self.reloads = {}
+                for name in action.services:
+                    client = self.reload_clients[name]
+                    if client.service_is_ready():
+                        self.reloads[name] = client.call_async(LoadModel.Request(version=''))
+                    else:
+                        self.cycle.reload_unavailable(name)
+            elif isinstance(action, PublishStatus):
+                self._publish_status()
+        return step
 
     # -- status ----------------------------------------------------------------------------
     def _model_versions(self):
@@ -339,10 +288,10 @@ class SleepManagerNode(Node):
         closed = list(self.recorder.quota.closed)
         msg = SleepStatus()
         msg.header.stamp = self.get_clock().now().to_msg()
-        msg.phase = self.phase
-        msg.progress = float(self.trainer.progress) if self.trainer else 0.0
+        msg.phase = self.cycle.phase
+        msg.progress = float(self.cycle.progress)
         msg.model_names, msg.model_versions = self._model_versions()
-        msg.last_result = self.last_result
+        msg.last_result = self.cycle.last_result
         msg.wake_periods = len({path.parent.name for path, _ in closed})
         msg.bag_segments = len(closed)
         msg.bag_bytes = int(snap['closed_bytes'])
@@ -355,7 +304,7 @@ class SleepManagerNode(Node):
         topics = snap.pop('topics')
         drops = sum(c['dropped_queue'] for c in topics.values())
         quota_drops = sum(c['dropped_quota'] for c in topics.values())
-        level, message = OK, 'recording' if snap['recording'] else f'paused ({self.phase})'
+        level, message = OK, 'recording' if snap['recording'] else f'paused ({self.cycle.phase})'
         if drops or quota_drops or self.unknown:
             level = WARN
             message = (f'{drops} queue drops, {quota_drops} over the disk budget, '
@@ -363,7 +312,7 @@ class SleepManagerNode(Node):
         if snap['quota_blocked'] or snap['errors']:
             level, message = ERROR, 'disk budget reached or write error: not recording ' \
                 f'({snap["last_error"] or "quota"})'
-        values = dict(snap, phase=self.phase, unknown_topics=' '.join(sorted(self.unknown)))
+        values = dict(snap, phase=self.cycle.phase, unknown_topics=' '.join(sorted(self.unknown)))
         statuses = [make_status('sleep_manager: recorder', 'sleep_manager', level, message,
                                 values)]
         for topic, counts in sorted(topics.items()):

@@ -5,7 +5,14 @@ sensor_msgs Image and JointState -> numpy, without ROS-only helpers (no cv_bridg
 Decoding is zero-copy where the layout allows it (`np.frombuffer` over `msg.data`, strided
 for row padding). Bad input raises DecodeError whose `reason` is a short counter key. Images
 are filled from numpy by sage_common.messages.fill_image.
+
+`image_from_cdr(raw)` reads a serialized sensor_msgs/Image (a recorded bag's bytes) straight
+from its CDR layout, without deserialising it field by field: the header, size and encoding
+are unpacked at their offsets and the pixels are a zero-copy view of the buffer. The result
+(`CdrImage`) has the message's attributes, so decode_color/decode_depth take it like a message.
 """
+
+import struct
 
 import numpy as np
 from sage_common.messages import COLOR_ENCODINGS, DEPTH_ENCODINGS, ENCODINGS
@@ -62,6 +69,97 @@ def image_to_array(msg, allowed=ENCODINGS):
 
 def _native():
     return '<' if np.little_endian else '>'
+
+
+class CdrImage:
+    """The fields of a sensor_msgs/Image read from CDR; `data` is a uint8 view of the buffer."""
+
+    __slots__ = ('stamp_ns', 'frame_id', 'height', 'width', 'encoding', 'is_bigendian',
+                 'step', 'data')
+
+    def __init__(self, stamp_ns, frame_id, height, width, encoding, is_bigendian, step, data):
+        self.stamp_ns = stamp_ns
+        self.frame_id = frame_id
+        self.height = height
+        self.width = width
+        self.encoding = encoding
+        self.is_bigendian = is_bigendian
+        self.step = step
+        self.data = data
+
+    def __repr__(self):
+        return (f'CdrImage({self.width}x{self.height} {self.encoding} step {self.step}, '
+                f'stamp {self.stamp_ns} ns)')
+
+
+_U32 = {'<': struct.Struct('<I'), '>': struct.Struct('>I')}
+_STAMP = {'<': struct.Struct('<iI'), '>': struct.Struct('>iI')}
+_SIZE = {'<': struct.Struct('<II'), '>': struct.Struct('>II')}
+_HEADER = 4  # the CDR encapsulation header; alignment counts from its end
+
+
+def image_from_cdr(raw, allowed=ENCODINGS):
+    """
+    Return the CdrImage of one serialized sensor_msgs/Image (CDR, either byte order).
+
+    Layout after the 4-byte encapsulation header (alignment relative to its end): stamp sec
+    int32, nanosec uint32; frame_id string (uint32 length with the NUL, bytes, align 4);
+    height, width uint32; encoding string; is_bigendian uint8; align 4; step uint32; data
+    sequence<uint8> (uint32 length, bytes). Raises DecodeError, never returns garbage: an
+    unknown encoding, data whose length is not height*step, a step shorter than a row of
+    width pixels, a string or sequence running past the buffer.
+    """
+    buf = memoryview(raw)
+    total = len(buf)
+    if total < _HEADER + 8 or buf[0] != 0 or buf[1] not in (0, 1):
+        raise DecodeError('malformed', f'not a CDR message ({total} bytes, header '
+                          f'{bytes(buf[:4]).hex()})')
+    order = '<' if buf[1] == 1 else '>'
+    u32 = _U32[order]
+    sec, nanosec = _STAMP[order].unpack_from(buf, _HEADER)
+    pos = _HEADER + 8
+    try:
+        frame_id, pos = _cdr_string(buf, pos, u32)
+        pos = _align4(pos)
+        height, width = _SIZE[order].unpack_from(buf, pos)
+        encoding, pos = _cdr_string(buf, pos + 8, u32)
+        is_bigendian = buf[pos]
+        pos = _align4(pos + 1)
+        step, size = _SIZE[order].unpack_from(buf, pos)
+    except (struct.error, IndexError, UnicodeDecodeError) as exc:
+        raise DecodeError('truncated', f'Image CDR ends inside its header ({total} bytes: '
+                          f'{exc})') from None
+    pos += 8
+    if encoding not in allowed:
+        raise DecodeError('unsupported_encoding',
+                          f'encoding {encoding!r} not in {sorted(allowed)}')
+    if pos + size > total:
+        raise DecodeError('truncated', f'data of {size} bytes runs past the end of the '
+                          f'{total}-byte message')
+    channels, kind = allowed[encoding]
+    row_bytes = width * channels * np.dtype(kind).itemsize
+    if size != height * step or step < row_bytes:
+        raise DecodeError('size_mismatch', f'{width}x{height} {encoding} step {step}: data '
+                          f'{size} bytes, expected height*step {height * step} and step >= '
+                          f'{row_bytes}')
+    data = np.frombuffer(buf, np.uint8, size, pos)
+    return CdrImage(sec * 1_000_000_000 + nanosec, frame_id, height, width, encoding,
+                    bool(is_bigendian), step, data)
+
+
+def _cdr_string(buf, pos, u32):
+    """Return (str, position after it) of the CDR string at pos (4-aligned length)."""
+    pos = _align4(pos)
+    (length,) = u32.unpack_from(buf, pos)
+    pos += 4
+    end = pos + length
+    if length == 0 or end > len(buf) or buf[end - 1] != 0:
+        raise IndexError(f'string of {length} bytes at {pos} is malformed')
+    return str(buf[pos:end - 1], 'utf-8'), end
+
+
+def _align4(pos):
+    return _HEADER + ((pos - _HEADER + 3) & ~3)
 
 
 def color_to_rgb(image, encoding):

@@ -15,6 +15,7 @@ are unpacked at their offsets and the pixels are a zero-copy view of the buffer.
 import struct
 
 import numpy as np
+from sage_common import cdr
 from sage_common.messages import COLOR_ENCODINGS, DEPTH_ENCODINGS, ENCODINGS
 
 MAX_SIDE = 16384
@@ -92,12 +93,6 @@ class CdrImage:
                 f'stamp {self.stamp_ns} ns)')
 
 
-_U32 = {'<': struct.Struct('<I'), '>': struct.Struct('>I')}
-_STAMP = {'<': struct.Struct('<iI'), '>': struct.Struct('>iI')}
-_SIZE = {'<': struct.Struct('<II'), '>': struct.Struct('>II')}
-_HEADER = 4  # the CDR encapsulation header; alignment counts from its end
-
-
 def image_from_cdr(raw, allowed=ENCODINGS):
     """
     Return the CdrImage of one serialized sensor_msgs/Image (CDR, either byte order).
@@ -111,24 +106,23 @@ def image_from_cdr(raw, allowed=ENCODINGS):
     """
     buf = memoryview(raw)
     total = len(buf)
-    if total < _HEADER + 8 or buf[0] != 0 or buf[1] not in (0, 1):
-        raise DecodeError('malformed', f'not a CDR message ({total} bytes, header '
-                          f'{bytes(buf[:4]).hex()})')
-    order = '<' if buf[1] == 1 else '>'
-    u32 = _U32[order]
-    sec, nanosec = _STAMP[order].unpack_from(buf, _HEADER)
-    pos = _HEADER + 8
     try:
-        frame_id, pos = _cdr_string(buf, pos, u32)
-        pos = _align4(pos)
-        height, width = _SIZE[order].unpack_from(buf, pos)
-        encoding, pos = _cdr_string(buf, pos + 8, u32)
+        order = cdr.byte_order(buf)
+    except cdr.CdrError as exc:
+        raise DecodeError('malformed', f'Image: {exc}') from None
+    try:
+        stamp_ns, frame_id, pos = cdr.header(buf, order)
+        pos = cdr.align(pos, 4)
+        height, width = cdr.U32_PAIR[order].unpack_from(buf, pos)
+        encoding, pos = cdr.string(buf, pos + 8, order)
         is_bigendian = buf[pos]
-        pos = _align4(pos + 1)
-        step, size = _SIZE[order].unpack_from(buf, pos)
-    except (struct.error, IndexError, UnicodeDecodeError) as exc:
-        raise DecodeError('truncated', f'Image CDR ends inside its header ({total} bytes: '
-                          f'{exc})') from None
+        pos = cdr.align(pos + 1, 4)
+        step, size = cdr.U32_PAIR[order].unpack_from(buf, pos)
+    except cdr.CdrError as exc:
+        raise DecodeError('truncated', f'Image: {exc}') from None
+    except (struct.error, IndexError):
+        raise DecodeError('truncated', f'Image CDR ends inside its header ({total} bytes)') \
+            from None
     pos += 8
     if encoding not in allowed:
         raise DecodeError('unsupported_encoding',
@@ -143,23 +137,77 @@ def image_from_cdr(raw, allowed=ENCODINGS):
                           f'{size} bytes, expected height*step {height * step} and step >= '
                           f'{row_bytes}')
     data = np.frombuffer(buf, np.uint8, size, pos)
-    return CdrImage(sec * 1_000_000_000 + nanosec, frame_id, height, width, encoding,
-                    bool(is_bigendian), step, data)
+    return CdrImage(stamp_ns, frame_id, height, width, encoding, bool(is_bigendian), step,
+                    data)
 
 
-def _cdr_string(buf, pos, u32):
-    """Return (str, position after it) of the CDR string at pos (4-aligned length)."""
-    pos = _align4(pos)
-    (length,) = u32.unpack_from(buf, pos)
-    pos += 4
-    end = pos + length
-    if length == 0 or end > len(buf) or buf[end - 1] != 0:
-        raise IndexError(f'string of {length} bytes at {pos} is malformed')
-    return str(buf[pos:end - 1], 'utf-8'), end
+class CdrJointState:
+    """The fields of a sensor_msgs/JointState read from CDR; the arrays view the buffer."""
+
+    __slots__ = ('stamp_ns', 'frame_id', 'name', 'position', 'velocity', 'effort')
+
+    def __init__(self, stamp_ns, frame_id, name, position, velocity, effort):
+        self.stamp_ns = stamp_ns
+        self.frame_id = frame_id
+        self.name = name
+        self.position = position
+        self.velocity = velocity
+        self.effort = effort
 
 
-def _align4(pos):
-    return _HEADER + ((pos - _HEADER + 3) & ~3)
+class _JointLayout:
+    """Where the arrays of one JointState layout are: messages of a topic share it."""
+
+    __slots__ = ('size', 'head', 'names_end', 'tail', 'frame_id', 'names', 'arrays')
+
+    def __init__(self, raw, names_end, frame_id, names, arrays):
+        self.size, self.head, self.names_end = len(raw), bytes(raw[:4]), names_end
+        self.tail = bytes(raw[cdr.HEADER + 8:names_end])
+        self.frame_id, self.names = frame_id, names
+        self.arrays = arrays  # ((count, where the count is, where the doubles start), ...)
+
+    def matches(self, raw, u32):
+        return (len(raw) == self.size and raw[:4] == self.head
+                and raw[cdr.HEADER + 8:self.names_end] == self.tail
+                and all(u32.unpack_from(raw, at)[0] == n for n, at, _ in self.arrays))
+
+
+_joint_layout = None  # the last JointState layout read (per process)
+
+
+def joint_state_from_cdr(raw):
+    """
+    Return the CdrJointState of one serialized sensor_msgs/JointState.
+
+    Layout: header, name string[], then position, velocity, effort float64[] (each a uint32
+    count, then, when not empty, 8-aligned doubles). Bytes past effort are allowed (rmw
+    pads). Raises DecodeError('malformed') when a count or string runs past the buffer.
+    A message of the same size whose encapsulation, frame_id, names and array lengths are
+    those of the previous one has its arrays at the same offsets: only the stamp is read.
+    """
+    global _joint_layout
+    layout = _joint_layout
+    order = '<' if len(raw) > 1 and raw[1] == 1 else '>'
+    if layout is not None and layout.matches(raw, cdr.U32[order]):
+        sec, nanosec = cdr.STAMP[order].unpack_from(raw, cdr.HEADER)
+        dtype = cdr.F64[order]
+        return CdrJointState(sec * 1_000_000_000 + nanosec, layout.frame_id, list(layout.names),
+                             *(np.frombuffer(raw, dtype, n, at) for n, _, at in layout.arrays))
+    buf = memoryview(raw)
+    try:
+        order = cdr.byte_order(buf)
+        stamp_ns, frame_id, pos = cdr.header(buf, order)
+        names, names_end = cdr.strings(buf, pos, order)
+        values, arrays, pos = [], [], names_end
+        for _ in range(3):
+            at = cdr.align(pos, 4)
+            array, pos = cdr.float64s(buf, pos, order)
+            values.append(array)
+            arrays.append((array.size, at, pos - 8 * array.size))
+    except cdr.CdrError as exc:
+        raise DecodeError('malformed', f'JointState: {exc}') from None
+    _joint_layout = _JointLayout(buf, names_end, frame_id, names, tuple(arrays))
+    return CdrJointState(stamp_ns, frame_id, list(names), *values)
 
 
 def color_to_rgb(image, encoding):

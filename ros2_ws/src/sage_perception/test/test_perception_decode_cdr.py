@@ -1,15 +1,20 @@
 # Copyright 2026 The SAGE authors. Licensed under the Apache License, Version 2.0.
-"""image_from_cdr against rclpy's serializer: every field at its offset, bad payloads refused."""
+"""
+Messages read at their CDR offsets against rclpy's serializer: image_from_cdr,
+joint_state_from_cdr and sage_common.cdr.float64_multi_array; bad payloads refused.
+"""
 
 import struct
 
 import numpy as np
 import pytest
 from rclpy.serialization import serialize_message
+from sage_common import cdr
 from sage_common.messages import fill_image
 from sage_perception.decode import (decode_color, decode_depth, DecodeError, image_from_cdr,
-                                    image_to_array)
-from sensor_msgs.msg import Image
+                                    image_to_array, joint_state_from_cdr)
+from sensor_msgs.msg import Image, JointState
+from std_msgs.msg import Float64MultiArray, MultiArrayDimension
 
 RNG = np.random.default_rng(11)
 CASES = [('rgb8', (5, 7, 3), np.uint8), ('bgr8', (4, 9, 3), np.uint8),
@@ -115,3 +120,55 @@ def test_unknown_encoding_and_foreign_bytes_raise():
     with pytest.raises(DecodeError) as err:
         image_from_cdr(b'\x12\x34' + bytes(40))
     assert err.value.reason == 'malformed'
+
+
+@pytest.mark.parametrize('fields', [
+    {'name': ['joint0', 'joint1'], 'position': [0.5, -1.0], 'velocity': [0.1, 0.2],
+     'effort': [3.0, 4.0]},
+    {'name': ['a'], 'position': [1.0], 'velocity': [], 'effort': []},
+    {'name': ['ab'], 'position': [], 'velocity': [2.0], 'effort': []},
+    {'name': [], 'position': [], 'velocity': [], 'effort': []}])
+def test_joint_states_match_the_message(fields):
+    msg = JointState(**fields)
+    msg.header.frame_id = 'base'
+    msg.header.stamp.sec, msg.header.stamp.nanosec = 12, 34
+    for _ in range(2):  # the second read takes the remembered layout
+        state = joint_state_from_cdr(serialize_message(msg))
+        assert state.stamp_ns == 12 * 10**9 + 34 and state.frame_id == 'base'
+        assert state.name == fields['name']
+        for key in ('position', 'velocity', 'effort'):
+            np.testing.assert_array_equal(getattr(state, key), fields[key])
+
+
+def test_joint_state_layout_is_not_reused_for_other_counts_or_names():
+    """Same byte size, other array lengths or names: read afresh, not at the old offsets."""
+    one = JointState(name=['j0', 'j1'], position=[1.0, 2.0], velocity=[3.0, 4.0], effort=[])
+    two = JointState(name=['j0', 'j1'], position=[1.0, 2.0], velocity=[], effort=[5.0, 6.0])
+    three = JointState(name=['k0', 'k1'], position=[7.0, 8.0], velocity=[9.0, 1.0], effort=[])
+    raws = [serialize_message(m) for m in (one, two, three)]
+    assert len({len(r) for r in raws}) == 1
+    for msg, raw in zip((one, two, three, one), raws + raws[:1]):
+        state = joint_state_from_cdr(raw)
+        assert state.name == list(msg.name)
+        for key in ('position', 'velocity', 'effort'):
+            np.testing.assert_array_equal(getattr(state, key), getattr(msg, key))
+
+
+def test_truncated_joint_state_raises():
+    raw = serialize_message(JointState(name=['j0'], position=[1.0], velocity=[2.0]))
+    for cut in (12, 20, 30, 40):
+        with pytest.raises(DecodeError) as err:
+            joint_state_from_cdr(raw[:cut])
+        assert err.value.reason == 'malformed', cut
+
+
+@pytest.mark.parametrize('dims', [0, 1, 2])
+def test_float64_multi_array_data(dims):
+    msg = Float64MultiArray(data=[1.5, -2.5, 3.25])
+    msg.layout.dim = [MultiArrayDimension(label='x' * (i + 1), size=3, stride=3)
+                      for i in range(dims)]
+    msg.layout.data_offset = 1
+    np.testing.assert_array_equal(cdr.float64_multi_array(serialize_message(msg)).data,
+                                  msg.data)
+    with pytest.raises(cdr.CdrError):
+        cdr.float64_multi_array(serialize_message(msg)[:-9])

@@ -10,6 +10,7 @@ are filled from numpy by sage_common.messages.fill_image.
 from its CDR layout, without deserialising it field by field: the header, size and encoding
 are unpacked at their offsets and the pixels are a zero-copy view of the buffer. The result
 (`CdrImage`) has the message's attributes, so decode_color/decode_depth take it like a message.
+`joint_state_from_cdr(raw)` does the same for sensor_msgs/JointState (the arrays are views).
 """
 
 import struct

@@ -1,7 +1,8 @@
 # Copyright 2026 The SAGE authors. Licensed under the Apache License, Version 2.0.
 """
-Messages read at their CDR offsets against rclpy's serializer: image_from_cdr,
-joint_state_from_cdr and sage_common.cdr.float64_multi_array; bad payloads refused.
+Messages read at their CDR offsets against rclpy's serializer; bad payloads refused.
+
+image_from_cdr, joint_state_from_cdr and sage_common.cdr.float64_multi_array.
 """
 
 import struct

@@ -187,7 +187,7 @@ def test_history_is_a_register_of_the_last_frames_and_sequences_match_steps():
 
 
 def _reference_color(rgb, size):
-    """The colour resize as it was, frame by frame: every k-th pixel, then INTER_AREA."""
+    """Resize as before, frame by frame: every k-th pixel, then INTER_AREA."""
     import cv2
 
     k = max(1, min(rgb.shape[:2]) // (2 * size))

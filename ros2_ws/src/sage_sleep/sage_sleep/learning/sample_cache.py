@@ -2,8 +2,8 @@
 """
 A cache of decoded, aligned samples, so each closed wake period is decoded once.
 
-Decoding a wake period (deserialising every message, decoding and resizing every image,
-aligning samples) gives the same samples every time, because a closed period's bags do not
+Decoding a wake period (reading every message, decoding and resizing every image, aligning
+samples) gives the same samples every time, because a closed period's bags do not
 change. `SampleCache` keeps them in `<cache_dir>/<period id>.npz` (an uncompressed .npz: the
 sample arrays, plus `meta.json` with the extractor's skip counts, the period's read problems
 and a sha256 of the arrays), so `load_experience` builds the same memory and report without

@@ -85,10 +85,10 @@ def batched_decoding(encoder_config):
 
     Images, joint states and commands are read straight from their CDR bytes (CDR_DECODERS:
     header offsets, numpy views; a malformed Image, one whose data is not its declared
-    height*step, is skipped and named, never decoded into garbage); the decode functions return full-size frames
-    (views of the bag's buffer where the layout allows) and finish(samples) resizes the
-    frames of a batch of samples into the stored encoder inputs, one vectorised call per
-    frame size: the same inputs as image_decoders gives frame by frame.
+    height*step, is skipped and named, never decoded into garbage); the decode functions
+    return full-size frames (views of the bag's buffer where the layout allows) and
+    finish(samples) resizes the frames of a batch of samples into the stored encoder inputs,
+    one vectorised call per frame size: the same inputs as image_decoders gives frame by frame.
     """
     size = int(encoder_config['image_size'])
 

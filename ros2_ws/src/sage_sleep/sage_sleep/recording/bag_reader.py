@@ -8,8 +8,11 @@ Reading the recorded day back: wake periods, their segments in order, decoded me
     episodes = list_episodes(periods[0])        # from /sim/episode
 
 Messages are decoded with the definitions each bag carries (rosbags dataclasses; arrays
-as numpy). A bad bag (truncated, corrupt, no metadata, unknown or undefined types, empty)
-is named in one clear log line and skipped; the rest is still read.
+as numpy), or, for the types given in `decoders`, by a function of the raw CDR bytes (the
+trainer reads images, joint states and commands at their offsets). A bad bag (truncated,
+corrupt, no metadata, unknown or undefined types, empty) is named in one clear log line and
+skipped; the rest is still read. A malformed message (an Image whose data is not its declared
+height*step) is skipped, named by bag and offset, and never decoded.
 """
 
 from dataclasses import dataclass, field

@@ -123,29 +123,49 @@ def color_frames(frames, config):
     """
     Return (N, 3, S, S) uint8 encoder colour inputs (x 1/255) of (N, H, W, 3) RGB frames.
 
-    The one colour resize of the node and the trainer: every k-th pixel (`_subsample`), then
+    frames is a stack or a sequence of same-size frames (views of message buffers: only
+    their subsampled pixels are copied).
+
+    The one colour resize of the node and the trainer: every k-th pixel (`_subsampled_stack`), then
     area averaging to S x S, in one vectorised call for the whole stack when that is exact
     (frames already S x S) or within one grey level of OpenCV's INTER_AREA (an integer
     factor: block means); any other factor resizes frame by frame with OpenCV.
     """
     size = int(config['image_size'])
-    small = _resize_area(_subsample(frames, size, axes=(1, 2)), size)
+    small = _resize_area(_subsampled_stack(frames, size, np.uint8), size)
     return np.ascontiguousarray(small.transpose(0, 3, 1, 2))
 
 
 def depth_frames(frames, config):
     """
-    Return (N, 1, S, S) float32 encoder depth inputs of (N, H, W) depths in metres.
+    Return (N, 1, S, S) float32 encoder depth inputs of (N, H, W) depths in metres (a stack
+    or a sequence of same-size frames).
 
     depth / max_depth_m clipped to [0, 1], 0 where invalid (NaN, inf), resized like
     color_frames (block means within float rounding of INTER_AREA).
     """
     size = int(config['image_size'])
     max_depth = np.float32(config['max_depth_m'])
-    clean = np.nan_to_num(_subsample(np.asarray(frames, dtype=np.float32), size, axes=(1, 2)),
-                          nan=0.0, posinf=0.0, neginf=0.0)
+    clean = np.nan_to_num(_subsampled_stack(frames, size, np.float32), nan=0.0, posinf=0.0,
+                          neginf=0.0)
     clean = np.clip(clean, 0.0, max_depth) / max_depth
     return _resize_area(clean, size)[:, None]
+
+
+def _subsampled_stack(frames, size, dtype):
+    """
+    Return every k-th pixel of each frame, stacked into one new array; k keeps >= 2*size/side.
+
+    Area-averaging that instead of the full frame costs a third of the time and still
+    averages ~k*k-pixel blocks into each input pixel.
+    """
+    first = np.asarray(frames[0])
+    k = max(1, min(first.shape[0], first.shape[1]) // (2 * size))
+    small = first[::k, ::k]
+    stack = np.empty((len(frames),) + small.shape, dtype)
+    for i, frame in enumerate(frames):
+        stack[i] = np.asarray(frame)[::k, ::k]
+    return stack
 
 
 def _resize_area(stack, size):
@@ -165,21 +185,6 @@ def _resize_area(stack, size):
 
     return np.stack([cv2.resize(np.ascontiguousarray(frame), (size, size),
                                 interpolation=cv2.INTER_AREA) for frame in stack])
-
-
-def _subsample(image, size, axes=(0, 1)):
-    """
-    Return a contiguous copy of every k-th pixel, keeping at least 2*size per side.
-
-    Area-averaging that instead of the full frame costs a third of the time and still
-    averages ~k*k-pixel blocks into each input pixel.
-    """
-    k = max(1, min(image.shape[axes[0]], image.shape[axes[1]]) // (2 * size))
-    if k == 1:
-        return image
-    index = [slice(None)] * image.ndim
-    index[axes[0]] = index[axes[1]] = slice(None, None, k)
-    return np.ascontiguousarray(image[tuple(index)])
 
 
 def initial_hidden(config, batch=1):

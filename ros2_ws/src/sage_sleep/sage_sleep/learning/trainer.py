@@ -99,8 +99,7 @@ def batched_decoding(encoder_config):
                 if field == 'color' or sample.depth_present:
                     groups.setdefault(getattr(sample, field).shape, []).append(i)
             for indices in groups.values():
-                done = frames(np.stack([getattr(samples[i], field) for i in indices]),
-                              encoder_config)
+                done = frames([getattr(samples[i], field) for i in indices], encoder_config)
                 for i, value in zip(indices, done):
                     setattr(samples[i], field, value)
         for sample in samples:

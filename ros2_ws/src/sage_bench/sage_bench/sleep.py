@@ -116,7 +116,8 @@ def run(out_dir, quick=False, domain_id=None, bags=None, pipeline_only=False):
         result = {'wake_data': source, **figures, 'quick': quick, 'periods': data['periods']}
         fraction = 100 * result['pipeline_fraction_of_raw']
         print(f'raw rosbags read {result["raw_rosbags_read_mb_s"]} MB/s, bag -> tensors '
-              f'{result["bag_to_tensors_mb_s"]} MB/s ({fraction:.0f}% of raw; goal 50%) over {result["recorded_mb"]} MB, {result["samples"]} samples;'
+              f'{result["bag_to_tensors_mb_s"]} MB/s ({fraction:.0f}% of raw; goal 50%) over '
+              f'{result["recorded_mb"]} MB, {result["samples"]} samples;'
               f' load average {result["load_average_1min"]} on {result["cpu_count"]} cores',
               flush=True)
         if pipeline_only:

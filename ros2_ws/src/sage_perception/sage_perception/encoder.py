@@ -138,11 +138,11 @@ def color_frames(frames, config):
 
 def depth_frames(frames, config):
     """
-    Return (N, 1, S, S) float32 encoder depth inputs of (N, H, W) depths in metres (a stack
-    or a sequence of same-size frames).
+    Return (N, 1, S, S) float32 encoder depth inputs of (N, H, W) depths in metres.
 
-    depth / max_depth_m clipped to [0, 1], 0 where invalid (NaN, inf), resized like
-    color_frames (block means within float rounding of INTER_AREA).
+    frames is a stack or a sequence of same-size frames. The inputs are depth / max_depth_m
+    clipped to [0, 1], 0 where invalid (NaN, inf), resized like color_frames (block means
+    within float rounding of INTER_AREA).
     """
     size = int(config['image_size'])
     max_depth = np.float32(config['max_depth_m'])

@@ -129,9 +129,21 @@ def decode_workers(periods, workers=None, min_bytes=PARALLEL_MIN_BYTES):
     return max(1, min(int(workers), len(periods)))
 
 
+COLUMN_CHUNK = 1024  # samples stacked at a time (a decoded period is never held twice)
+
+
+def _columns(samples):
+    """Return the samples stacked as ExperienceMemory.extend_columns takes them."""
+    columns = {f: np.stack([getattr(s, f) for s in samples]) for f in ExperienceMemory.FIELDS}
+    columns['stamp_ns'] = np.array([s.stamp_ns for s in samples], np.int64)
+    columns['episode'] = np.array([s.episode for s in samples], np.int64)
+    columns['depth_present'] = np.array([s.depth_present for s in samples], bool)
+    return columns
+
+
 def _load_period(period, config, encoder_config, cache_dir):
     """
-    Decode (or read from the cache) one wake period; return it as columns, with the log.
+    Decode (or read from the cache) one wake period; return it as column chunks, with the log.
 
     Runs in a worker process when there are several periods: what it returns is a few
     stacked arrays (cheap to send back), not one object per sample.
@@ -143,13 +155,15 @@ def _load_period(period, config, encoder_config, cache_dir):
     else:
         cache = SampleCache(cache_dir, encoder_config, log=lines.append)
         extracted = cache.get(period, config, *decoding)
-    samples = list(extracted.samples)
-    columns = {f: (np.stack([getattr(s, f) for s in samples]) if samples else None)
-               for f in ExperienceMemory.FIELDS}
-    columns['stamp_ns'] = np.array([s.stamp_ns for s in samples], np.int64)
-    columns['episode'] = np.array([s.episode for s in samples], np.int64)
-    columns['depth_present'] = np.array([s.depth_present for s in samples], bool)
-    return columns, dict(extracted.skipped), list(extracted.problems), lines
+    chunks, pending = [], []
+    for sample in extracted.samples:
+        pending.append(sample)
+        if len(pending) == COLUMN_CHUNK:
+            chunks.append(_columns(pending))
+            pending = []
+    if pending:
+        chunks.append(_columns(pending))
+    return chunks, dict(extracted.skipped), list(extracted.problems), lines
 
 
 def load_experience(bag_root, extractor_config, encoder_config, teacher_topics,
@@ -187,11 +201,13 @@ def load_experience(bag_root, extractor_config, encoder_config, teacher_topics,
     else:
         results = (_load_period(p, c, encoder_config, cache_dir) for p, c in jobs)
     for index, ((period, config), result) in enumerate(zip(jobs, results)):
-        columns, skipped, problems, lines = result
+        chunks, skipped, problems, lines = result
         for line in lines:
             log(line)
-        columns['episode'] += (index + 1) * EPISODE_STRIDE
-        added = memory.extend_columns(columns)
+        added = 0
+        for columns in chunks:
+            columns['episode'] += (index + 1) * EPISODE_STRIDE
+            added += memory.extend_columns(columns)
         report['problems'] += period.problems + problems
         report['periods'].append({'id': period.id, 'segments': len(period.segments),
                                   'action_topic': config.action_topic, 'samples': added,

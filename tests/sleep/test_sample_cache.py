@@ -5,6 +5,7 @@ The sample cache on real recorded bags: the same memory and report, each period 
 Every test works on its own copy of the session's two recorded wake periods.
 """
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -32,13 +33,13 @@ def bags(wake_bags, tmp_path):
                                 ignore=shutil.ignore_patterns(sample_cache.CACHE_DIR)))
 
 
-def load(bags, cache=True, image_size=64, capacity=100_000):
+def load(bags, cache=True, image_size=64, capacity=100_000, workers=None):
     """Return (memory, report, log lines) of load_experience on bags."""
     lines = []
     memory, report = trainer.load_experience(
         bags, ExtractorConfig(), encoder_config(image_size=image_size), TOPICS,
         capacity=capacity, log=lines.append,
-        cache_dir=sample_cache.default_cache_dir(bags) if cache else None)
+        cache_dir=sample_cache.default_cache_dir(bags) if cache else None, workers=workers)
     return memory, report, lines
 
 
@@ -175,10 +176,10 @@ def test_a_killed_write_leaves_no_cache_file_and_its_temp_is_removed(bags, monke
     def killed(src, dst):
         raise KeyboardInterrupt  # the process dies between writing and renaming
 
-    with monkeypatch.context() as patch:
+    with monkeypatch.context() as patch:  # in this process: no decoding workers
         patch.setattr(sample_cache.os, 'replace', killed)
         with pytest.raises(KeyboardInterrupt):
-            load(bags)
+            load(bags, workers=1)
     cache_dir = sample_cache.default_cache_dir(bags)
     (temp,) = cache_dir.iterdir()
     assert not cache_files(bags)
@@ -228,3 +229,76 @@ def test_the_cache_file_is_a_plain_npz_with_its_key(bags):
     assert meta['key']['format'] == sample_cache.FORMAT_VERSION
     assert meta['key']['encoder'] == {'image_size': 64, 'max_depth_m': 4.0}
     assert len(meta['key']['segments'][0][1]['metadata.yaml']) == 64
+
+
+def test_the_fast_path_gives_the_samples_of_the_message_by_message_path(bags):
+    """CDR offsets + batched resize == rosbags deserialisation + per-frame preprocess."""
+    enc = encoder_config()
+    for period in list_wake_periods(bags):
+        config = dataclasses.replace(ExtractorConfig(), action_topic=TOPICS[-1])
+        slow = sample_cache.decode_period(period, config, *trainer.image_decoders(enc))
+        fast = sample_cache.decode_period(period, config, *trainer.batched_decoding(enc))
+        slow_samples, fast_samples = list(slow.samples), list(fast.samples)
+        assert len(slow_samples) == len(fast_samples) > 0
+        assert dict(slow.skipped) == dict(fast.skipped) and slow.problems == fast.problems
+        for a, b in zip(slow_samples, fast_samples):
+            for name in ('stamp_ns', 'episode', 'depth_present') + ExperienceMemory.FIELDS:
+                np.testing.assert_array_equal(getattr(a, name), getattr(b, name),
+                                              err_msg=name)
+                assert np.asarray(getattr(a, name)).dtype == np.asarray(
+                    getattr(b, name)).dtype, name
+
+
+def test_decoding_workers_give_the_memory_of_one_process(bags):
+    assert_same(load(bags, cache=False, workers=1), load(bags, cache=False, workers=2))
+    periods = list_wake_periods(bags)
+    assert trainer.decode_workers(periods, min_bytes=0) == min(2, os.cpu_count())
+    assert trainer.decode_workers(periods) == 1  # a few MB: forking costs more than it saves
+    assert trainer.decode_workers([1, 2, 3], workers=8) == 3
+
+
+def record_period_with_a_malformed_image(root):
+    """Record one short episode whose 10th colour frame declares a row more than it holds."""
+    from sage_common.messages import fill_image
+    from sage_common.qos import reliable_qos, sensor_qos
+    from sage_interfaces.msg import EpisodeState
+    from sage_sleep.recording.sim_clock_bag import SimClockBag
+    from sensor_msgs.msg import Image, JointState
+    from std_msgs.msg import Float64MultiArray
+
+    topics = {'/camera/color/image_raw': ('sensor_msgs/msg/Image', sensor_qos()),
+              '/joint_states': ('sensor_msgs/msg/JointState', sensor_qos()),
+              '/arm_controller/commands': ('std_msgs/msg/Float64MultiArray', reliable_qos()),
+              '/sim/episode': ('sage_interfaces/msg/EpisodeState', reliable_qos())}
+    bag = SimClockBag(root, topics)
+    rgb = np.full((48, 64, 3), 90, np.uint8)
+    try:
+        for step in range(100):  # 10 ms steps
+            bag.write('/sim/episode', bag.stamp(EpisodeState(episode=1, running=step < 99,
+                                                             step=step)))
+            bag.write('/joint_states', bag.stamp(JointState(
+                name=['joint0', 'joint1'], position=[0.1, 0.2], velocity=[0.0, 0.0])))
+            if step % 2 == 0:
+                bag.write('/arm_controller/commands', Float64MultiArray(data=[0.3, 0.4]))
+            if step % 3 == 0:
+                image = bag.stamp(fill_image(Image(), rgb, 'rgb8'))
+                if step == 27:
+                    image.height += 1  # data no longer height*step
+                bag.write('/camera/color/image_raw', image)
+            bag.advance(10_000_000)
+    finally:
+        bag.close()
+    return root
+
+
+def test_a_malformed_image_is_skipped_named_and_counted_never_decoded(tmp_path):
+    bags = record_period_with_a_malformed_image(tmp_path / 'bags')
+    memory, report, lines = load(bags, cache=False)
+    (period,) = report['periods']
+    assert period['skipped']['malformed_Image'] == 1
+    (problem,) = [p for p in report['problems'] if 'malformed' in p]
+    segment = next(bags.glob('wake-*/segment-*'))
+    assert f'bag {segment}' in problem and 'offset' in problem and 'height*step' in problem
+    assert any(problem in line for line in lines)
+    assert period['samples'] == len(memory) > 0
+    assert (contents(memory)['color'] == 90).all()  # the other frames, none of it garbage

@@ -12,9 +12,10 @@ Writes bench/results/sleep.json with, on the same wake bags in the same run:
 
 The wake data is the newest `make demo` run's bags (runs/*/bags) when there is one, else a
 wake period recorded here first (sim + teacher + sleep manager over ROS, 40 episodes; 10 with
-quick).
+quick), or the bags given with --bags. --pipeline-only measures the two read rates alone.
 
-    python -m sage_bench.sleep [--quick] [--out bench/results] [--domain-id N]
+    python -m sage_bench.sleep [--quick] [--out bench/results] [--domain-id N] [--bags DIR]
+                               [--pipeline-only]
 """
 
 import argparse
@@ -60,15 +61,36 @@ def raw_read(bags):
     return total, time.perf_counter() - start
 
 
-def run(out_dir, quick=False, domain_id=None):
+def pipeline_rates(bags):
+    """Return the raw read and bag -> tensors figures of bags, measured back to back."""
+    from sage_perception.encoder import encoder_config
+    from sage_sleep.learning import trainer
+    from sage_sleep.learning.experience import ExtractorConfig
+
+    raw_bytes, raw_s = raw_read(bags)
+    start = time.perf_counter()
+    memory, data = trainer.load_experience(
+        bags, ExtractorConfig(), encoder_config(),
+        ['/teacher/commands', '/arm_controller/commands'], log=lambda m: None)
+    pipeline_s = time.perf_counter() - start
+    raw_rate = raw_bytes / raw_s / 1e6
+    pipeline_rate = raw_bytes / pipeline_s / 1e6
+    figures = {'samples': len(memory), 'recorded_mb': round(raw_bytes / 1e6, 1),
+               'raw_rosbags_read_mb_s': round(raw_rate, 1),
+               'bag_to_tensors_mb_s': round(pipeline_rate, 1),
+               'pipeline_fraction_of_raw': round(pipeline_rate / raw_rate, 3),
+               'goal_fraction': 0.5, 'load_average_1min': round(os.getloadavg()[0], 2),
+               'cpu_count': os.cpu_count()}
+    return memory, data, figures
+
+
+def run(out_dir, quick=False, domain_id=None, bags=None, pipeline_only=False):
     from sage_common.processes import pick_domain_id
     from sage_common.registry import ModelRegistry
-    from sage_perception.encoder import encoder_config
+    from sage_sleep.learning import trainer
     from sage_sleep.learning.consolidation import (ConsolidationConfig, consolidation_losses,
                                                    make_batch)
-    from sage_sleep.learning.experience import ExtractorConfig
     from sage_sleep.models_cli import init_models
-    from sage_sleep.learning import trainer
     import torch
 
     out_dir = Path(out_dir)
@@ -76,22 +98,27 @@ def run(out_dir, quick=False, domain_id=None):
     root = Path(os.environ.get('SAGE_ROOT', '.'))
     work = Path(tempfile.mkdtemp(prefix='sage-bench-sleep-'))
     try:
-        bags = newest_demo_bags(root)
-        source = f'demo bags {bags}'
+        source = f'given bags {bags}'
+        if bags is None:
+            bags = newest_demo_bags(root)
+            source = f'demo bags {bags}'
         if bags is None:
             episodes = 10 if quick else 40
             bags = record_wake(work, episodes,
                                domain_id or pick_domain_id('SAGE_BENCH_DOMAIN_ID'))
             source = f'recorded here: {episodes} teacher episodes'
         print(f'wake data: {source}', flush=True)
-        raw_bytes, raw_s = raw_read(bags)
-        start = time.perf_counter()
-        memory, data = trainer.load_experience(
-            bags, ExtractorConfig(), encoder_config(),
-            ['/teacher/commands', '/arm_controller/commands'], log=lambda m: None)
-        pipeline_s = time.perf_counter() - start
-        raw_rate = raw_bytes / raw_s / 1e6
-        pipeline_rate = raw_bytes / pipeline_s / 1e6
+        memory, data, figures = pipeline_rates(bags)
+        result = {'wake_data': source, **figures, 'quick': quick, 'periods': data['periods']}
+        fraction = 100 * result['pipeline_fraction_of_raw']
+        print(f'raw rosbags read {result["raw_rosbags_read_mb_s"]} MB/s, bag -> tensors '
+              f'{result["bag_to_tensors_mb_s"]} MB/s ({fraction:.0f}% of raw; goal 50%) over '
+              f'{result["recorded_mb"]} MB, {result["samples"]} samples;'
+              f' load average {result["load_average_1min"]} on {result["cpu_count"]} cores',
+              flush=True)
+        if pipeline_only:
+            (out_dir / 'sleep.json').write_text(json.dumps(result, indent=2) + '\n')
+            return result
 
         registry = ModelRegistry(work / 'models')
         init_models(registry, seed=0, log=lambda m: None)
@@ -119,26 +146,17 @@ def run(out_dir, quick=False, domain_id=None):
              str(work / 'sleep'), '--steps', str(steps), '--threads', '1'])
         report = trainer.run_sleep(args, log=lambda m: None)
         sleep_s = time.perf_counter() - start
-        result = {
-            'wake_data': source, 'samples': len(memory),
-            'recorded_mb': round(raw_bytes / 1e6, 1),
-            'raw_rosbags_read_mb_s': round(raw_rate, 1),
-            'bag_to_tensors_mb_s': round(pipeline_rate, 1),
-            'pipeline_fraction_of_raw': round(pipeline_rate / raw_rate, 3),
-            'goal_fraction': 0.5,
+        result.update({
             'consolidation_step_s_median': round(step_s, 3),
             'consolidation_samples_per_s': round(cfg.batch_size * cfg.seq_len / step_s, 1),
             'sleep_steps': steps, 'sleep_wall_s': round(sleep_s, 1),
-            'sleep_decision': report['decision'], 'quick': quick,
-            'periods': data['periods'],
-        }
+            'sleep_decision': report['decision'],
+        })
     finally:
         shutil.rmtree(work, ignore_errors=True)
     (out_dir / 'sleep.json').write_text(json.dumps(result, indent=2) + '\n')
-    print(f'raw rosbags read {result["raw_rosbags_read_mb_s"]} MB/s, bag -> tensors '
-          f'{result["bag_to_tensors_mb_s"]} MB/s ({100 * result["pipeline_fraction_of_raw"]:.0f}%'
-          f' of raw; goal 50%); consolidation {result["consolidation_samples_per_s"]} '
-          f'samples/s; one sleep of {steps} steps: {result["sleep_wall_s"]} s')
+    print(f'consolidation {result["consolidation_samples_per_s"]} samples/s; one sleep of '
+          f'{steps} steps: {result["sleep_wall_s"]} s')
     return result
 
 
@@ -151,8 +169,14 @@ def main(argv=None):
     parser.add_argument('--out', default=str(results_dir()))
     parser.add_argument('--domain-id', type=int, default=None,
                         help='ROS_DOMAIN_ID when wake data must be recorded first')
+    parser.add_argument('--bags', default=None,
+                        help='bag root of wake periods to measure (default: the newest demo '
+                             "run's, else recorded here)")
+    parser.add_argument('--pipeline-only', action='store_true',
+                        help='only the raw read and bag -> tensors rates (no training)')
     args = parser.parse_args(argv)
-    run(args.out, quick=args.quick, domain_id=args.domain_id)
+    run(args.out, quick=args.quick, domain_id=args.domain_id, bags=args.bags,
+        pipeline_only=args.pipeline_only)
     return 0
 
 

@@ -5,9 +5,18 @@ sensor_msgs Image and JointState -> numpy, without ROS-only helpers (no cv_bridg
 Decoding is zero-copy where the layout allows it (`np.frombuffer` over `msg.data`, strided
 for row padding). Bad input raises DecodeError whose `reason` is a short counter key. Images
 are filled from numpy by sage_common.messages.fill_image.
+
+`image_from_cdr(raw)` reads a serialized sensor_msgs/Image (a recorded bag's bytes) straight
+from its CDR layout, without deserialising it field by field: the header, size and encoding
+are unpacked at their offsets and the pixels are a zero-copy view of the buffer. The result
+(`CdrImage`) has the message's attributes, so decode_color/decode_depth take it like a message.
+`joint_state_from_cdr(raw)` does the same for sensor_msgs/JointState (the arrays are views).
 """
 
+import struct
+
 import numpy as np
+from sage_common import cdr
 from sage_common.messages import COLOR_ENCODINGS, DEPTH_ENCODINGS, ENCODINGS
 
 MAX_SIDE = 16384
@@ -62,6 +71,144 @@ def image_to_array(msg, allowed=ENCODINGS):
 
 def _native():
     return '<' if np.little_endian else '>'
+
+
+class CdrImage:
+    """The fields of a sensor_msgs/Image read from CDR; `data` is a uint8 view of the buffer."""
+
+    __slots__ = ('stamp_ns', 'frame_id', 'height', 'width', 'encoding', 'is_bigendian',
+                 'step', 'data')
+
+    def __init__(self, stamp_ns, frame_id, height, width, encoding, is_bigendian, step, data):
+        self.stamp_ns = stamp_ns
+        self.frame_id = frame_id
+        self.height = height
+        self.width = width
+        self.encoding = encoding
+        self.is_bigendian = is_bigendian
+        self.step = step
+        self.data = data
+
+    def __repr__(self):
+        return (f'CdrImage({self.width}x{self.height} {self.encoding} step {self.step}, '
+                f'stamp {self.stamp_ns} ns)')
+
+
+def image_from_cdr(raw, allowed=ENCODINGS):
+    """
+    Return the CdrImage of one serialized sensor_msgs/Image (CDR, either byte order).
+
+    Layout after the 4-byte encapsulation header (alignment relative to its end): stamp sec
+    int32, nanosec uint32; frame_id string (uint32 length with the NUL, bytes, align 4);
+    height, width uint32; encoding string; is_bigendian uint8; align 4; step uint32; data
+    sequence<uint8> (uint32 length, bytes). Raises DecodeError, never returns garbage: an
+    unknown encoding, data whose length is not height*step, a step shorter than a row of
+    width pixels, a string or sequence running past the buffer.
+    """
+    buf = memoryview(raw)
+    total = len(buf)
+    try:
+        order = cdr.byte_order(buf)
+    except cdr.CdrError as exc:
+        raise DecodeError('malformed', f'Image: {exc}') from None
+    try:
+        stamp_ns, frame_id, pos = cdr.header(buf, order)
+        pos = cdr.align(pos, 4)
+        height, width = cdr.U32_PAIR[order].unpack_from(buf, pos)
+        encoding, pos = cdr.string(buf, pos + 8, order)
+        is_bigendian = buf[pos]
+        pos = cdr.align(pos + 1, 4)
+        step, size = cdr.U32_PAIR[order].unpack_from(buf, pos)
+    except cdr.CdrError as exc:
+        raise DecodeError('truncated', f'Image: {exc}') from None
+    except (struct.error, IndexError):
+        raise DecodeError('truncated', f'Image CDR ends inside its header ({total} bytes)') \
+            from None
+    pos += 8
+    if encoding not in allowed:
+        raise DecodeError('unsupported_encoding',
+                          f'encoding {encoding!r} not in {sorted(allowed)}')
+    if pos + size > total:
+        raise DecodeError('truncated', f'data of {size} bytes runs past the end of the '
+                          f'{total}-byte message')
+    channels, kind = allowed[encoding]
+    row_bytes = width * channels * np.dtype(kind).itemsize
+    if size != height * step or step < row_bytes:
+        raise DecodeError('size_mismatch', f'{width}x{height} {encoding} step {step}: data '
+                          f'{size} bytes, expected height*step {height * step} and step >= '
+                          f'{row_bytes}')
+    data = np.frombuffer(buf, np.uint8, size, pos)
+    return CdrImage(stamp_ns, frame_id, height, width, encoding, bool(is_bigendian), step,
+                    data)
+
+
+class CdrJointState:
+    """The fields of a sensor_msgs/JointState read from CDR; the arrays view the buffer."""
+
+    __slots__ = ('stamp_ns', 'frame_id', 'name', 'position', 'velocity', 'effort')
+
+    def __init__(self, stamp_ns, frame_id, name, position, velocity, effort):
+        self.stamp_ns = stamp_ns
+        self.frame_id = frame_id
+        self.name = name
+        self.position = position
+        self.velocity = velocity
+        self.effort = effort
+
+
+class _JointLayout:
+    """Where the arrays of one JointState layout are: messages of a topic share it."""
+
+    __slots__ = ('size', 'head', 'names_end', 'tail', 'frame_id', 'names', 'arrays')
+
+    def __init__(self, raw, names_end, frame_id, names, arrays):
+        self.size, self.head, self.names_end = len(raw), bytes(raw[:4]), names_end
+        self.tail = bytes(raw[cdr.HEADER + 8:names_end])
+        self.frame_id, self.names = frame_id, names
+        self.arrays = arrays  # ((count, where the count is, where the doubles start), ...)
+
+    def matches(self, raw, u32):
+        return (len(raw) == self.size and raw[:4] == self.head
+                and raw[cdr.HEADER + 8:self.names_end] == self.tail
+                and all(u32.unpack_from(raw, at)[0] == n for n, at, _ in self.arrays))
+
+
+_joint_layout = None  # the last JointState layout read (per process)
+
+
+def joint_state_from_cdr(raw):
+    """
+    Return the CdrJointState of one serialized sensor_msgs/JointState.
+
+    Layout: header, name string[], then position, velocity, effort float64[] (each a uint32
+    count, then, when not empty, 8-aligned doubles). Bytes past effort are allowed (rmw
+    pads). Raises DecodeError('malformed') when a count or string runs past the buffer.
+    A message of the same size whose encapsulation, frame_id, names and array lengths are
+    those of the previous one has its arrays at the same offsets: only the stamp is read.
+    """
+    global _joint_layout
+    layout = _joint_layout
+    order = '<' if len(raw) > 1 and raw[1] == 1 else '>'
+    if layout is not None and layout.matches(raw, cdr.U32[order]):
+        sec, nanosec = cdr.STAMP[order].unpack_from(raw, cdr.HEADER)
+        dtype = cdr.F64[order]
+        return CdrJointState(sec * 1_000_000_000 + nanosec, layout.frame_id, list(layout.names),
+                             *(np.frombuffer(raw, dtype, n, at) for n, _, at in layout.arrays))
+    buf = memoryview(raw)
+    try:
+        order = cdr.byte_order(buf)
+        stamp_ns, frame_id, pos = cdr.header(buf, order)
+        names, names_end = cdr.strings(buf, pos, order)
+        values, arrays, pos = [], [], names_end
+        for _ in range(3):
+            at = cdr.align(pos, 4)
+            array, pos = cdr.float64s(buf, pos, order)
+            values.append(array)
+            arrays.append((array.size, at, pos - 8 * array.size))
+    except cdr.CdrError as exc:
+        raise DecodeError('malformed', f'JointState: {exc}') from None
+    _joint_layout = _JointLayout(buf, names_end, frame_id, names, tuple(arrays))
+    return CdrJointState(stamp_ns, frame_id, list(names), *values)
 
 
 def color_to_rgb(image, encoding):

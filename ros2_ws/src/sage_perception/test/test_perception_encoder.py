@@ -10,7 +10,8 @@ from sage_common.onnx_runtime import create_session
 from sage_common.registry import ModelError, ModelRegistry
 from sage_perception import layout
 from sage_perception.context_core import load_runtime
-from sage_perception.encoder import (build_encoder, DEFAULT_ENCODER_CONFIG, initial_hidden,
+from sage_perception.encoder import (build_encoder, color_frames, DEFAULT_ENCODER_CONFIG,
+                                     depth_frames, encoder_config, initial_hidden,
                                      INPUT_NAMES, load_encoder_torch, preprocess,
                                      publish_encoder, publish_initial_encoder,
                                      spatial_softmax)
@@ -183,3 +184,50 @@ def test_history_is_a_register_of_the_last_frames_and_sequences_match_steps():
         other = model.forward_sequence(altered, depth, joints, presence)
     assert not torch.allclose(other[:, k - 1], together[:, k - 1])
     assert torch.allclose(other[:, k:], together[:, k:], atol=1e-6)
+
+
+def _reference_color(rgb, size):
+    """Resize as before, frame by frame: every k-th pixel, then INTER_AREA."""
+    import cv2
+
+    k = max(1, min(rgb.shape[:2]) // (2 * size))
+    small = cv2.resize(np.ascontiguousarray(rgb[::k, ::k]), (size, size),
+                       interpolation=cv2.INTER_AREA)
+    return small.transpose(2, 0, 1)
+
+
+def _reference_depth(metres, size, max_depth):
+    import cv2
+
+    k = max(1, min(metres.shape) // (2 * size))
+    clean = np.nan_to_num(np.ascontiguousarray(metres[::k, ::k]), nan=0.0, posinf=0.0,
+                          neginf=0.0)
+    clean = np.clip(clean, 0.0, np.float32(max_depth)) / np.float32(max_depth)
+    return cv2.resize(clean, (size, size), interpolation=cv2.INTER_AREA)[None]
+
+
+@pytest.mark.parametrize('shape', [(64, 64), (128, 128), (128, 192), (48, 64), (480, 640),
+                                   (100, 90)])
+def test_frames_in_bulk_match_the_frame_by_frame_resize(shape):
+    """Same size: exact; integer factors (block means): within one grey level; else OpenCV."""
+    config = encoder_config()
+    size, max_depth = config['image_size'], config['max_depth_m']
+    rng = np.random.default_rng(3)
+    rgb = rng.integers(0, 256, (5,) + shape + (3,), dtype=np.uint8)
+    metres = (rng.random((5,) + shape) * 5).astype(np.float32)
+    metres[:, 0, :3] = [np.nan, np.inf, -1.0]
+    colors, depths = color_frames(rgb, config), depth_frames(metres, config)
+    assert colors.shape == (5, 3, size, size) and colors.dtype == np.uint8
+    assert depths.shape == (5, 1, size, size) and depths.dtype == np.float32
+    for i in range(5):
+        ref = _reference_color(rgb[i], size).astype(int)
+        assert np.abs(colors[i].astype(int) - ref).max() <= 1
+        np.testing.assert_allclose(depths[i], _reference_depth(metres[i], size, max_depth),
+                                   atol=1e-6)
+        if shape == (size, size):
+            np.testing.assert_array_equal(colors[i], ref)
+        # The node's preprocess is the same definition, one frame at a time.
+        feeds = preprocess(rgb[i], metres[i], None, None, None, config)
+        np.testing.assert_array_equal(feeds['color'][0],
+                                      colors[i] * np.float32(1.0 / 255.0))
+        np.testing.assert_array_equal(feeds['depth'][0], depths[i])

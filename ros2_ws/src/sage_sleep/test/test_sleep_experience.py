@@ -155,3 +155,24 @@ def test_memory_ring_buffer_keeps_the_newest_and_episode_boundaries():
 def test_empty_memory_is_a_clear_error():
     with pytest.raises(ValueError, match='empty'):
         ExperienceMemory(4).sample(1, np.random.default_rng(0))
+
+
+@pytest.mark.parametrize('chunks', [[14], [3, 0, 5, 6], [25], [7, 9]])
+def test_memory_extend_columns_is_add_of_each_sample(chunks):
+    """Stacked samples go in with one copy, wrapping the ring like add() one by one."""
+    one, bulk, i = ExperienceMemory(capacity=10), ExperienceMemory(capacity=10), 0
+    for n in chunks:
+        samples = [fake_sample(i + k, ep=(i + k) // 4) for k in range(n)]
+        i += n
+        one.extend(samples)
+        columns = {f: np.stack([getattr(s, f) for s in samples]) if n else
+                   np.zeros((0,) + getattr(fake_sample(0, 0), f).shape)
+                   for f in ExperienceMemory.FIELDS}
+        columns['stamp_ns'] = np.array([s.stamp_ns for s in samples], np.int64)
+        columns['episode'] = np.array([s.episode for s in samples], np.int64)
+        columns['depth_present'] = np.array([s.depth_present for s in samples], bool)
+        assert bulk.extend_columns(columns) == n
+    assert len(one) == len(bulk)
+    a, b = one.get(one._order()), bulk.get(bulk._order())
+    for name in a:
+        np.testing.assert_array_equal(a[name], b[name], err_msg=name)

@@ -60,12 +60,18 @@ class ExtractorConfig:
 
 
 def stamp_ns_of(msg, fallback_ns):
-    """Return the header stamp of a message in ns, or fallback_ns when it has none/zero."""
-    header = getattr(msg, 'header', None)
-    if header is None:
-        return fallback_ns
-    stamp = header.stamp
-    ns = int(stamp.sec) * NS + int(getattr(stamp, 'nanosec', 0))
+    """
+    Return the header stamp of a message in ns, or fallback_ns when it has none/zero.
+
+    A message read straight from CDR (sage_perception.decode.CdrImage) carries it as stamp_ns.
+    """
+    ns = getattr(msg, 'stamp_ns', None)
+    if ns is None:
+        header = getattr(msg, 'header', None)
+        if header is None:
+            return fallback_ns
+        stamp = header.stamp
+        ns = int(stamp.sec) * NS + int(getattr(stamp, 'nanosec', 0))
     return ns if ns > 0 else fallback_ns
 
 
@@ -75,7 +81,11 @@ class SampleExtractor:
 
     decode_color(msg) -> (3, H, W) uint8 and decode_depth(msg) -> (1, H, W) float32 turn the
     image messages into encoder inputs (the perception package's preprocessing, so training
-    sees what the node feeds its model); they raise ValueError on bad images.
+    sees what the node feeds its model); they raise ValueError on bad images. They may
+    instead return full-size frames that a batch step turns into encoder inputs later
+    (sample_cache.decode_period's `finish`); that step then also sets the depth of samples
+    without one (depth_present False), which the extractor fills with zeros shaped after
+    color[0].
     """
 
     def __init__(self, config, decode_color, decode_depth):
@@ -106,7 +116,7 @@ class SampleExtractor:
                 self.skipped['bad_depth'] += 1
         elif topic == cfg.action_topic:
             targets = np.asarray(msg.data, dtype=np.float32)
-            if targets.shape != (len(cfg.joint_names),) or not np.all(np.isfinite(targets)):
+            if targets.shape != (len(cfg.joint_names),) or not np.isfinite(targets).all():
                 self.skipped['bad_command'] += 1
             elif self._episode_running():
                 self._commands.append((receive_ns, targets))
@@ -154,7 +164,7 @@ class SampleExtractor:
             self._joint_index = None  # joint order changed: look the names up again
             self.skipped['joints_bad_layout'] += 1
             return
-        if not (np.all(np.isfinite(pos)) and np.all(np.isfinite(vel))):
+        if not (np.isfinite(pos).all() and np.isfinite(vel).all()):
             self.skipped['joints_non_finite'] += 1
             return
         self._joints.append((stamp, pos, vel, eff))
@@ -266,6 +276,30 @@ class ExperienceMemory:
     def extend(self, samples):
         for s in samples:
             self.add(s)
+
+    def extend_columns(self, columns):
+        """
+        Store stacked samples, oldest first; return how many were given.
+
+        columns holds what get() returns: an (N, ...) array per FIELDS entry, and stamp_ns,
+        episode and depth_present. The same as add() of each sample in turn, in one copy.
+        """
+        n = len(columns['stamp_ns'])
+        if n == 0:
+            return 0
+        if self._arrays is None:
+            self._arrays = {f: np.zeros((self.capacity,) + columns[f].shape[1:],
+                                        columns[f].dtype) for f in self.FIELDS}
+        keep = slice(max(0, n - self.capacity), n)   # a wrap overwrites all but the last
+        where = (self._next + np.arange(n)[keep]) % self.capacity
+        for f in self.FIELDS:
+            self._arrays[f][where] = columns[f][keep]
+        self.stamp_ns[where] = columns['stamp_ns'][keep]
+        self.episode[where] = columns['episode'][keep]
+        self.depth_present[where] = columns['depth_present'][keep]
+        self._next = (self._next + n) % self.capacity
+        self.size = min(self.size + n, self.capacity)
+        return n
 
     def _order(self):
         """Return storage indices oldest first."""

@@ -2,8 +2,8 @@
 """
 A cache of decoded, aligned samples, so each closed wake period is decoded once.
 
-Decoding a wake period (deserialising every message, decoding and resizing every image,
-aligning samples) gives the same samples every time, because a closed period's bags do not
+Decoding a wake period (reading every message, decoding and resizing every image, aligning
+samples) gives the same samples every time, because a closed period's bags do not
 change. `SampleCache` keeps them in `<cache_dir>/<period id>.npz` (an uncompressed .npz: the
 sample arrays, plus `meta.json` with the extractor's skip counts, the period's read problems
 and a sha256 of the arrays), so `load_experience` builds the same memory and report without
@@ -35,7 +35,7 @@ from .experience import ExperienceMemory, Sample, SampleExtractor
 from ..recording.bag_reader import iter_messages
 from ..recording.segments import is_complete, PERIOD_RE, PeriodIndex, SEGMENT_RE
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: Image read from CDR, frames resized in batches
 CACHE_DIR = '.sample_cache'
 ENCODER_KEYS = ('image_size', 'max_depth_m')   # the encoder config that decoding reads
 DTYPES = {'color': np.uint8, 'depth': np.float32, 'joint_pos': np.float32,
@@ -78,18 +78,58 @@ class PeriodSamples:
     problems: list       # what could not be read in the period's segments
 
 
-def decode_period(period, config, decode_color, decode_depth):
-    """Return the PeriodSamples of a wake period, streamed out of its bags as iterated."""
+BATCH_SAMPLES = 256          # samples whose frames `finish` turns into inputs at once
+BATCH_BYTES = 64 << 20       # ... or fewer, when their full-size frames hold this much
+
+
+def decode_period(period, config, decode_color, decode_depth, finish=None, decoders=None):
+    """
+    Return the PeriodSamples of a wake period, streamed out of its bags as iterated.
+
+    decoders ({message type: function of the raw CDR}, see bag_reader.iter_messages) read
+    messages without rosbags' deserialisation; each one they refuse as malformed is skipped
+    and counted as `malformed_<type>` (and named in the problems). With finish, the decode
+    functions return full-size frames and finish(samples) turns the frames of a batch of
+    samples into encoder inputs in place, in one vectorised call per frame size.
+    """
     extractor = SampleExtractor(config, decode_color, decode_depth)
     problems = []
+    counted = {}
+    for msgtype, decode in (decoders or {}).items():
+        counted[msgtype] = _counting(decode, extractor.skipped,
+                                     f'malformed_{msgtype.rsplit("/", 1)[-1]}')
 
     def stream():
+        batch, held = [], 0
         for topic, stamp, msg in iter_messages(period, topics=config.topics(),
-                                               log=problems.append):
-            yield from extractor.feed(topic, stamp, msg)
+                                               log=problems.append, decoders=counted):
+            samples = extractor.feed(topic, stamp, msg)
+            if finish is None:
+                yield from samples
+                continue
+            for sample in samples:
+                batch.append(sample)
+                held += sample.color.nbytes + sample.depth.nbytes
+            if len(batch) >= BATCH_SAMPLES or held >= BATCH_BYTES:
+                finish(batch)
+                yield from batch
+                batch, held = [], 0
         extractor.finish()
+        if batch:
+            finish(batch)
+            yield from batch
 
     return PeriodSamples(stream(), extractor.skipped, problems)
+
+
+def _counting(decode, counter, key):
+    def counted(raw):
+        try:
+            return decode(raw)
+        except ValueError:
+            counter[key] += 1
+            raise
+    return counted
 
 
 def _array_header(name, dtype, shape):
@@ -120,18 +160,21 @@ class SampleCache:
                  'extractor': dataclasses.asdict(config), 'segments': segments}
         return json.loads(json.dumps(parts))
 
-    def get(self, period, config, decode_color, decode_depth):
+    def get(self, period, config, decode_color, decode_depth, finish=None, decoders=None):
         """Return the period's PeriodSamples: from the cache, or decoded (and then cached)."""
+        def decode():
+            return decode_period(period, config, decode_color, decode_depth, finish, decoders)
+
         if not is_closed(period):
             self.log(f'sample cache: wake period {period.id} has an open segment; not cached')
-            return decode_period(period, config, decode_color, decode_depth)
+            return decode()
         start = time.monotonic()
         try:
             parts = self.key(period, config)
         except OSError as exc:  # a segment vanished (pruned) meanwhile: read what is there
             self.log(f'sample cache: wake period {period.id}: cannot hash its segments '
                      f'({exc}); not cached')
-            return decode_period(period, config, decode_color, decode_depth)
+            return decode()
         path = self.path(period)
         try:
             cached = self._read(path, parts, period)
@@ -147,7 +190,7 @@ class SampleCache:
             self.log(f'sample cache: wake period {period.id}: {len(cached.samples)} samples '
                      f'from {path} in {time.monotonic() - start:.2f} s')
             return cached
-        decoded = decode_period(period, config, decode_color, decode_depth)
+        decoded = decode()
         decoded.samples = list(decoded.samples)
         self._write(path, parts, period, decoded)
         return decoded

@@ -8,8 +8,11 @@ Reading the recorded day back: wake periods, their segments in order, decoded me
     episodes = list_episodes(periods[0])        # from /sim/episode
 
 Messages are decoded with the definitions each bag carries (rosbags dataclasses; arrays
-as numpy). A bad bag (truncated, corrupt, no metadata, unknown or undefined types, empty)
-is named in one clear log line and skipped; the rest is still read.
+as numpy), or, for the types given in `decoders`, by a function of the raw CDR bytes (the
+trainer reads images, joint states and commands at their offsets). A bad bag (truncated,
+corrupt, no metadata, unknown or undefined types, empty) is named in one clear log line and
+skipped; the rest is still read. A malformed message (an Image whose data is not its declared
+height*step) is skipped, named by bag and offset, and never decoded.
 """
 
 from dataclasses import dataclass, field
@@ -166,32 +169,54 @@ def _typestore_for(reader, path, log):
     return store, usable
 
 
-def iter_messages(period_or_segments, topics=None, log=LOG.warning):
+MALFORMED_NAMED = 3  # malformed messages named one by one per bag; the rest are counted
+
+
+def iter_messages(period_or_segments, topics=None, log=LOG.warning, decoders=None):
     """
     Yield (topic, stamp_ns, msg) in time order across the segments, decoded.
 
     period_or_segments is a WakePeriod, a Segment, a segment path or a list of them (in
     recording order). stamp_ns is the receive time the recorder wrote (non-decreasing
     within a wake period).
+
+    decoders maps a message type ('sensor_msgs/msg/Image') to a function of the raw CDR
+    bytes that replaces rosbags' deserialisation for it (e.g. sage_perception's
+    image_from_cdr). A ValueError from it means the payload is malformed (an Image whose
+    data is not its declared height*step): that message is skipped, never yielded, and
+    named with its bag, topic and offset (its index among the bag's messages read, and its
+    receive time); past the first few in a bag they are counted in one line.
     """
     wanted = set(topics) if topics else None
+    decoders = decoders or {}
     for item in _segments_of(period_or_segments):
         path = Path(item.path if isinstance(item, Segment) else item)
-        count = undecodable = 0
+        count = undecodable = malformed = 0
         try:
             with Reader(path) as reader:
                 store, usable = _typestore_for(reader, path, log)
                 connections = [c for c in usable if wanted is None or c.topic in wanted]
                 if not connections:
                     continue
-                for connection, stamp, raw in reader.messages(connections=connections):
+                fast = {c.id: decoders.get(c.msgtype) for c in connections}
+                for offset, (connection, stamp, raw) in enumerate(
+                        reader.messages(connections=connections)):
+                    decode = fast[connection.id]
                     try:
-                        msg = decode_cdr(store, raw, connection.msgtype)
+                        msg = (decode(raw) if decode else
+                               decode_cdr(store, raw, connection.msgtype))
                     except SerdeError as exc:  # one bad message, not a bad bag
                         undecodable += 1
                         if undecodable == 1:
                             log(f'bag {path}: a {connection.msgtype} message on '
                                 f'{connection.topic} does not decode ({exc}); skipping such')
+                        continue
+                    except ValueError as exc:  # a payload contradicting its own header
+                        malformed += 1
+                        if malformed <= MALFORMED_NAMED:
+                            log(f'bag {path}: message at offset {offset} ({connection.topic}, '
+                                f'received {stamp} ns) is a malformed {connection.msgtype} '
+                                f'({exc}); skipped, not decoded')
                         continue
                     count += 1
                     yield connection.topic, stamp, msg
@@ -200,6 +225,8 @@ def iter_messages(period_or_segments, topics=None, log=LOG.warning):
                 '; skipped the rest of it')
         if undecodable:
             log(f'bag {path}: {undecodable} messages did not decode and were skipped')
+        if malformed > MALFORMED_NAMED:
+            log(f'bag {path}: {malformed} malformed messages in all were skipped')
 
 
 def decode_cdr(store, raw, msgtype):

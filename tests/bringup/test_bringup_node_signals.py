@@ -31,6 +31,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 SIGNALS = [signal.SIGINT] * 12 + [signal.SIGTERM] * 2
 RUN_S = 1.0  # the graph runs this long between the last node ready and the signal
 SIM_CONFIG = package_share('sage_sim') / 'config'
+HL_CONFIG = package_share('sage_hl_control') / 'config'
 
 
 @pytest.fixture(scope='module')
@@ -50,7 +51,8 @@ def graph(tmp_path_factory):
         'context_node': ('sage_perception', {'params': {'model_dir': str(models)}},
                          r'context node ready'),
         'h_module': ('sage_hl_control', {'params': {'model_dir': str(models)}}, r'H-module v'),
-        'l_module': ('sage_hl_control', {'params': {'model_dir': str(models)}},
+        'l_module': ('sage_hl_control', {'params_file': HL_CONFIG / 'l_module.yaml',
+                                         'params': {'model_dir': str(models)}},
                      r'active: publishing'),
         'sleep_manager': ('sage_sleep', {'params_file': sleep_params},
                           r'wake period \S+ begins'),

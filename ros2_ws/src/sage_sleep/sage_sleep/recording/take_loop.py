@@ -20,6 +20,7 @@ import threading
 
 from rclpy.callback_groups import CallbackGroup
 from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
+from sage_common.node import block_stop_signals
 
 
 class NotExecuted(CallbackGroup):
@@ -74,6 +75,7 @@ class RawTakeLoop:
         return ended
 
     def _run(self):
+        block_stop_signals()  # SIGINT/SIGTERM go to the main thread, which stops the node
         while not self._stopping:
             try:
                 self._serve(self._subs)

@@ -92,6 +92,9 @@ def publish(group, seconds):
     while time.monotonic() < deadline and any(p.get_subscription_count() == 0
                                               for _, p, _, _ in publishers):
         time.sleep(0.05)
+    # the publisher matched the reader; give the reader time to match the publisher too
+    # (until then reliable samples are not delivered, and would count as drops)
+    time.sleep(2.0)
     print('BENCH_READY', flush=True)
     start = time.monotonic()
     due = {topic: start for topic, _, _, _ in publishers}

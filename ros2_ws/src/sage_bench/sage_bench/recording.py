@@ -134,12 +134,13 @@ def _thread_cpu(pid):
 
 
 def _thread_shares(before, after, pid, elapsed):
-    """Return {thread: share of one core}: the main thread, DDS threads, the others by id."""
+    """Return {thread: share of one core}: the main thread, named threads, the others by id."""
     shares = {}
+    process_name = after.get(pid, ('', 0.0))[0]
     for tid, (name, cpu) in sorted(after.items()):
         used = cpu - before.get(tid, (name, 0.0))[1]
         label = 'main (executor)' if tid == pid else (
-            name if name.startswith('dds.') else f'thread {tid}')
+            name if name != process_name else f'thread {tid}')
         shares[label] = shares.get(label, 0.0) + used / elapsed
     return {k: round(v, 3) for k, v in sorted(shares.items(), key=lambda kv: -kv[1])
             if v >= 0.001}

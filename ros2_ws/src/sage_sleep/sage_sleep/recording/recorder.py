@@ -27,6 +27,15 @@ MESSAGE_OVERHEAD = 64  # MCAP message record + index entry, bytes
 BATCH_BYTES = 4 << 20  # the writer thread takes up to this much of the queue at a time
 
 
+def name_native_thread(name):
+    """Name the calling thread for the OS (top -H, /proc/<pid>/task/<tid>/comm); Linux only."""
+    try:
+        import ctypes
+        ctypes.CDLL(None).prctl(15, name.encode()[:15], 0, 0, 0)  # PR_SET_NAME
+    except (OSError, AttributeError):
+        pass
+
+
 def parse_mode(mode):
     """Return N of a per-topic recording mode: 'full' (1) or 'every:N' (N >= 1)."""
     text = str(mode).strip()
@@ -205,6 +214,7 @@ class Recorder:
 
     # -- writer thread ---------------------------------------------------------------------
     def _run(self):
+        name_native_thread('sage-rec-write')
         while True:
             batch = []
             with self._cond:

@@ -22,6 +22,8 @@ from rclpy.callback_groups import CallbackGroup
 from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 from sage_common.node import block_stop_signals
 
+from .recorder import name_native_thread
+
 
 class NotExecuted(CallbackGroup):
     """A callback group no executor runs (nor waits on): RawTakeLoop services its entities."""
@@ -76,6 +78,7 @@ class RawTakeLoop:
 
     def _run(self):
         block_stop_signals()  # SIGINT/SIGTERM go to the main thread, which stops the node
+        name_native_thread('sage-rec-take')
         while not self._stopping:
             try:
                 self._serve(self._subs)

@@ -219,7 +219,7 @@ class SleepManagerNode(Node):
         self.take_loop.add(sub, topic, self.trigger.note_teacher
                            if topic in self.teacher_topics else None)
         self.get_logger().info(f'recording {topic} [{msgtype}] with {qos_name} QoS'
-                               + (f', every {every}th message' if every > 1 else ''))
+                               + (f', keeping 1 of every {every} messages' if every > 1 else ''))
 
     def _on_take_error(self, exc):
         self.get_logger().error(f'taking recorded messages failed: {type(exc).__name__}: {exc}')

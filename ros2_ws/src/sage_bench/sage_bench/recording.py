@@ -260,8 +260,8 @@ def measure(seconds, scratch, env, pythonpath=None, window_s=5.0):
     log = (scratch / 'recorder.log').read_text(errors='replace')
     written = re.findall(r'topic (\S+): received \d+, written (\d+)', log)
     recorded = {t: int(n) for t, n in written}
-    queue_drops = {t: int(n) for t, n in re.findall(r'topic (\S+): .*?dropped \(queue\) (\d+)',
-                                                      log)}
+    queue_drops = re.findall(r'topic (\S+): .*?dropped \(queue\) (\d+)', log)
+    queue_drops = {t: int(n) for t, n in queue_drops}
     closed = re.findall(r'closed \S+ \(.*?\): \d+ messages, (\d+) bytes', log)
     bag_bytes = sum(int(n) for n in closed)
     elapsed = wall1 - wall0

@@ -23,7 +23,8 @@ def parse_topic_entry(entry):
 
 
 def message_class(msgtype):
-    """Return the installed Python class of pkg/msg/Name (or pkg/Name).
+    """
+    Return the installed Python class of pkg/msg/Name (or pkg/Name).
 
     ImportError names the missing type and the fix (source the workspace that defines it).
     """

@@ -31,7 +31,7 @@ from visualization_msgs.msg import Marker
 
 from sage_sleep.recording.msgdefs import MessageDefinitions, normalize_type, UnknownTypeError
 from sage_sleep.recording.quota import ACTIONS, DiskQuota
-from sage_sleep.recording.recorder import parse_mode, Recorder, TopicInfo
+from sage_sleep.recording.recorder import keep_freed_buffers, parse_mode, Recorder, TopicInfo
 from sage_sleep.recording.salvage import salvage_all
 from sage_sleep.recording.take_loop import RawTakeLoop
 from sage_sleep.recording.topics import bag_qos, message_class, parse_topic_entry
@@ -159,6 +159,7 @@ class SleepManagerNode(Node):
             segment_max_seconds=p['segment_max_seconds'], queue_max_bytes=p['queue_max_mb'] * MB,
             flush_period_s=p['flush_period_s'], quota=quota,
             metadata_version=p['metadata_version'], log=self.get_logger())
+        keep_freed_buffers()  # this process records: reuse message buffers (see there)
         self.take_loop = RawTakeLoop(self.context, self.recorder.offer_batch,
                                      on_error=self._on_take_error)
         self.definitions = MessageDefinitions()

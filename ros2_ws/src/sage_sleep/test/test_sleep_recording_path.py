@@ -9,7 +9,8 @@ from rosbags.rosbag2 import Reader, StoragePlugin, Writer
 from sage_sleep.recording.bag_reader import list_wake_periods
 from sage_sleep.recording.mcap_storage import BagWriter
 from sage_sleep.recording.msgdefs import MessageDefinitions
-from sage_sleep.recording.recorder import parse_mode, Recorder, TopicInfo
+from sage_sleep.recording.recorder import (keep_freed_buffers, name_native_thread, parse_mode,
+                                           Recorder, TopicInfo)
 
 DEFS = MessageDefinitions()
 STORE = DEFS.typestore
@@ -125,3 +126,19 @@ def test_sleep_offer_batch_is_bounded_counted_and_ordered(tmp_path):
             with Reader(segment.path) as reader:
                 stamps += [s for _, s, _ in reader.messages()]
     assert stamps == sorted(stamps) and len(stamps) == counts.written
+
+
+def test_sleep_recorder_process_tuning_is_harmless():
+    import sys
+    import threading
+    if sys.platform.startswith('linux'):
+        assert keep_freed_buffers() in (True, False)  # False only off glibc
+        names = []
+
+        def named():
+            name_native_thread('sage-test-name')
+            names.append(open(f'/proc/self/task/{threading.get_native_id()}/comm').read())
+        thread = threading.Thread(target=named)
+        thread.start()
+        thread.join()
+        assert names == ['sage-test-name\n']

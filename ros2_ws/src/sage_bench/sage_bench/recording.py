@@ -6,10 +6,15 @@ Two publisher processes send 640x480 rgb8 colour and 32FC1 depth at 30 Hz, joint
 100 Hz, 4K contexts and 256-D compressed contexts at 30 Hz and commands at 100 Hz (reliable
 QoS, so what DDS delivers is what the recorder must keep). The sleep_manager node records
 them; the figures are bytes/s written, drops per topic, the recorder's CPU share of one
-core, and, as the ceiling, the raw rosbags MCAP writer's bytes/s rewriting the same recorded
-messages in this process.
+core (total and per thread: executor, take loop, writer, DDS), and, as the ceiling, the raw
+rosbags MCAP writer's bytes/s rewriting the same recorded messages in this process, beside
+the recorder's own storage (`sage_sleep.recording.mcap_storage.BagWriter`) doing the same.
 
-    python -m sage_bench.recording [--quick] [--out bench/results]
+`--baseline-ref REF` first runs the same load against the sleep_manager of git REF (its
+sage_sleep package from `git archive`, the rest of the workspace as installed), so the old
+and the new recorder are measured in one run; `--seconds` overrides the duration.
+
+    python -m sage_bench.recording [--quick] [--seconds S] [--baseline-ref REF] [--out DIR]
 """
 
 import argparse
@@ -18,6 +23,8 @@ import os
 from pathlib import Path
 import re
 import shutil
+import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -85,6 +92,9 @@ def publish(group, seconds):
     while time.monotonic() < deadline and any(p.get_subscription_count() == 0
                                               for _, p, _, _ in publishers):
         time.sleep(0.05)
+    # the publisher matched the reader; give the reader time to match the publisher too
+    # (until then reliable samples are not delivered, and would count as drops)
+    time.sleep(2.0)
     print('BENCH_READY', flush=True)
     start = time.monotonic()
     due = {topic: start for topic, _, _, _ in publishers}
@@ -109,11 +119,43 @@ def _cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
 
 
-def _raw_writer_ceiling(bag_root, scratch):
-    """Rewrite every recorded message with a bare rosbags MCAP writer; return bytes/s."""
+def _thread_cpu(pid):
+    """Return {tid: (name, cpu seconds)} of the threads of pid."""
+    out = {}
+    for task in Path(f'/proc/{pid}/task').iterdir():
+        try:
+            fields = (task / 'stat').read_text().rsplit(')', 1)[1].split()
+            name = (task / 'comm').read_text().strip()
+        except OSError:
+            continue
+        out[int(task.name)] = (name, (int(fields[11]) + int(fields[12])) /
+                               os.sysconf('SC_CLK_TCK'))
+    return out
+
+
+def _thread_shares(before, after, pid, elapsed):
+    """Return {thread: share of one core}: the main thread, named threads, the others by id."""
+    shares = {}
+    process_name = after.get(pid, ('', 0.0))[0]
+    for tid, (name, cpu) in sorted(after.items()):
+        used = cpu - before.get(tid, (name, 0.0))[1]
+        label = 'main (executor)' if tid == pid else (
+            name if name != process_name else f'thread {tid}')
+        shares[label] = shares.get(label, 0.0) + used / elapsed
+    return {k: round(v, 3) for k, v in sorted(shares.items(), key=lambda kv: -kv[1])
+            if v >= 0.001}
+
+
+def _writer_ceilings(bag_root, scratch):
+    """
+    Rewrite every recorded message with bare MCAP writers; return ({name: bytes/s}, bytes).
+
+    rosbags' own Writer, and the recorder's storage (BagWriter, the same bytes on disk).
+    """
     from rosbags.rosbag2 import Reader, StoragePlugin, Writer
 
     from sage_sleep.recording.bag_reader import list_wake_periods
+    from sage_sleep.recording.mcap_storage import BagWriter
 
     messages = []
     connections = {}
@@ -124,32 +166,43 @@ def _raw_writer_ceiling(bag_root, scratch):
                     connections[connection.topic] = connection
                 for connection, stamp, raw in reader.messages():
                     messages.append((connection.topic, stamp, raw))
-    target = Path(scratch) / 'raw_writer'
     total = sum(len(raw) for _, _, raw in messages)
-    start = time.perf_counter()
-    writer = Writer(target, version=8, storage_plugin=StoragePlugin.MCAP)
-    writer.open()
-    out = {t: writer.add_connection(t, c.msgtype, msgdef=c.msgdef.data, rihs01=c.digest)
-           for t, c in connections.items()}
-    for topic, stamp, raw in messages:
-        writer.write(out[topic], stamp, raw)
-    writer.close()
-    took = time.perf_counter() - start
-    shutil.rmtree(target)
-    return total / took if took > 0 else 0.0, total
+    rates = {}
+    for name, writer_class in (('rosbags', Writer), ('sage_bag_writer', BagWriter)):
+        target = Path(scratch) / f'raw_writer_{name}'
+        start = time.perf_counter()
+        writer = writer_class(target, version=8, storage_plugin=StoragePlugin.MCAP)
+        writer.open()
+        out = {t: writer.add_connection(t, c.msgtype, msgdef=c.msgdef.data, rihs01=c.digest)
+               for t, c in connections.items()}
+        for topic, stamp, raw in messages:
+            writer.write(out[topic], stamp, raw)
+        writer.close()
+        took = time.perf_counter() - start
+        shutil.rmtree(target)
+        rates[name] = total / took if took > 0 else 0.0
+    return rates, total
 
 
-def run(out_dir, quick=False):
-    """Run the benchmark, write <out_dir>/recording.json and return the figures."""
-    from sage_common.processes import (executable_path, node_environment, pick_domain_id,
-                                       ros_args)
+def _baseline_tree(ref, scratch):
+    """Return a directory holding git ref's sage_sleep package (for PYTHONPATH)."""
+    root = Path(__file__).resolve().parents[4]
+    target = Path(scratch) / 'baseline'
+    target.mkdir()
+    archive = subprocess.run(['git', '-C', str(root), 'archive', ref,
+                              'ros2_ws/src/sage_sleep/sage_sleep'],
+                             check=True, capture_output=True).stdout
+    subprocess.run(['tar', '-x', '-C', str(target), '--strip-components', '3'],
+                   input=archive, check=True)
+    return target
+
+
+def measure(seconds, scratch, env, pythonpath=None, window_s=5.0):
+    """Record seconds of the load with one sleep_manager; return its figures and bag root."""
+    from sage_common.processes import executable_path, ros_args
 
     from sage_sleep.recording.bag_reader import list_wake_periods
 
-    seconds = SECONDS_QUICK if quick else SECONDS_FULL
-    domain = pick_domain_id('SAGE_BENCH_DOMAIN_ID')
-    env = node_environment(domain_id=domain)
-    scratch = Path(tempfile.mkdtemp(prefix='sage_bench_recording_'))
     bag_root = scratch / 'bags'
     topics = [f'{t} {m} reliable' for group in STREAMS.values() for t, m, _ in group]
     params = scratch / 'params.yaml'
@@ -158,11 +211,16 @@ def run(out_dir, quick=False):
         'segment_max_mb': 256.0, 'segment_max_seconds': 120.0, 'qos_depth': 50,
         # a 10 min run offers ~37 GB: keep the newest 4 GiB (pruning is part of the load)
         'quota_mb': 4096.0, 'quota_action': 'prune'}}}))
+    if pythonpath:
+        env = dict(env, PYTHONPATH=os.pathsep.join(
+            [str(pythonpath)] + [p for p in [env.get('PYTHONPATH')] if p]))
     recorder = subprocess.Popen(
         [str(executable_path('sage_sleep', 'sleep_manager')),
          *ros_args(params_files=[params])], env=env, stdout=open(scratch / 'recorder.log', 'wb'),
         stderr=subprocess.STDOUT, start_new_session=True)
     pubs = {}
+    windows = []
+    loads = []  # the machine's 1-min load average at each window (other work slows DDS)
     try:
         for group in STREAMS:
             pubs[group] = subprocess.Popen(
@@ -173,53 +231,109 @@ def run(out_dir, quick=False):
             line = proc.stdout.readline()
             if 'BENCH_READY' not in line:
                 raise RuntimeError(f'publisher did not get ready: {line!r}')
+        threads0 = _thread_cpu(recorder.pid)
         cpu0, wall0 = _cpu_seconds(recorder.pid), time.monotonic()
+        last = (cpu0, wall0)
+        while all(proc.poll() is None for proc in pubs.values()):
+            time.sleep(0.2)
+            now = time.monotonic()
+            if now - last[1] >= window_s:
+                cpu = _cpu_seconds(recorder.pid)
+                windows.append((cpu - last[0]) / (now - last[1]))
+                loads.append(os.getloadavg()[0])
+                last = (cpu, now)
+        cpu1, wall1 = _cpu_seconds(recorder.pid), time.monotonic()
+        threads1 = _thread_cpu(recorder.pid)
         published = {}
         for proc in pubs.values():
             for line in proc.stdout:
                 if line.startswith('BENCH_COUNTS '):
                     published.update(json.loads(line.split(' ', 1)[1]))
             proc.wait(60)
-        cpu1, wall1 = _cpu_seconds(recorder.pid), time.monotonic()
     finally:
         for proc in pubs.values():
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
-        recorder.send_signal(2)
+        recorder.send_signal(signal.SIGTERM)  # SIGINT: ignored when run in the background
         recorder.wait(60)
-    periods = list_wake_periods(bag_root)
     log = (scratch / 'recorder.log').read_text(errors='replace')
     written = re.findall(r'topic (\S+): received \d+, written (\d+)', log)
     recorded = {t: int(n) for t, n in written}
+    queue_drops = re.findall(r'topic (\S+): .*?dropped \(queue\) (\d+)', log)
+    queue_drops = {t: int(n) for t, n in queue_drops}
     closed = re.findall(r'closed \S+ \(.*?\): \d+ messages, (\d+) bytes', log)
     bag_bytes = sum(int(n) for n in closed)
-    raw_bps, raw_total = _raw_writer_ceiling(bag_root, scratch)
     elapsed = wall1 - wall0
-    result = {
+    return {
         'seconds': round(elapsed, 1),
-        'quick': quick,
         'bytes_per_s_written': round(bag_bytes / elapsed),
         'bag_bytes': bag_bytes,
         'published': published,
         'recorded': recorded,
         'lost_per_topic': {t: published[t] - recorded.get(t, 0) for t in published},
+        # of those, dropped by the recorder's own queue; the rest never reached it (DDS)
+        'recorder_queue_drops': queue_drops,
+        'load_average_1min_mean': round(statistics.mean(loads), 2) if loads else None,
         'recorder_cpu_share_of_one_core': round((cpu1 - cpu0) / elapsed, 3),
-        'raw_rosbags_mcap_writer_bytes_per_s': round(raw_bps),
-        'raw_writer_bytes': raw_total,
-        'segments_kept': sum(len(p.segments) for p in periods),
+        'recorder_cpu_share_median_of_windows': round(statistics.median(windows), 3)
+        if windows else None,
+        'window_s': window_s,
+        'recorder_cpu_share_by_thread': _thread_shares(threads0, threads1, recorder.pid,
+                                                       elapsed),
+        'segments_kept': sum(len(p.segments) for p in list_wake_periods(bag_root)),
         'pruned_segments': log.count('pruned the oldest segment'),
         'recorder_log_errors': [ln for ln in log.splitlines() if 'ERROR' in ln][:5],
+    }, bag_root
+
+
+def _summary(name, r):
+    median = r['recorder_cpu_share_median_of_windows'] or 0.0
+    return (f'{name}: {r["bytes_per_s_written"] / 1e6:.1f} MB/s written over {r["seconds"]} s, '
+            f'lost per topic {r["lost_per_topic"]}, recorder CPU '
+            f'{100 * r["recorder_cpu_share_of_one_core"]:.1f}% of a core (median of '
+            f'{r["window_s"]:.0f}-s windows {100 * median:.1f}%; '
+            f'by thread {r["recorder_cpu_share_by_thread"]}); queue drops '
+            f'{r["recorder_queue_drops"]}; load average {r["load_average_1min_mean"]}')
+
+
+def run(out_dir, quick=False, seconds=None, baseline_ref=None):
+    """Run the benchmark, write <out_dir>/recording.json and return the figures."""
+    from sage_common.processes import node_environment, pick_domain_id
+
+    seconds = seconds or (SECONDS_QUICK if quick else SECONDS_FULL)
+    domain = pick_domain_id('SAGE_BENCH_DOMAIN_ID')
+    env = node_environment(domain_id=domain)
+    scratch = Path(tempfile.mkdtemp(prefix='sage_bench_recording_'))
+    try:
+        baseline = None
+        if baseline_ref:
+            (scratch / 'base').mkdir()
+            tree = _baseline_tree(baseline_ref, scratch)
+            baseline, base_bags = measure(seconds, scratch / 'base', env, pythonpath=tree)
+            baseline['ref'] = baseline_ref
+            shutil.rmtree(base_bags, ignore_errors=True)
+            print(_summary(f'recording (baseline {baseline_ref})', baseline), flush=True)
+        (scratch / 'this').mkdir()
+        result, bag_root = measure(seconds, scratch / 'this', env)
+        rates, raw_total = _writer_ceilings(bag_root, scratch)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    result.update({
+        'quick': quick,
+        'raw_rosbags_mcap_writer_bytes_per_s': round(rates['rosbags']),
+        'raw_sage_bag_writer_bytes_per_s': round(rates['sage_bag_writer']),
+        'raw_writer_bytes': raw_total,
         'goal': 'zero drops, recorder < 25% of one core',
-    }
-    shutil.rmtree(scratch, ignore_errors=True)
+    })
+    if baseline is not None:
+        result['baseline'] = baseline
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / 'recording.json').write_text(json.dumps(result, indent=1))
-    print(f'recording: {bag_bytes / elapsed / 1e6:.1f} MB/s written over {elapsed:.1f} s, '
-          f'lost per topic {result["lost_per_topic"]}, recorder CPU '
-          f'{100 * (cpu1 - cpu0) / elapsed:.1f}% of a core; raw rosbags writer ceiling '
-          f'{raw_bps / 1e6:.0f} MB/s')
+    print(_summary('recording', result) + '; raw writer ceiling: rosbags '
+          f'{rates["rosbags"] / 1e6:.0f} MB/s, the recorder\'s BagWriter '
+          f'{rates["sage_bag_writer"] / 1e6:.0f} MB/s')
     return result
 
 
@@ -233,9 +347,13 @@ def main(argv=None):
                                      description=__doc__.strip().splitlines()[0])
     parser.add_argument('--quick', action='store_true',
                         help=f'{SECONDS_QUICK:.0f} s instead of {SECONDS_FULL:.0f}')
+    parser.add_argument('--seconds', type=float, default=None,
+                        help='load duration (s), overrides --quick')
+    parser.add_argument('--baseline-ref', default=None,
+                        help="first measure the sleep_manager of this git ref (e.g. 'main')")
     parser.add_argument('--out', default=str(results_dir()))
     args = parser.parse_args(argv)
-    run(args.out, quick=args.quick)
+    run(args.out, quick=args.quick, seconds=args.seconds, baseline_ref=args.baseline_ref)
     return 0
 
 

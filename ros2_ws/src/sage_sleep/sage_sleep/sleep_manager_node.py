@@ -2,7 +2,8 @@
 """
 The sleep_manager node: records the robot's day into rosbag2 segments and runs sleeps.
 
-Wiring only: raw subscriptions feed `Recorder.offer`; the wake -> sleep -> deploy cycle is
+Wiring only: raw subscriptions, serviced by their own thread (`RawTakeLoop`: one wait set,
+no executor), feed `Recorder.offer_batch`; the wake -> sleep -> deploy cycle is
 `sleep_cycle.SleepCycle`, which this node feeds (a timer, the services, the `TrainerRun` of a
 sleep, the nodes' reload answers) and whose actions it carries out; a timer publishes
 /sage/sleep_status and /diagnostics. On start, segments left open by a crash are salvaged
@@ -31,8 +32,9 @@ from visualization_msgs.msg import Marker
 
 from .recording.msgdefs import MessageDefinitions, normalize_type, UnknownTypeError
 from .recording.quota import ACTIONS, DiskQuota
-from .recording.recorder import Recorder, TopicInfo
+from .recording.recorder import keep_freed_buffers, parse_mode, Recorder, TopicInfo
 from .recording.salvage import salvage_all
+from .recording.take_loop import RawTakeLoop
 from .recording.topics import bag_qos, message_class, parse_topic_entry
 from .sleep_cycle import CallReloads, Log, PauseRecording, PublishStatus, ResumeRecording, \
     SleepCycle, SleepTrigger, StartTrainer, TrainerRun
@@ -86,6 +88,11 @@ PARAMETERS = {
     'topics': (DEFAULT_TOPICS, 'recorded topics, one "topic type qos" entry each (type '
                'pkg/msg/Name or "auto" to take it from the graph; qos sensor, reliable or '
                'latched)', None),
+    'recording_modes': ([''], 'per-topic recording mode, "topic mode" entries: full (every '
+                        'message, the default for topics not listed) or every:N (the first of '
+                        'every N messages, e.g. a 30 Hz camera kept at 10 Hz when sleep trains '
+                        "on fewer frames; the rest counted as decimated); '' entries ignored",
+                        None),
     'sleep_schedule': ([''], "local times HH:MM at which to sleep ('' entries ignored)", None),
     'idle_teacher_topics': (['/teacher/commands'],
                             'topics whose messages count as teacher activity', None),
@@ -98,6 +105,10 @@ PARAMETERS = {
                         'LoadModel services told to load the active versions after a sleep',
                         None),
 }
+
+
+def _not_called(msg):
+    del msg
 
 
 def status_text_marker(status, frame):
@@ -135,6 +146,12 @@ class SleepManagerNode(Node):
         entries = [parse_topic_entry(e) for e in p['topics']]
         if not entries:
             raise ValueError('no topics to record (parameter topics is empty)')
+        self.every = {}
+        for entry in p['recording_modes']:
+            topic, _, mode = entry.strip().partition(' ')
+            if topic not in {t for t, _, _ in entries}:
+                raise ValueError(f'recording_modes entry {entry!r}: {topic} is not in topics')
+            self.every[topic] = parse_mode(mode)
         self.bag_root.mkdir(parents=True, exist_ok=True)
         for result in salvage_all(self.bag_root, p['metadata_version'],
                                   log=self.get_logger().warning):
@@ -146,6 +163,9 @@ class SleepManagerNode(Node):
             segment_max_seconds=p['segment_max_seconds'], queue_max_bytes=p['queue_max_mb'] * MB,
             flush_period_s=p['flush_period_s'], quota=quota,
             metadata_version=p['metadata_version'], log=self.get_logger())
+        keep_freed_buffers()  # this process records: reuse message buffers (see there)
+        self.take_loop = RawTakeLoop(self.context, self.recorder.offer_batch,
+                                     on_error=self._on_take_error)
         self.definitions = MessageDefinitions()
         self.pending = {}    # topic -> qos name, type to be taken from the graph
         self.unknown = {}    # topic -> why it is not recorded
@@ -173,6 +193,7 @@ class SleepManagerNode(Node):
         self.create_timer(0.2, self._tick)
         self.create_timer(p['status_period_s'], self._publish_status)
         self.recorder.start()
+        self.take_loop.start()
         self.get_logger().info(
             f'recording {len(self.recorder.topics)} topics into {self.bag_root} '
             f'(segments {p["segment_max_mb"]} MiB / {p["segment_max_seconds"]} s, quota '
@@ -189,18 +210,20 @@ class SleepManagerNode(Node):
             self.get_logger().error(f'not recording {topic}: unknown type {msgtype} ({exc})')
             return
         qos = qos_from_name(qos_name, self.p['qos_depth'])
-        self.recorder.add_topic(TopicInfo(topic, msgtype, msgdef, rihs01, (bag_qos(qos),)))
-        offer = self.recorder.offer
-        if topic in self.teacher_topics:
-            def callback(data, topic=topic):
-                self.trigger.note_teacher()
-                offer(topic, data)
-        else:
-            def callback(data, topic=topic):
-                offer(topic, data)
-        self.subscriptions_.append(
-            self.create_subscription(cls, topic, callback, qos, raw=True))
-        self.get_logger().info(f'recording {topic} [{msgtype}] with {qos_name} QoS')
+        every = self.every.get(topic, 1)
+        self.recorder.add_topic(TopicInfo(topic, msgtype, msgdef, rihs01, (bag_qos(qos),),
+                                          every))
+        # Taken by the take loop's thread, never by the executor (the callback is not called).
+        sub = self.create_subscription(cls, topic, _not_called, qos, raw=True,
+                                       callback_group=self.take_loop.callback_group)
+        self.subscriptions_.append(sub)
+        self.take_loop.add(sub, topic, self.trigger.note_teacher
+                           if topic in self.teacher_topics else None)
+        self.get_logger().info(f'recording {topic} [{msgtype}] with {qos_name} QoS'
+                               + (f', keeping 1 of every {every} messages' if every > 1 else ''))
+
+    def _on_take_error(self, exc):
+        self.get_logger().error(f'taking recorded messages failed: {type(exc).__name__}: {exc}')
 
     def _discover_types(self):
         graph = dict(self.get_topic_names_and_types())
@@ -328,11 +351,13 @@ class SleepManagerNode(Node):
     def stop(self):
         if self.trainer is not None:
             self.trainer.stop()
+        self.take_loop.stop()
         self.recorder.close()
         for topic, c in sorted(self.recorder.counts.items()):
             print(f'topic {topic}: received {c.received}, written {c.written}, dropped '
                   f'(queue) {c.dropped_queue}, dropped (disk budget) {c.dropped_quota}, '
-                  f'skipped while asleep {c.skipped_paused}', flush=True)
+                  f'skipped while asleep {c.skipped_paused}, decimated {c.decimated}',
+                  flush=True)
 
 
 def main(args=None):

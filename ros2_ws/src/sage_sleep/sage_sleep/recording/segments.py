@@ -20,7 +20,9 @@ from pathlib import Path
 import re
 import time
 
-from rosbags.rosbag2 import StoragePlugin, Writer
+from rosbags.rosbag2 import StoragePlugin
+
+from .mcap_storage import BagWriter
 
 INDEX = 'index.json'
 SEGMENT_RE = re.compile(r'^segment-(\d{3,})$')
@@ -130,16 +132,17 @@ class PeriodIndex:
 
 class SegmentWriter:
     """
-    One open segment: a rosbags rosbag2 Writer with MCAP storage.
+    One open segment: a rosbags rosbag2 Writer with MCAP storage (`mcap_storage.BagWriter`).
 
-    rosbags buffers MCAP chunks of 1 MiB in memory; `flush()` closes the pending chunk and
-    pushes it to the file so a crash loses at most what arrived since the last flush. That
-    uses the McapWriter's `close_chunk`/`chunk`/`bio` of rosbags 0.11 (pinned).
+    The writer keeps MCAP chunks of 1 MiB in memory (as references to the payloads); `flush()`
+    closes the pending chunk and pushes it to the file so a crash loses at most what arrived
+    since the last flush. That uses the McapWriter's `close_chunk`/`chunk`/`bio` of rosbags
+    0.11 (pinned).
     """
 
     def __init__(self, path, version=8):
         self.path = Path(path)
-        self.writer = Writer(self.path, version=version, storage_plugin=StoragePlugin.MCAP)
+        self.writer = BagWriter(self.path, version=version, storage_plugin=StoragePlugin.MCAP)
         self.writer.open()
         self.connections = {}
         self.counts = {}

@@ -20,70 +20,12 @@ import shutil
 import tempfile
 import time
 
-import numpy as np
 from sage_bench import results_dir
 
 EPISODES_FULL = 40
 EPISODES_QUICK = 6
 EPISODE_SECONDS = 3.0
 CAMERA = (64, 64)  # the demo's camera (sage_bringup/config/demo.yaml)
-
-
-def record_bags(root, episodes, seconds=EPISODE_SECONDS, size=CAMERA):
-    """Record teacher-driven episodes as wake bags at a simulated clock; return root."""
-    from sage_common.messages import fill_image
-    from sage_common.qos import reliable_qos, sensor_qos
-    from sage_interfaces.msg import EpisodeState
-    from sage_sim.robot import MujocoRobot
-    from sage_sim.teacher import ReachTeacher, TwoLinkArm
-    from sage_sleep.recording.sim_clock_bag import SimClockBag
-    from sensor_msgs.msg import Image, JointState
-    from std_msgs.msg import Float64MultiArray
-
-    topics = {'/camera/color/image_raw': ('sensor_msgs/msg/Image', sensor_qos()),
-              '/camera/depth/image_rect_raw': ('sensor_msgs/msg/Image', sensor_qos()),
-              '/joint_states': ('sensor_msgs/msg/JointState', sensor_qos()),
-              '/arm_controller/commands': ('std_msgs/msg/Float64MultiArray', reliable_qos()),
-              '/sim/episode': ('sage_interfaces/msg/EpisodeState', reliable_qos())}
-    bag = SimClockBag(root, topics)
-    robot = MujocoRobot(width=size[0], height=size[1])
-    teacher = ReachTeacher(TwoLinkArm.from_model(robot.model))
-    names = list(robot.joint_names)
-    try:
-        for seed in range(episodes):
-            goal = robot.reset(seed)
-            teacher.start(robot.joint_positions())
-            steps = int(round(seconds / robot.timestep))
-            for step in range(steps + 1):
-                running = step < steps
-                if step % 5 == 0 or not running:
-                    bag.write('/sim/episode', bag.stamp(EpisodeState(
-                        episode=seed + 1, seed=seed, running=running, step=step,
-                        goal=list(goal), effector=list(robot.effector()),
-                        distance=robot.distance(), success=robot.success())))
-                if not running:
-                    break
-                bag.write('/joint_states', bag.stamp(JointState(
-                    name=names, position=list(robot.joint_positions()),
-                    velocity=list(robot.joint_velocities()),
-                    effort=list(robot.joint_efforts()))))
-                if step % 2 == 0:
-                    target = teacher.tick(goal, robot.joint_positions(), 0.02)
-                    robot.set_target(target)
-                    bag.write('/arm_controller/commands', Float64MultiArray(data=list(target)))
-                if step % 3 == 0:
-                    rgb, depth = robot.render()
-                    bag.write('/camera/color/image_raw',
-                              bag.stamp(fill_image(Image(), rgb, 'rgb8')))
-                    bag.write('/camera/depth/image_rect_raw', bag.stamp(fill_image(
-                        Image(), np.ascontiguousarray(depth, np.float32), '32FC1')))
-                robot.step()
-                bag.advance(robot.timestep * 1e9)
-            bag.advance(200_000_000)
-    finally:
-        bag.close()
-        robot.close()
-    return root
 
 
 def raw_read(bag_root):
@@ -109,12 +51,15 @@ def _rates(episodes, nbytes, seconds):
 def run(out_dir, quick=False, bags=None):
     """Run the benchmark; write interop.json (key "dataset") in out_dir; return the figures."""
     from sage_dataset.cli import dir_bytes, export_dataset, import_dataset
+    from sage_sleep.recording.sim_clock_bag import record_teacher_episodes
+
     work = Path(tempfile.mkdtemp(prefix='sage-interop-'))
     try:
         if bags is None:
             n = EPISODES_QUICK if quick else EPISODES_FULL
             start = time.monotonic()
-            bags = record_bags(work / 'bags', n)
+            bags = record_teacher_episodes(work / 'bags', episodes=n, duration=EPISODE_SECONDS,
+                                           width=CAMERA[0], height=CAMERA[1])
             print(f'recorded {n} episodes of {EPISODE_SECONDS:.0f} s in '
                   f'{time.monotonic() - start:.1f} s', flush=True)
         bag_bytes = dir_bytes(bags)

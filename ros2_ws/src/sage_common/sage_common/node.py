@@ -266,6 +266,7 @@ def run_node(make_node, name, args=None, fatal=None, on_exit=None):
         if not stop_requested():  # else: SIGINT/SIGTERM while starting, a clean stop
             raise
     finally:
+        gc.unfreeze()  # tear down as without the freeze: collectable start-up objects go first
         if executor is not None:
             executor.shutdown()
         if node is not None:

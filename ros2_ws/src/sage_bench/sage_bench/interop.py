@@ -21,26 +21,12 @@ import tempfile
 import time
 
 from sage_bench import results_dir
+from sage_bench.sleep import raw_read
 
 EPISODES_FULL = 40
 EPISODES_QUICK = 6
 EPISODE_SECONDS = 3.0
 CAMERA = (64, 64)  # the demo's camera (sage_bringup/config/demo.yaml)
-
-
-def raw_read(bag_root):
-    """Return (messages, payload bytes, seconds) reading every message, undecoded."""
-    from rosbags.rosbag2 import Reader
-    from sage_sleep.recording.bag_reader import list_wake_periods
-    start = time.monotonic()
-    messages = payload = 0
-    for period in list_wake_periods(bag_root):
-        for segment in period.segments:
-            with Reader(segment.path) as reader:
-                for _, _, raw in reader.messages():
-                    messages += 1
-                    payload += len(raw)
-    return messages, payload, time.monotonic() - start
 
 
 def _rates(episodes, nbytes, seconds):

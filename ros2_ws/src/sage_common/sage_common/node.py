@@ -6,8 +6,8 @@ The node layer every SAGE node process uses.
 * `run_node`: a node process's main(): create the node (configure and activate a lifecycle
   node with `autostart`), freeze the start-up objects out of the GC, spin until
   SIGINT/SIGTERM, then stop everything in order.
-* `BackgroundNode`, `SideService`: nodes spun on a thread of their own (tools, tests, a node's
-  slow services); `LoadModelService`: a node's `~/load_model` off its data path.
+* `BackgroundNode`, `SideService`, `SideSubscription`: nodes spun on a thread of their own
+  (tools, tests, a node's slow services, an input that must not queue behind the data path); `LoadModelService`: a node's `~/load_model` off its data path.
 * `set_realtime_priority`: SCHED_FIFO for a node whose timing matters (the L-module).
 * `serve_history_reset`: /sage/episode_start and `~/reset_history` restart a node's history.
 * `DESCRIPTION_PARAMETERS`, `node_joint_facts`: a node's joint names and limits from the
@@ -426,6 +426,21 @@ class SideService(BackgroundNode):
         super().__init__(f'_{owner.get_name()}_side', context=owner.context, poll_s=0.1,
                          start_parameter_services=False, use_global_arguments=False)
         self.node.create_service(srv_type, srv_name, callback)
+
+
+class SideSubscription(BackgroundNode):
+    """
+    A subscription served from its own helper node and executor thread.
+
+    For an input that must be seen at once whatever the owner's executor is doing (the
+    e-stop): its callback runs on this thread, so keep it to setting state that the owner's
+    own callbacks read. The owner must close() it on exit, before destroying itself.
+    """
+
+    def __init__(self, owner, msg_type, topic, callback, qos, suffix='sub'):
+        super().__init__(f'_{owner.get_name()}_{suffix}', context=owner.context, poll_s=0.1,
+                         start_parameter_services=False, use_global_arguments=False)
+        self.node.create_subscription(msg_type, topic, callback, qos)
 
 
 class LoadModelService(SideService):

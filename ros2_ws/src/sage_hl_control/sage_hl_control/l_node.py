@@ -31,7 +31,8 @@ from sage_common.diagnostics import make_array, make_status, OK, WARN
 from sage_common.joint_facts import FIELDS as LIMIT_FIELDS, PARAMETER_OF
 from sage_common.messages import stamp_to_sec
 from sage_common.node import (declare_all, DESCRIPTION_PARAMETERS, LoadModelService,
-                              node_joint_facts, run_node, set_realtime_priority)
+                              node_joint_facts, run_node, set_realtime_priority,
+                              SideSubscription)
 from sage_common.qos import latched_qos, qos_from_name, reliable_qos
 from sage_common.registry import default_model_dir, ModelError, ModelRegistry
 from sage_common.rejects import RejectCounter
@@ -99,7 +100,7 @@ class LModuleNode(LifecycleNode):
         self.p['model_dir'] = self.p['model_dir'] or str(default_model_dir())
         self.runner = None
         self._entities = {'lifecycle_publisher': [], 'publisher': [], 'subscription': []}
-        self._loader = None
+        self._loader = self._estop = None
         self._timer = None
         self._diag_timer = None
 
@@ -146,13 +147,15 @@ class LModuleNode(LifecycleNode):
                                          self._on_context, reliable_qos()),
                 self.create_subscription(JointState, '/joint_states', self._on_joints,
                                          qos_from_name(p['joint_states_qos'])),
-                self.create_subscription(Bool, '/sage/estop', self._on_estop, latched_qos()),
                 self.create_subscription(Header, '/sage/episode_start', self._on_episode_start,
                                          reliable_qos()),
             ],
         }
         self._diagnostics_due = False
         self._diag_timer = self.create_timer(p['diagnostics_period'], self._on_diagnostics_timer)
+        # Its own thread: the press latches while a chunk is computed or callbacks queue.
+        self._estop = SideSubscription(self, Bool, '/sage/estop', self._on_estop,
+                                       latched_qos(), suffix='estop')
         self._loader = LoadModelService(self, self._load, lambda: self.runner.version,
                                         'the next chunk')
         self.realtime = 0
@@ -210,9 +213,10 @@ class LModuleNode(LifecycleNode):
             for entity in entities:
                 destroy(entity)
             entities.clear()
-        if self._loader is not None:
-            self._loader.close()
-            self._loader = None
+        for side in ('_estop', '_loader'):
+            if getattr(self, side) is not None:
+                getattr(self, side).close()
+                setattr(self, side, None)
         self.runner = None
 
     def destroy_node(self):

@@ -317,3 +317,91 @@ def test_joint_names_that_disagree_with_the_description_stop_the_node(launch_nod
                          r"'joint2'\] against the robot description \(python://gymnasium/"
                          r".*\) \['joint0', 'joint1'\]", timeout=30)
     assert node.proc.wait(30) == 1
+
+
+def scene(q):
+    """Colour and depth frames of a bright square whose place follows the joints."""
+    rgb = np.full((48, 64, 3), 40, np.uint8)
+    metres = np.full((48, 64), 2.0, np.float32)
+    x, y = int(8 + (q[0] + 1) * 20), int(6 + (q[1] + 1) * 12)
+    rgb[y:y + 12, x:x + 12] = 250
+    metres[y:y + 12, x:x + 12] = 1.0
+    return rgb, metres
+
+
+def joint_path(rng, frames):
+    return np.clip(np.cumsum(rng.normal(0, 0.08, (frames, 2)), axis=0)
+                   + rng.uniform(-0.5, 0.5, 2), -1, 1)
+
+
+def publish_encoder_with_trust(registry):
+    """v0002: v0001's weights with a trust model fitted on scenes of a moving square."""
+    from sage_perception.encoder import (initial_hidden, load_encoder_torch, preprocess,
+                                         publish_encoder)
+    from sage_perception.trust import fit_trust_model
+
+    runtime = load_runtime(registry, 'v0001', 2)
+    rng = np.random.default_rng(0)
+    episodes = []
+    for _ in range(30):
+        hidden, contexts = initial_hidden(runtime.config), []
+        for q in joint_path(rng, 40):
+            feeds = preprocess(*scene(q), q, np.zeros(2), None, runtime.config)
+            feeds['hidden'] = hidden
+            context, hidden = runtime.encode(feeds)
+            contexts.append(context)
+        episodes.append(np.array(contexts))
+    model, config = load_encoder_torch(registry.load('encoder', 'v0001'))
+    return publish_encoder(registry, model, config, parent='v0001', activate=True,
+                           trust=fit_trust_model(episodes[:20], episodes[20:]))
+
+
+def test_a_distrusted_camera_is_masked_and_reported(launch_node, ros_node, registry):
+    from sage_interfaces.msg import Trust
+
+    assert publish_encoder_with_trust(registry).version == 'v0002'
+    node = launch_node('sage_perception', 'context_node', name='context_node',
+                       params={'model_dir': str(registry.root), 'qos': 'reliable',
+                               'diagnostics_period_s': 0.2})
+    node.wait_for_output('context node ready')
+    send = Sender(ros_node)
+    send.wait_connected()
+    trust_msgs = ros_node.collect(Trust, '/sage/trust', reliable_qos())
+    path = iter(joint_path(np.random.default_rng(1), 400))
+
+    def frame(black=False):
+        q, t = next(path), send.now()
+        rgb, metres = scene(q)
+        send.joints.publish(send.joint_state(t - 0.002, ('joint0', 'joint1'), tuple(q)))
+        send.depth.publish(sec_to_stamp_image(fill_image(Image(), metres, '32FC1'), t))
+        send.color.publish(sec_to_stamp_image(
+            fill_image(Image(), np.zeros_like(rgb) if black else rgb, 'rgb8'), t))
+        time.sleep(1 / 30)
+        return t
+
+    def contexts_of(stamps):
+        ros_node.wait_for(lambda: all(send.context_for(t) for t in stamps), 10, 'contexts')
+        return [send.context_for(t) for t in stamps]
+
+    good = contexts_of([frame() for _ in range(30)])
+    assert all(c.presence == ALL and len(c.trust) == 2 and min(c.trust) > 0.5 for c in good)
+    ros_node.wait_for(lambda: any(abs(stamp_to_sec(m.header.stamp)
+                                      - stamp_to_sec(good[-1].header.stamp)) < 1e-6
+                                  for m in trust_msgs), 5, 'a trust message per context')
+    assert list(trust_msgs[-1].sources) == ['color', 'depth']
+
+    black = contexts_of([frame(black=True) for _ in range(20)])
+    masked = [i for i, c in enumerate(black) if c.presence == ALL & ~layout.PRESENT_COLOR]
+    assert masked and masked[0] <= 10, [c.presence for c in black]
+    assert not np.asarray(black[-1].data)[layout.SLICES['visual']].any()
+    ros_node.wait_for(lambda: 'distrusted: color' in send.diag()[0].message, 5,
+                      'distrusted colour in diagnostics')
+    assert int(send.diag()[1]['contexts_masked_by_trust']) >= len(black) - masked[0] - 1
+
+    again = contexts_of([frame() for _ in range(30)])
+    assert again[-1].presence == ALL and min(again[-1].trust) > 0.5
+
+
+def sec_to_stamp_image(msg, t):
+    sec_to_stamp(t, msg.header.stamp)
+    return msg

@@ -16,6 +16,7 @@ import time
 
 import pytest
 from sage_common.registry import ModelRegistry
+from sage_perception.trust import TrustModel
 from sage_sleep.models_cli import init_models
 import torch
 
@@ -37,11 +38,18 @@ def train(bags, models, run_dir, *extra, timeout=600):
 
 def test_sleep_trainer_full_sleep_on_recorded_bags(wake_bags, tmp_path):
     registry = fresh_registry(tmp_path / 'models')
-    done = train(wake_bags, registry.root, tmp_path / 'run')
+    done = train(wake_bags, registry.root, tmp_path / 'run', '--holdout', '0.25')
     assert done.returncode in (0, 3), done.stdout[-3000:] + done.stderr[-3000:]
     report = json.loads((tmp_path / 'run' / 'report.json').read_text())
     assert [p['samples'] > 0 for p in report['data']['periods']] == [True, True]
     assert report['data']['train_episodes'] + report['data']['heldout_episodes'] == 8
+    if report['decision'] != 'rejected':  # the new encoder carries its fitted trust model
+        trust = report['new']['trust']
+        assert trust['calibration_episodes'] == 1 and trust['check_episodes'] == 1
+        new = registry.load('encoder', report['new_versions']['encoder'])
+        assert TrustModel.from_file(new.path('trust.npz')).report['false_alarms'] == \
+            trust['false_alarms']
+        assert new.metadata['trust']['checked_seconds'] == trust['checked_seconds']
     for key in ('action_l1', 'pca_recon_r2', 'h_recon_r2', 'pca_action_probe_r2',
                 'h_action_probe_r2', 'z_effective_rank', 'dream_auroc_mean'):
         assert key in report['new'] and key in report['running']

@@ -27,6 +27,7 @@ BENCHMARKS = (
     ('sleep', 'sage_bench.sleep'),
     ('learning', 'sage_bench.learning'),
     ('interop', 'sage_bench.interop'),
+    ('trust', 'sage_bench.trust'),
 )
 
 

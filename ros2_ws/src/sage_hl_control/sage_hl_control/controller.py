@@ -41,6 +41,12 @@ PARAMETERS = {
                               (0.0, 3600.0)),
     'joint_state_margin': (0.5, 'measured positions further than this (rad) outside the '
                            'position limits are refused as implausible', (0.0, 100.0)),
+    'exteroceptive_presence': (3, 'Context.PRESENT_* bits of the sources the policy needs '
+                               '(colour 1, depth 2): a context without one of them (absent, or '
+                               'masked as distrusted) caps the speed at distrust_speed_scale',
+                               (0, 3)),
+    'distrust_speed_scale': (0.1, 'speed scale cap while the exteroception is incomplete '
+                             '(1: no cap)', (0.0, 1.0)),
     'ensemble_decay': (10.0, 'chunk weight exp(-decay * age_s); <0 favours older chunks (ACT)',
                        (-1000.0, 1000.0)),
 }
@@ -96,7 +102,7 @@ class ActuatorController:
             self.joint_names, s['position_lower'], s['position_upper'], s['max_velocity'],
             s['max_acceleration'], self.dt, s['stale_timeout'],
             SlowStart(s['slow_start_scales'], s['slow_start_step']),
-            s['slow_start_after_hold'], s['joint_state_margin'])
+            s['slow_start_after_hold'], s['joint_state_margin'], s['distrust_speed_scale'])
         self.ensembler = TemporalEnsembler(s['ensemble_decay'])
         self.schedule = CommandSchedule(self.dt, s['react_on_arrival'])
         self.rejects = rejects if rejects is not None else RejectCounter()
@@ -144,14 +150,15 @@ class ActuatorController:
             return False
         return True
 
-    def add_chunk(self, chunk, now, dt, stamp, version='', age=0.0):
+    def add_chunk(self, chunk, now, dt, stamp, version='', age=0.0, presence=None):
         """
         Blend in a (K, J) chunk of position targets, steps dt apart; False: refused.
 
         stamp: the source stamp of the context it was computed from (seconds, the clock of
         `start_episode`); contexts `admit` refuses are refused. age: how old that stamp was
         at `now` (>= 0): the chunk's first target is for now - age, the stamp on the
-        caller's clock.
+        caller's clock. presence: that context's Context.PRESENT_* bits (None: all present);
+        one without every `exteroceptive_presence` bit caps the speed until a complete one.
         """
         if not self.admit(stamp):
             return False
@@ -160,7 +167,8 @@ class ActuatorController:
                 or not np.all(np.isfinite(chunk)):
             self.rejects.reject('model_non_finite', f'L-module {version} output')
             return False
-        self.safety.update_context(now)
+        expected = int(self.settings['exteroceptive_presence'])
+        self.safety.update_context(now, presence is not None and (presence & expected) != expected)
         self.ensembler.add(chunk, now - max(0.0, float(age)), dt, version)
         self._last_stamp = float(stamp)
         self.chunks += 1

@@ -272,7 +272,7 @@ class LModuleNode(LifecycleNode):
         now = time.monotonic()
         age = self._wall() - stamp
         if not self.controller.add_chunk(chunk, now, self.runner.chunk_dt, stamp,
-                                         self.runner.version, age):
+                                         self.runner.version, age, msg.presence):
             return
         self._latency_stamp = stamp
         command = self.controller.command_on_arrival(now)

@@ -21,7 +21,10 @@ Per tick (`step`) it turns the ensembled target into the command actually sent, 
 * at an episode boundary (`new_episode`) nothing is commanded until the episode's first
   target (unless a hold reason other than `no_target` appears), and the first command is
   limited from the measured position at rest, not from the last command of the old episode;
-  the slow-start schedule goes on (it is a start-up and after-hold ramp, not a per-episode one).
+  the slow-start schedule goes on (it is a start-up and after-hold ramp, not a per-episode one);
+* while the last context lacked a trusted exteroceptive source (`update_context(now, True)`),
+  the speed scale is at most `distrust_scale`: a policy that lost part of its view moves
+  slowly.
 
 Every intervention is counted by reason (`counts`) for /diagnostics. The e-stop latches on
 `set_estop(True)` and is released only by an explicit `set_estop(False)`.
@@ -78,7 +81,7 @@ class SafetyFilter:
 
     def __init__(self, joint_names, lower, upper, max_velocity, max_acceleration, dt,
                  stale_timeout=0.1, slow_start=None, ramp_after_hold_s=0.0,
-                 measured_margin=0.5):
+                 measured_margin=0.5, distrust_scale=1.0):
         """
         Check and keep the limits; slow_start: a SlowStart (default: its defaults).
 
@@ -106,10 +109,14 @@ class SafetyFilter:
         if measured_margin < 0:
             raise ValueError('measured_margin must be >= 0')
         self.measured_margin = float(measured_margin)
+        if not 0 <= distrust_scale <= 1:
+            raise ValueError('distrust_scale must be in [0, 1]')
+        self.distrust_scale = float(distrust_scale)
         self.counts = collections.Counter()
         self.estop = False
         self._joints = None          # (positions, time) of the last measurement
         self._context_time = None
+        self._distrusted = False     # the last context lacked a trusted exteroceptive source
         self._prev_cmd = None
         self._prev_time = None       # when _prev_cmd was commanded
         self._prev_vel = np.zeros(n)
@@ -146,9 +153,10 @@ class SafetyFilter:
         self._joints = (positions.copy(), float(now))
         return True
 
-    def update_context(self, now):
-        """Record the arrival time of a valid compressed context."""
+    def update_context(self, now, distrusted=False):
+        """Record the arrival of a valid compressed context, and whether it was distrusted."""
         self._context_time = float(now)
+        self._distrusted = bool(distrusted)
 
     def set_estop(self, pressed, now):
         """Latch the e-stop (True) or release it explicitly (False)."""
@@ -233,6 +241,9 @@ class SafetyFilter:
                 reasons = ['awaiting_fresh_inputs']
         if reasons:
             return self._hold(now, reasons, scale)
+        if self._distrusted and scale > self.distrust_scale:
+            scale = self.distrust_scale
+            self.counts['speed_capped_distrusted'] += 1
         return Command(self._limit(np.asarray(target, dtype=np.float64).reshape(-1), scale,
                                    now), False, [], scale)
 

@@ -310,3 +310,23 @@ def test_the_watchdog_holds_when_the_contexts_stop_arriving():
     assert np.array_equal(loop.sent[-1][1].positions, [0.2, 0.2])
     assert loop.sent[-1][0] == pytest.approx(0.4) and len(c.ensembler) == 0
     assert c.safety.counts['hold_stale_context'] > 0
+
+
+def test_a_context_without_a_trusted_exteroceptive_source_caps_the_speed():
+    joints_only = 4  # Context.PRESENT_JOINTS: colour and depth masked (distrusted)
+    c = make_controller(max_velocity=[2.0, 2.0], distrust_speed_scale=0.1)
+    c.update_joints((0.0, 0.0), (0.0, 0.0), 0.0)
+    assert c.add_chunk(constant(5.0), 0.0, CHUNK_DT, stamp=0.0, presence=joints_only)
+    capped = c.tick(0.0)
+    assert capped.scale == pytest.approx(0.1)
+    assert capped.positions == pytest.approx([0.2 * DT, 0.2 * DT])
+    assert c.safety.counts['speed_capped_distrusted'] == 1
+    # A complete context lifts the cap at once; depth alone is enough only if it is all the
+    # policy is configured to need.
+    c.update_joints((0.0, 0.0), (0.0, 0.0), DT)
+    assert c.add_chunk(constant(5.0), DT, CHUNK_DT, stamp=DT, presence=7)
+    assert c.tick(DT).scale == pytest.approx(1.0)
+    c = make_controller(exteroceptive_presence=2, distrust_speed_scale=0.1)
+    c.update_joints((0.0, 0.0), (0.0, 0.0), 0.0)
+    assert c.add_chunk(constant(5.0), 0.0, CHUNK_DT, stamp=0.0, presence=2 | joints_only)
+    assert c.tick(0.0).scale == pytest.approx(1.0)

@@ -23,10 +23,17 @@ from sage_perception.decode import decode_color, decode_depth, DecodeError, Join
 from sage_perception.encoder import (encoder_config, initial_hidden, io_specs, MODEL_NAME,
                                      preprocess)
 from sage_perception.sync import AsOfBuffer, make_synchronizer
+from sage_perception.trust import (DEFAULT_MONITOR_PARAMS, FILENAME as TRUST_FILE, TrustModel,
+                                   TrustMonitor)
 
 
 class EncoderRuntime(OnnxModel):
-    """A verified, probed encoder version: one preprocessed frame -> (context, hidden)."""
+    """
+    A verified, probed encoder version: one preprocessed frame -> (context, hidden).
+
+    `trust` is the version's trust model (trust.npz, fitted by the sleep that trained it), or
+    None for a version without one (the initial encoder): its sources are not judged.
+    """
 
     def __init__(self, mv, num_joints, threads=1):
         """Check mv against the encoder layout and the node's joints, open it, probe it."""
@@ -51,6 +58,12 @@ class EncoderRuntime(OnnxModel):
         context, _ = self.probe(feeds, [(1, layout.DIM), feeds['hidden'].shape])
         if np.any(context[0, _masked_index()] != 0.0):
             raise ModelError(f'{what}: masked groups {layout.MASKED_GROUPS} are not zero')
+        self.trust = None
+        if TRUST_FILE in mv.manifest['files']:
+            try:
+                self.trust = TrustModel.from_file(mv.path(TRUST_FILE))
+            except ValueError as exc:
+                raise ModelError(f'{what}: {exc}') from None
 
     def encode(self, feeds):
         """Return (context (4096,), hidden_out (1, H)) for one preprocessed frame."""
@@ -67,6 +80,50 @@ def load_runtime(registry, version, num_joints, threads=1, name=MODEL_NAME):
     node's joints, or a probe that fails.
     """
     return EncoderRuntime(registry.load(name, version or None), num_joints, threads)
+
+
+class TrustGate:
+    """
+    A stream's trust in its sources, and the masking of distrusted ones.
+
+    What the context node and sage_evaluate both run after the encoder: the runtime's trust
+    model judges each context (a TrustMonitor for the stream); with `use` on, a context with
+    a distrusted source is encoded again with that source's presence flag cleared, exactly as
+    if it were missing (its groups zero, its bit clear, the H-module masks it).
+    """
+
+    def __init__(self, use=True, params=None):
+        self.use = bool(use)
+        self.params = params
+        self.monitor = None
+        self._model = None
+        self.masked = 0   # contexts published with a source masked as distrusted
+
+    def reset(self):
+        """Episode start: the temporal checks start afresh (the flags stay)."""
+        if self.monitor is not None:
+            self.monitor.reset()
+
+    def encode(self, runtime, feeds, presence):
+        """Return (context, hidden, presence, trust or None) of one preprocessed frame."""
+        context, hidden = runtime.encode(feeds)
+        if runtime.trust is not self._model:
+            self._model = runtime.trust
+            self.monitor = None if runtime.trust is None else \
+                TrustMonitor(runtime.trust, self.params)
+        if self.monitor is None or not np.all(np.isfinite(context)):
+            return context, hidden, presence, None
+        trust = self.monitor.update(context, presence).copy()
+        off = self.monitor.distrusted_bits() & presence if self.use else 0
+        if off:
+            feeds = dict(feeds, presence=feeds['presence'].copy())
+            for name, bit in layout.MODALITY_BITS:
+                if off & bit:
+                    feeds['presence'][0, layout.MODALITY_INDEX[name]] = 0.0
+            context, hidden = runtime.encode(feeds)
+            presence &= ~off
+            self.masked += 1
+        return context, hidden, presence, trust
 
 
 def _masked_index():
@@ -89,9 +146,11 @@ class ContextResult:
     """One context: the colour frame's header, the vector, presence bits, version, timings."""
 
     __slots__ = ('header', 'stamp', 'context', 'presence', 'version', 'preprocess_s',
-                 'encode_s')
+                 'encode_s', 'trust')
 
-    def __init__(self, header, stamp, context, presence, version, preprocess_s, encode_s):
+    def __init__(self, header, stamp, context, presence, version, preprocess_s, encode_s,
+                 trust=None):
+        self.trust = trust   # (len(trust.SOURCES),) or None: not judged
         self.header = header
         self.stamp = stamp
         self.context = context
@@ -109,6 +168,8 @@ DEFAULT_PIPELINE_PARAMS = {
     'max_future_s': 1.0,       # stamps further ahead of the clock are rejected
     'allow_extra_joints': False,
     'prefer_message_filters': True,
+    'use_trust': True,         # mask a source the trust model distrusts (False: judge only)
+    **{'trust_' + k: v for k, v in DEFAULT_MONITOR_PARAMS.items()},
 }
 
 
@@ -124,6 +185,8 @@ class ContextPipeline:
         self.joints = JointOrder(joint_names, allow_extra=self.params['allow_extra_joints'])
         self.joint_buffer = AsOfBuffer()
         self._runtime = runtime
+        self.trust = TrustGate(self.params['use_trust'], {
+            k: self.params['trust_' + k] for k in DEFAULT_MONITOR_PARAMS})
         self._hidden = initial_hidden(runtime.config)
         self._hidden_version = runtime
         self._not_before = None
@@ -161,6 +224,7 @@ class ContextPipeline:
             runtime = self._runtime
             self._hidden = initial_hidden(runtime.config)
             self._hidden_version = runtime
+            self.trust.reset()
             if stamp is not None:
                 self._not_before = float(stamp)
             self.history_resets += 1
@@ -252,22 +316,22 @@ class ContextPipeline:
         feeds = preprocess(color.image, None if depth is None else depth.image, positions,
                            velocities, efforts, runtime.config)
         feeds['hidden'] = self._hidden
+        presence = layout.PRESENT_COLOR
+        if depth is not None:
+            presence |= layout.PRESENT_DEPTH
+        if found is not None:
+            presence |= layout.PRESENT_JOINTS
         t1 = self._clock()
-        context, hidden = runtime.encode(feeds)
+        context, hidden, presence, trust = self.trust.encode(runtime, feeds, presence)
         t2 = self._clock()
         if not (np.all(np.isfinite(context)) and np.all(np.isfinite(hidden))):
             self.rejects.reject('model_output_not_finite', f'model {runtime.version}')
             self._hidden = initial_hidden(runtime.config)
             return
         self._hidden = hidden
-        presence = layout.PRESENT_COLOR
-        if depth is not None:
-            presence |= layout.PRESENT_DEPTH
-        if found is not None:
-            presence |= layout.PRESENT_JOINTS
         self.published += 1
         self.on_context(ContextResult(color.header, color.stamp, context, presence,
-                                      runtime.version, t1 - t0, t2 - t1))
+                                      runtime.version, t1 - t0, t2 - t1, trust))
 
 
 def heatmap_mono8(context, side=64, scale=3.0):

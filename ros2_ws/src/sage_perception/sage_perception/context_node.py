@@ -4,8 +4,9 @@ The context node: camera + depth + joint states -> the stamped 4096-D context.
 
 Subscribes /camera/color/image_raw, /camera/depth/image_rect_raw and /joint_states
 (SensorDataQoS, or reliable by parameter); publishes /sage/context (Context, stamped with the
-colour camera stamp, presence bits and model version), /sage/context_heatmap (64x64 mono8)
-and /diagnostics. `~/load_model` (LoadModel) loads, verifies and probes a registry version on
+colour camera stamp, presence bits, model version and trust), /sage/trust (Trust, the same
+stamp; when the encoder version has a trust model), /sage/context_heatmap (64x64 mono8) and
+/diagnostics (WARN below `trust_warn_below`, ERROR for a distrusted source). `~/load_model` (LoadModel) loads, verifies and probes a registry version on
 a side node and thread (sage_common LoadModelService) while frames keep flowing; it takes
 over at the next colour frame, and a version that fails is refused with the reason while the
 current one stays.
@@ -27,11 +28,12 @@ from sage_common.qos import qos_from_name, reliable_qos
 from sage_common.registry import default_model_dir, ModelError, ModelRegistry
 from sage_common.rejects import RejectCounter
 from sage_common.stats import LatencyWindow, RateMeter
-from sage_interfaces.msg import Context
+from sage_interfaces.msg import Context, Trust
 from sage_perception import layout
 from sage_perception.context_core import (ContextPipeline, DEFAULT_PIPELINE_PARAMS,
                                           heatmap_mono8, load_runtime)
 from sage_perception.encoder import MODEL_NAME
+from sage_perception.trust import SOURCES as TRUST_SOURCES
 from sensor_msgs.msg import Image, JointState
 
 P = DEFAULT_PIPELINE_PARAMS
@@ -57,6 +59,18 @@ PARAMETERS = {
     'allow_extra_joints': (P['allow_extra_joints'],
                            'ignore JointState names not in joint_names instead of rejecting',
                            None),
+    'use_trust': (P['use_trust'], "mask a source the encoder version's trust model distrusts "
+                  '(false: judge and publish trust only)', None),
+    'trust_window': (P['trust_window'], 'frames in the running median of the surprise',
+                     (1, 100)),
+    'trust_z_ok': (P['trust_z_ok'], 'surprise (z) at or below which trust is 1', (0.0, 100.0)),
+    'trust_z_bad': (P['trust_z_bad'], 'surprise (z) at or above which trust is 0',
+                    (0.0, 100.0)),
+    'trust_distrust_below': (P['trust_distrust_below'], 'trust at or below which a source is '
+                             'distrusted (diagnostics ERROR)', (0.0, 1.0)),
+    'trust_restore_above': (P['trust_restore_above'], 'trust at or above which a distrusted '
+                            'source is trusted again', (0.0, 1.0)),
+    'trust_warn_below': (0.75, 'trust below which diagnostics turn WARN', (0.0, 1.0)),
     'threads': (1, 'ONNX Runtime intra-op threads (1: no spinning pool; the encoder is tiny)',
                 (1, 64)),
     'heatmap_every': (1, 'publish the heat-map every N contexts (0: off)', (0, 1000)),
@@ -92,6 +106,7 @@ class ContextNode(Node):
         self.preprocess_ms = LatencyWindow(600)
         self.encode_ms = LatencyWindow(600)
         self.last_presence = 0
+        self.last_trust = None
 
         # Before the sensor subscriptions, so an episode start is taken first. A zero stamp (a
         # publisher that does not stamp) resets without dropping any frame.
@@ -102,6 +117,7 @@ class ContextNode(Node):
         self.create_subscription(Image, '/camera/depth/image_rect_raw', self._on_depth, qos)
         self.create_subscription(JointState, '/joint_states', self._on_joints, qos)
         self.context_pub = self.create_publisher(Context, '/sage/context', reliable_qos())
+        self.trust_pub = self.create_publisher(Trust, '/sage/trust', reliable_qos())
         self.heatmap_pub = self.create_publisher(Image, '/sage/context_heatmap', reliable_qos(2))
         self.diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
         self.create_timer(param['diagnostics_period_s'], self._publish_diagnostics)
@@ -150,6 +166,8 @@ class ContextNode(Node):
         msg.data = floats_to_array(result.context)
         msg.presence = result.presence
         msg.model_version = result.version
+        if result.trust is not None:
+            msg.trust = floats_to_array(result.trust)
         # Counted before the hand-off: a reader that sees this context sees its figures too.
         self.latency.add(self._now() - result.stamp)
         self.rates['context'].tick()
@@ -157,11 +175,25 @@ class ContextNode(Node):
         self.encode_ms.add(result.encode_s)
         self.last_presence = result.presence
         self.context_pub.publish(msg)
+        if result.trust is not None:
+            self._publish_trust(result)
         every = self.param['heatmap_every']
         if every and self.pipeline.published % every == 0:
             image = fill_image(Image(), heatmap_mono8(result.context), 'mono8')
             image.header = result.header
             self.heatmap_pub.publish(image)
+
+    def _publish_trust(self, result):
+        monitor = self.pipeline.trust.monitor
+        msg = Trust()
+        msg.header = result.header
+        msg.sources = list(TRUST_SOURCES)
+        msg.trust = floats_to_array(result.trust)
+        msg.surprise = floats_to_array(monitor.surprise)
+        msg.distrusted = [bool(d) for d in monitor.distrusted]
+        msg.model_version = result.version
+        self.last_trust = (result.trust, monitor.distrusted.copy())
+        self.trust_pub.publish(msg)
 
     def _publish_diagnostics(self):
         runtime = self.pipeline.runtime
@@ -181,6 +213,10 @@ class ContextNode(Node):
             'history_resets': self.pipeline.history_resets,
             'dropped_before_episode_start': self.pipeline.dropped_before_start,
         }
+        if self.last_trust is not None:
+            for source, value in zip(TRUST_SOURCES, self.last_trust[0]):
+                values[f'trust_{source}'] = float(value)
+            values['contexts_masked_by_trust'] = self.pipeline.trust.masked
         if self.pipeline.sync.dropped is not None:
             values['unpaired_dropped'] = self.pipeline.sync.dropped
         for key, meter in self.rates.items():
@@ -190,13 +226,30 @@ class ContextNode(Node):
         values.update(self.rejects.as_values())
         if self.rates['context'].rate() == 0.0:
             level, message = ERROR if self.pipeline.published else WARN, 'no contexts'
-        elif missing:
-            level, message = WARN, 'masked: ' + ', '.join(missing)
         else:
-            level, message = OK, 'ok'
+            level, message = self._trust_level(missing)
         status = make_status(f'{self.get_name()}: reality context', self.get_name(), level,
                              message, values)
         self.diag_pub.publish(make_array(self.get_clock().now().to_msg(), [status]))
+
+
+    def _trust_level(self, missing):
+        """Return (level, message) from the masked modalities and the last trust."""
+        level, notes = OK, []
+        if missing:
+            level, notes = WARN, ['masked: ' + ', '.join(missing)]
+        if self.last_trust is not None:
+            trust, distrusted = self.last_trust
+            low = [f'{s} {t:.2f}' for s, t in zip(TRUST_SOURCES, trust)
+                   if t < self.param['trust_warn_below']]
+            if distrusted.any():
+                level = ERROR
+                notes.append('distrusted: ' + ', '.join(
+                    s for s, d in zip(TRUST_SOURCES, distrusted) if d))
+            elif low:
+                level = max(level, WARN)
+                notes.append('low trust: ' + ', '.join(low))
+        return level, '; '.join(notes) or 'ok'
 
 
 def main(args=None):

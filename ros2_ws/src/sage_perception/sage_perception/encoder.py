@@ -433,8 +433,13 @@ def weights_bytes(model):
     return buf.getvalue()
 
 
-def publish_encoder(registry, model, config, parent=None, metadata=None, activate=False):
-    """Export model to ONNX and publish model.onnx + weights.pt; return the ModelVersion."""
+def publish_encoder(registry, model, config, parent=None, metadata=None, activate=False,
+                    trust=None):
+    """
+    Export model to ONNX and publish model.onnx + weights.pt; return the ModelVersion.
+
+    trust: the version's sage_perception.trust.TrustModel, published as trust.npz.
+    """
     config = encoder_config(**config)
     meta = dict(metadata or {})
     meta['config'] = config
@@ -445,6 +450,10 @@ def publish_encoder(registry, model, config, parent=None, metadata=None, activat
         onnx_path = Path(tmp) / 'model.onnx'
         export_onnx(model, config, onnx_path)
         files = {'model.onnx': onnx_path, 'weights.pt': weights_bytes(model)}
+        if trust is not None:
+            from sage_perception.trust import FILENAME
+            files[FILENAME] = trust.to_bytes()
+            meta['trust'] = dict(trust.report)
         return registry.publish(MODEL_NAME, files, inputs, outputs, parent=parent,
                                 metadata=meta, activate=activate)
 

@@ -42,7 +42,7 @@ from sage_hl_control.context_window import ContextWindow, presence_group_mask
 from sage_hl_control.controller import ActuatorController
 from sage_hl_control.runtime import HRunner, LRunner
 from sage_perception import layout
-from sage_perception.context_core import load_runtime
+from sage_perception.context_core import load_runtime, TrustGate
 from sage_perception.encoder import initial_hidden, preprocess
 from sage_sim.episode import EpisodeRunner
 from sage_sim.robot import MujocoRobot, Perturbation
@@ -94,8 +94,8 @@ class ControlledPolicy:
 
     def on_frame(self, t, rgb, depth, pos, vel, eff):
         self.controller.update_joints(pos, vel, t)
-        chunk, chunk_dt = self.chunk(t, rgb, depth, pos, vel, eff)
-        self.controller.add_chunk(chunk, t, chunk_dt, t)
+        chunk, chunk_dt, presence = self.chunk(t, rgb, depth, pos, vel, eff)
+        self.controller.add_chunk(chunk, t, chunk_dt, t, presence=presence)
 
     def command(self, t, pos, vel):
         self.controller.update_joints(pos, vel, t)
@@ -109,8 +109,11 @@ class SagePolicy(ControlledPolicy):
     name = 'sage'
 
     def __init__(self, model_dir, controller_settings, versions=None, precision='fp32',
-                 num_joints=2):
+                 num_joints=2, use_trust=True):
+        """use_trust: mask the sources the encoder's trust model distrusts (as the node)."""
         super().__init__(controller_settings)
+        self.trust = TrustGate(use_trust)
+        self.trust_log = []   # (t, trust, distrusted, presence) of the episode's judged frames
         versions = versions or {}
         registry = ModelRegistry(model_dir)
         self.encoder = load_runtime(registry, versions.get('encoder') or '', num_joints)
@@ -126,14 +129,19 @@ class SagePolicy(ControlledPolicy):
         super().reset(t)
         self.hidden = initial_hidden(self.encoder.config)
         self.window = ContextWindow(self.h_runner.window, max_age_s=1.0)
+        self.trust.reset()
+        self.trust_log.clear()
 
     def chunk(self, t, rgb, depth, pos, vel, eff):
         feeds = preprocess(rgb, depth, pos, vel, eff, self.encoder.config)
         feeds['hidden'] = self.hidden
-        context, self.hidden = self.encoder.encode(feeds)
-        self.window.push(context, presence_group_mask(PRESENT_ALL), t)
+        context, self.hidden, presence, trust = self.trust.encode(self.encoder, feeds,
+                                                                  PRESENT_ALL)
+        if trust is not None:
+            self.trust_log.append((t, trust, self.trust.monitor.distrusted.copy(), presence))
+        self.window.push(context, presence_group_mask(presence), t)
         z, _ = self.h_runner.compress(self.window.feeds())
-        return self.l_runner.chunk(z, pos, vel)[0], self.l_runner.chunk_dt
+        return self.l_runner.chunk(z, pos, vel)[0], self.l_runner.chunk_dt, presence
 
 
 class BCPolicy(ControlledPolicy):
@@ -163,7 +171,7 @@ class BCPolicy(ControlledPolicy):
 
     def chunk(self, t, rgb, depth, pos, vel, eff):
         chunk = self.model.run(self._feeds(rgb, pos, vel))[0]
-        return chunk[0], float(self.config['chunk_dt'])
+        return chunk[0], float(self.config['chunk_dt']), None
 
 
 class TeacherPolicy:
@@ -245,23 +253,36 @@ class Evaluator:
         return {'command_rate': 1.0 / self.robot.timestep, 'slow_start_step': 0.0,
                 **overrides}
 
-    def episode(self, policy, seed, perturbation=None):
-        """Run one episode; return an EpisodeResult."""
+    def episode(self, policy, seed, perturbation=None, faults=None, on_step=None):
+        """
+        Run one episode; return an EpisodeResult.
+
+        faults: a sage_sim SensorFaults applied to what the policy senses (episode time);
+        on_step(t, true joint positions, commanded target or None) is called every step.
+        """
         robot, runner = self.robot, self.runner
         runner.reset(seed, perturbation=perturbation)
         start, next_frame, targets = robot.time - self.clock, robot.time, []
         policy.reset(self.clock)
+        episode_start = robot.time
         while runner.running:
             t = robot.time - start
             pos, vel = robot.joint_positions(), robot.joint_velocities()
+            true_pos = pos
+            if faults is not None:
+                pos, vel = faults.joints(robot.time - episode_start, pos, vel)
             if robot.time >= next_frame - 1e-9:
                 rgb, depth = robot.render()
+                if faults is not None:
+                    rgb, depth = faults.camera(robot.time - episode_start, rgb, depth)
                 policy.on_frame(t, rgb, depth, pos, vel, robot.joint_efforts())
                 next_frame += self.camera_period
             target = policy.command(t, pos, vel)
             if target is not None and np.all(np.isfinite(target)):
                 robot.set_target(np.asarray(target, float))
                 targets.append(np.asarray(target, float))
+            if on_step is not None:
+                on_step(robot.time - episode_start, true_pos, target)
             runner.step()
         self.clock = robot.time - start
         return EpisodeResult(int(seed), robot.success(), robot.distance(),

@@ -42,6 +42,7 @@ from sage_sleep.learning.consolidation import (consolidation_losses, Consolidati
                                                make_batch, SleepModels)
 from sage_sleep.learning.experience import ExperienceMemory, ExtractorConfig
 from sage_sleep.learning.sample_cache import decode_period, default_cache_dir, SampleCache
+from sage_sleep.learning.trust_calibration import calibrate_trust
 from sage_sleep.learning.validation import closed_loop, compare_to_running, validate
 from sage_sleep.models_cli import MODEL_NAMES
 from sage_sleep.recording.bag_reader import list_wake_periods
@@ -274,11 +275,15 @@ def load_models(registry, versions=None):
     return models, loaded
 
 
-def publish_all(registry, models, parents, metadata):
-    """Publish new (inactive) versions of the three models; return {name: version}."""
+def publish_all(registry, models, parents, metadata, trust=None):
+    """
+    Publish new (inactive) versions of the three models; return {name: version}.
+
+    trust: the new encoder's TrustModel (published with it), or None.
+    """
     models.eval()
     enc = publish_encoder(registry, models.encoder, models.encoder.config,
-                          parent=parents['encoder'], metadata=metadata)
+                          parent=parents['encoder'], metadata=metadata, trust=trust)
     h = publish_h_module(registry, models.h_module, models.h_module.config,
                          parent=parents['h_module'], metadata=metadata)
     lv = publish_l_module(registry, models.l_module, models.l_module.config,
@@ -462,6 +467,13 @@ def write_report(run_dir, report):
                      + ' | '.join(f'{c["successes"]}/{c["episodes"]}' for c in loops) + ' |')
     lines += ['', '| dream modification | AUROC (new) |', '|---|---|']
     lines += [f'| {k} | {v:.3f} |' for k, v in new['dream_auroc'].items()]
+    trust = new.get('trust')
+    if trust and 'skipped' not in trust:
+        lines += ['', f'- trust model: {trust["false_alarms"]} false alarms on '
+                  f'{trust["checked_seconds"]:.0f} s of held-out good episodes '
+                  f'({trust["check_episodes"]}), lowest trust {trust["lowest_trust"]:.2f}']
+    elif trust:
+        lines += ['', f'- trust model: none ({trust["skipped"]})']
     (run_dir / 'report.md').write_text('\n'.join(lines) + '\n')
     tmp = run_dir / 'report.json.tmp'
     tmp.write_text(json.dumps(report, indent=2, default=float) + '\n')
@@ -526,9 +538,11 @@ def run_sleep(args, log=print):
     decision, reason = decide()
     new_versions = None
     if decision != 'rejected':
+        trust, new_report['trust'] = calibrate_trust(models.encoder, memory, train_eps,
+                                                     val_eps, log)
         meta = {'sleep_run': run_dir.name, 'validation': {
             k: v for k, v in new_report.items() if not isinstance(v, dict)}}
-        new_versions = publish_all(registry, models, started_from, meta)
+        new_versions = publish_all(registry, models, started_from, meta, trust)
         if args.closed_loop_episodes:
             progress('dream', 0.5)
             seeds = list(range(args.closed_loop_first_seed,

@@ -1,14 +1,14 @@
 # Copyright 2026 The SAGE authors. Licensed under the Apache License, Version 2.0.
 r"""
-The trust bench: does SAGE notice a failing sensor, and does using trust keep the arm safer?
+The trust bench: does SAGE notice a failing sensor, and does trust keep the arm safer.
 
 On a SAGE registry whose encoder carries a trust model (a sleep fitted it; without one, this
 bench trains SAGE on the bags for `--budget` seconds and fits one as the sleep does), closed
 loop in `sage_evaluate`'s Evaluator (the nodes' models, TrustGate and controller, 64 x 64
 camera), on held-out seeds:
 
-* detection: each sim sensor fault (sage_sim.sensor_faults) from `--onset` s of the episode
-  to its end; time from onset to the first distrusted source (median, p95), the share of
+* detection: each sim sensor fault (sage_sim.sensor_faults) from each of `--onsets` s of
+  the episode (0.3: mid-reach; 0.6: near the goal) to its end; time from onset to the first distrusted source (median, p95), the share of
   episodes where it was detected, and which sources were blamed. Judged with trust ignored,
   so the policy's inputs are those of a robot without trust;
 * false alarms: fault-free episodes; distrust events per hour of episode time;
@@ -191,7 +191,7 @@ def safety(evaluator, policies, seeds, onset):
     return out
 
 
-def bench(model_dir, bags, out_dir, seeds, fa_seeds, onset=0.6, log=print):
+def bench(model_dir, bags, out_dir, seeds, fa_seeds, onsets=(0.3, 0.6), log=print):
     from sage_sleep.learning.evaluate import Evaluator, parse_seeds, SagePolicy
 
     start = time.monotonic()
@@ -202,16 +202,20 @@ def bench(model_dir, bags, out_dir, seeds, fa_seeds, onset=0.6, log=print):
                 'ignored': SagePolicy(model_dir, settings, use_trust=False)}
     seeds, fa_seeds = parse_seeds(seeds), parse_seeds(fa_seeds)
     result = {'models': str(model_dir), 'versions': policies['used'].versions,
-              'calibration': calibration, 'onset_s': onset, 'seeds': [seeds[0], seeds[-1]]}
-    result['detection'] = detection(evaluator, policies['ignored'], seeds, onset)
-    for fault, row in result['detection'].items():
-        log(f'{fault:14s} detected {row["detected"]}/{row["episodes"]}  median '
-            f'{row["delay_median_s"]}  p95 {row["delay_p95_s"]}  blamed {row["blamed"]}')
+              'calibration': calibration, 'seeds': [seeds[0], seeds[-1]],
+              'detection': {}, 'safety': {}}
     result['false_alarms'] = false_alarms(evaluator, policies['ignored'], fa_seeds)
     log(f'false alarms: {result["false_alarms"]}')
-    result['safety'] = safety(evaluator, policies, seeds, onset)
-    for fault, row in result['safety'].items():
-        log(f'{fault}: {row}')
+    for onset in onsets:
+        found = result['detection'][f'onset {onset} s'] = detection(
+            evaluator, policies['ignored'], seeds, onset)
+        for fault, row in found.items():
+            log(f'onset {onset} s: {fault:14s} detected {row["detected"]}/{row["episodes"]}  '
+                f'median {row["delay_median_s"]}  p95 {row["delay_p95_s"]}  '
+                f'blamed {row["blamed"]}')
+        safe = result['safety'][f'onset {onset} s'] = safety(evaluator, policies, seeds, onset)
+        for fault, row in safe.items():
+            log(f'onset {onset} s: {fault}: {row}')
     result['wall_seconds'] = time.monotonic() - start
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -245,14 +249,15 @@ def main(argv=None):
     parser.add_argument('--budget', type=float, default=240.0, help='training seconds')
     parser.add_argument('--seeds', default=HELDOUT_SEEDS)
     parser.add_argument('--false-alarm-seeds', default='100000:100300')
-    parser.add_argument('--onset', type=float, default=0.6, help='fault onset (s)')
+    parser.add_argument('--onsets', default='0.3,0.6', help='fault onsets (s), comma-separated')
     parser.add_argument('--out', type=Path, default=results_dir())
     args = parser.parse_args(argv)
     if args.models is None and args.bags is None:
         parser.error('give --models (with a trust model) or --bags')
     with tempfile.TemporaryDirectory(prefix='trust-bench-') as tmp:
         model_dir = args.models or train_registry(args.bags, Path(tmp), args.budget)
-        bench(model_dir, args.bags, args.out, args.seeds, args.false_alarm_seeds, args.onset)
+        bench(model_dir, args.bags, args.out, args.seeds, args.false_alarm_seeds,
+              [float(x) for x in args.onsets.split(',')])
     return 0
 
 

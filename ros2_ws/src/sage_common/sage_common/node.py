@@ -7,7 +7,8 @@ The node layer every SAGE node process uses.
   node with `autostart`), freeze the start-up objects out of the GC, spin until
   SIGINT/SIGTERM, then stop everything in order.
 * `BackgroundNode`, `SideService`, `SideSubscription`: nodes spun on a thread of their own
-  (tools, tests, a node's slow services, an input that must not queue behind the data path); `LoadModelService`: a node's `~/load_model` off its data path.
+  (tools, tests, a node's slow services, an input that must not queue behind the data path);
+  `LoadModelService`: a node's `~/load_model` off its data path.
 * `set_realtime_priority`: SCHED_FIFO for a node whose timing matters (the L-module).
 * `serve_history_reset`: /sage/episode_start and `~/reset_history` restart a node's history.
 * `DESCRIPTION_PARAMETERS`, `node_joint_facts`: a node's joint names and limits from the

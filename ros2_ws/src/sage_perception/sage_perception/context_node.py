@@ -6,10 +6,10 @@ Subscribes /camera/color/image_raw, /camera/depth/image_rect_raw and /joint_stat
 (SensorDataQoS, or reliable by parameter); publishes /sage/context (Context, stamped with the
 colour camera stamp, presence bits, model version and trust), /sage/trust (Trust, the same
 stamp; when the encoder version has a trust model), /sage/context_heatmap (64x64 mono8) and
-/diagnostics (WARN below `trust_warn_below`, ERROR for a distrusted source). `~/load_model` (LoadModel) loads, verifies and probes a registry version on
-a side node and thread (sage_common LoadModelService) while frames keep flowing; it takes
-over at the next colour frame, and a version that fails is refused with the reason while the
-current one stays.
+/diagnostics (WARN below `trust_warn_below`, ERROR for a distrusted source). `~/load_model`
+(LoadModel) loads, verifies and probes a registry version on a side node and thread
+(sage_common LoadModelService) while frames keep flowing; it takes over at the next colour
+frame, and a version that fails is refused with the reason while the current one stays.
 /sage/episode_start (std_msgs/Header, stamped with the episode's start) and `~/reset_history`
 (Trigger) reset the encoder's history, as training starts each sequence from the initial
 hidden state.
@@ -231,7 +231,6 @@ class ContextNode(Node):
         status = make_status(f'{self.get_name()}: reality context', self.get_name(), level,
                              message, values)
         self.diag_pub.publish(make_array(self.get_clock().now().to_msg(), [status]))
-
 
     def _trust_level(self, missing):
         """Return (level, message) from the masked modalities and the last trust."""

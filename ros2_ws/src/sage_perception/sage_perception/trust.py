@@ -84,7 +84,7 @@ def _log_residual(x, y, check):
 
 
 def _whitening(residuals, shrink):
-    """A matrix that whitens residuals like these (covariance shrunk towards its mean)."""
+    """Return a matrix that whitens residuals like these (covariance shrunk to its mean)."""
     cov = residuals.T @ residuals / len(residuals)
     cov += shrink * max(float(np.trace(cov)) / len(cov), _EPS) * np.eye(len(cov))
     values, vectors = np.linalg.eigh(cov)
@@ -104,7 +104,7 @@ class TrustModel:
     """The fitted checks: per check a linear map and the held-out residual statistics."""
 
     def __init__(self, checks, report=None):
-        """checks: {name: {'w', 'x_mean', 'y_mean', 'whiten', 'mu', 'sd'}} arrays/floats."""
+        """Keep checks: {name: {'w', 'x_mean', 'y_mean', 'whiten', 'mu', 'sd'}}."""
         missing = sorted(set(CHECKS) - set(checks))
         if missing:
             raise ValueError(f'trust model lacks checks {missing}')

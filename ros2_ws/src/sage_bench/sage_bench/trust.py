@@ -8,8 +8,9 @@ loop in `sage_evaluate`'s Evaluator (the nodes' models, TrustGate and controller
 camera), on held-out seeds:
 
 * detection: each sim sensor fault (sage_sim.sensor_faults) from each of `--onsets` s of
-  the episode (0.3: mid-reach; 0.6: near the goal) to its end; time from onset to the first distrusted source (median, p95), the share of
-  episodes where it was detected, and which sources were blamed. Judged with trust ignored,
+  the episode (0.3: mid-reach; 0.6: near the goal) to its end; time from onset to the first
+  distrusted source (median, p95), the share of episodes where it was detected, and which
+  sources were blamed. Judged with trust ignored,
   so the policy's inputs are those of a robot without trust;
 * false alarms: fault-free episodes; distrust events per hour of episode time;
 * safety: frozen camera and black image with trust used vs ignored on the same seeds: the

@@ -152,8 +152,8 @@ class RegistryPolicy:
         pos = np.asarray(states['arm'], float)
         vel = np.asarray(states.get('arm_velocity', np.zeros_like(pos)), float)
         eff = np.asarray(states.get('arm_effort', np.zeros_like(pos)), float)
-        chunk, chunk_dt = self.policy.chunk(time.monotonic() - self._t0,
-                                            videos[self._camera], None, pos, vel, eff)
+        chunk, chunk_dt, _ = self.policy.chunk(time.monotonic() - self._t0,
+                                               videos[self._camera], None, pos, vel, eff)
         return {'arm': resample_chunk(chunk, chunk_dt, self.step_dt, self.horizon)}
 
 

@@ -135,8 +135,8 @@ class SagePolicy(ControlledPolicy):
     def chunk(self, t, rgb, depth, pos, vel, eff):
         feeds = preprocess(rgb, depth, pos, vel, eff, self.encoder.config)
         feeds['hidden'] = self.hidden
-        context, self.hidden, presence, trust = self.trust.encode(self.encoder, feeds,
-                                                                  PRESENT_ALL)
+        given = PRESENT_ALL if depth is not None else PRESENT_ALL & ~layout.PRESENT_DEPTH
+        context, self.hidden, presence, trust = self.trust.encode(self.encoder, feeds, given)
         if trust is not None:
             self.trust_log.append((t, trust, self.trust.monitor.distrusted.copy(), presence))
         self.window.push(context, presence_group_mask(presence), t)

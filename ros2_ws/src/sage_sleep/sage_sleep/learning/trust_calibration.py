@@ -20,17 +20,26 @@ PRESENT_ALL = layout.PRESENT_COLOR | layout.PRESENT_DEPTH | layout.PRESENT_JOINT
 
 @torch.no_grad()
 def episode_contexts(encoder, memory, episodes):
-    """Return [(contexts (T, 4096), times (T,) s)] of the episodes with every source present."""
+    """
+    Return [(contexts (T, 4096), times (T,) s)]: the runs of >= 2 frames with every source.
+
+    An episode's contexts are encoded whole (its history as on the robot); a frame without
+    depth (the first one, before depth paired) splits it, so no check sees a masked source.
+    """
     by_id = memory.episodes()
     out = []
     for episode in episodes:
         indices = by_id.get(int(episode))
-        if indices is None or len(indices) < 2 or not memory.depth_present[indices].all():
+        if indices is None or len(indices) < 2:
             continue
         batch = make_batch(memory, indices[None], encoder.config)
         contexts = encoder.forward_sequence(batch['color'], batch['depth'], batch['joints'],
                                             batch['presence'])[0].numpy()
-        out.append((contexts, memory.stamp_ns[indices] * 1e-9))
+        present = memory.depth_present[indices]
+        edges = np.flatnonzero(np.diff(np.concatenate([[0], present.astype(int), [0]])))
+        for start, stop in zip(edges[::2], edges[1::2]):
+            if stop - start >= 2:
+                out.append((contexts[start:stop], memory.stamp_ns[indices[start:stop]] * 1e-9))
     return out
 
 
@@ -66,8 +75,8 @@ def calibrate_trust(encoder, memory, train_episodes, heldout_episodes, log=print
     train = episode_contexts(encoder, memory, train_episodes)
     heldout = episode_contexts(encoder, memory, heldout_episodes)
     if not train or len(heldout) < 2:
-        reason = (f'not enough episodes with colour, depth and joints: {len(train)} training, '
-                  f'{len(heldout)} held out (need 1 and 2)')
+        reason = (f'not enough runs of frames with colour, depth and joints: {len(train)} '
+                  f'training, {len(heldout)} held out (need 1 and 2)')
         log(f'trust: no model ({reason})')
         return None, {'skipped': reason}
     half = len(heldout) // 2

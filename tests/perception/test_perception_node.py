@@ -61,9 +61,10 @@ class Sender:
     def now(self):
         return self.ros.node.get_clock().now().nanoseconds * 1e-9
 
-    def image(self, t, depth=False, **fields):
-        msg = fill_image(Image(), self.metres if depth else self.rgb,
-                         '32FC1' if depth else 'rgb8')
+    def image(self, t, depth=False, pixels=None, **fields):
+        if pixels is None:
+            pixels = self.metres if depth else self.rgb
+        msg = fill_image(Image(), pixels, '32FC1' if depth else 'rgb8')
         sec_to_stamp(t, msg.header.stamp)
         for key, value in fields.items():
             setattr(msg, key, value)
@@ -114,13 +115,19 @@ class Sender:
         return None, {}
 
 
-def test_contexts_reload_without_drops_and_refusal(launch_node, ros_node, registry):
+def start_reliable_node(launch_node, ros_node, registry):
+    """Start the context node on the registry (reliable QoS); return it and a Sender."""
     node = launch_node('sage_perception', 'context_node', name='context_node',
                        params={'model_dir': str(registry.root), 'qos': 'reliable',
                                'diagnostics_period_s': 0.2})
     node.wait_for_output('context node ready')
     send = Sender(ros_node)
     send.wait_connected()
+    return node, send
+
+
+def test_contexts_reload_without_drops_and_refusal(launch_node, ros_node, registry):
+    node, send = start_reliable_node(launch_node, ros_node, registry)
     ctx = send.frame_until_context()
     assert ctx.presence == ALL and ctx.model_version == 'v0001'
     data = np.asarray(ctx.data, dtype=np.float32)
@@ -360,12 +367,7 @@ def test_a_distrusted_camera_is_masked_and_reported(launch_node, ros_node, regis
     from sage_interfaces.msg import Trust
 
     assert publish_encoder_with_trust(registry).version == 'v0002'
-    node = launch_node('sage_perception', 'context_node', name='context_node',
-                       params={'model_dir': str(registry.root), 'qos': 'reliable',
-                               'diagnostics_period_s': 0.2})
-    node.wait_for_output('context node ready')
-    send = Sender(ros_node)
-    send.wait_connected()
+    _, send = start_reliable_node(launch_node, ros_node, registry)
     trust_msgs = ros_node.collect(Trust, '/sage/trust', reliable_qos())
     path = iter(joint_path(np.random.default_rng(1), 400))
 
@@ -373,9 +375,8 @@ def test_a_distrusted_camera_is_masked_and_reported(launch_node, ros_node, regis
         q, t = next(path), send.now()
         rgb, metres = scene(q)
         send.joints.publish(send.joint_state(t - 0.002, ('joint0', 'joint1'), tuple(q)))
-        send.depth.publish(sec_to_stamp_image(fill_image(Image(), metres, '32FC1'), t))
-        send.color.publish(sec_to_stamp_image(
-            fill_image(Image(), np.zeros_like(rgb) if black else rgb, 'rgb8'), t))
+        send.depth.publish(send.image(t, depth=True, pixels=metres))
+        send.color.publish(send.image(t, pixels=np.zeros_like(rgb) if black else rgb))
         time.sleep(1 / 30)
         return t
 
@@ -404,8 +405,3 @@ def test_a_distrusted_camera_is_masked_and_reported(launch_node, ros_node, regis
 
     again = contexts_of([frame() for _ in range(30)])
     assert again[-1].presence == ALL and min(again[-1].trust) > 0.5
-
-
-def sec_to_stamp_image(msg, t):
-    sec_to_stamp(t, msg.header.stamp)
-    return msg

@@ -18,6 +18,7 @@ The node layer every SAGE node process uses.
 rclpy is imported where it is used, so the module imports without a ROS installation.
 """
 
+import contextlib
 import faulthandler
 import gc
 import os
@@ -29,6 +30,7 @@ import time
 from sage_common.joint_facts import SIM_DESCRIPTION
 
 _stop_signals = []  # the SIGINT/SIGTERMs init_rclpy()'s handler saw
+_STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 POLL_S = 0.1  # how often spin_until_shutdown looks for a stop signal between callbacks
 FATAL = {ValueError: 'bad parameter'}  # run_node's default: what an error at start means
 
@@ -212,7 +214,29 @@ def block_stop_signals():
     thread, which stops the node.
     """
     if hasattr(signal, 'pthread_sigmask'):
-        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+        signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+
+
+@contextlib.contextmanager
+def native_threads_without_stop_signals():
+    """
+    Block SIGINT and SIGTERM in the calling thread while the block runs, then restore its mask.
+
+    Threads born meanwhile inherit the block for good: DDS's receive, shared-memory and event
+    threads (started when a context's first node is created), ONNX Runtime's pools, a node's
+    own workers. Left unblocked (as they were), a process-directed stop signal could land in a
+    DDS thread as an interrupted system call; a node hung for good in destroy_node after
+    SIGINT or SIGTERM now and then (the simulator in CI, the teacher once). A stop signal
+    that arrives inside the block stays pending and is handled when the mask is restored.
+    """
+    if not hasattr(signal, 'pthread_sigmask'):
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def stop_requested(context=None):
@@ -250,8 +274,9 @@ def run_node(make_node, name, args=None, fatal=None, on_exit=None):
     code = 0
     try:
         try:
-            node = make_node()
-            failure = _autostart(node)
+            with native_threads_without_stop_signals():
+                node = make_node()
+                failure = _autostart(node)
         except tuple(fatal) as exc:
             meaning = next(m for kind, m in fatal.items() if isinstance(exc, kind))
             failure = f'{meaning}: {exc}'
@@ -367,11 +392,12 @@ class BackgroundNode:
         from rclpy.executors import SingleThreadedExecutor
 
         self._own_context = context is None
-        if self._own_context:
-            context = rclpy.context.Context()
-            rclpy.init(context=context)
-        self.context = context
-        self.node = rclpy.create_node(name, context=context, **node_kwargs)
+        with native_threads_without_stop_signals():  # its own context: DDS threads of its own
+            if self._own_context:
+                context = rclpy.context.Context()
+                rclpy.init(context=context)
+            self.context = context
+            self.node = rclpy.create_node(name, context=context, **node_kwargs)
         self.executor = SingleThreadedExecutor(context=context)
         self.executor.add_node(self.node)
         self._poll_s = poll_s

@@ -132,3 +132,44 @@ print(error or policies == (os.SCHED_FIFO, os.SCHED_OTHER))
     out = subprocess.run([sys.executable, '-c', script], capture_output=True, text=True,
                          timeout=60).stdout.strip()
     assert out == 'True' or out.startswith('PermissionError'), out
+
+
+def _blocked_signals(task):
+    mask = int(next(line for line in (task / 'status').read_text().splitlines()
+                    if line.startswith('SigBlk:')).split()[1], 16)
+    return {sig for sig in (signal.SIGINT, signal.SIGTERM) if mask & (1 << (sig - 1))}
+
+
+@pytest.mark.skipif(not sys.platform.startswith('linux'), reason='reads /proc')
+def test_a_node_process_s_native_threads_never_take_a_stop_signal(ros_domain):
+    # DDS's threads are born with the context's first node, in run_node's make_node: they
+    # must block SIGINT/SIGTERM, which the main thread alone takes (and still stops on).
+    from pathlib import Path
+    import time
+
+    script = ('import sys, rclpy\n'
+              'from sage_common.node import run_node\n'
+              'sys.exit(run_node(lambda: rclpy.create_node("mask_test"), "mask_test"))\n')
+    proc = subprocess.Popen([sys.executable, '-c', script], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        tasks = Path(f'/proc/{proc.pid}/task')
+        deadline = time.monotonic() + 30.0
+        main, dds = tasks / str(proc.pid), []
+        while time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+            dds = [t for t in tasks.iterdir()
+                   if (t / 'comm').read_text().startswith('dds.')]
+            if dds and not _blocked_signals(main):  # spinning: the node is made
+                break
+        assert dds, 'no DDS thread appeared'
+        assert _blocked_signals(main) == set(), 'the main thread blocks the stop signals'
+        unblocked = [(t / 'comm').read_text().strip() for t in dds
+                     if _blocked_signals(t) != {signal.SIGINT, signal.SIGTERM}]
+        assert not unblocked, f'threads that can take a stop signal: {unblocked}'
+        proc.send_signal(signal.SIGINT)
+        output, _ = proc.communicate(timeout=20)
+        assert proc.returncode == 0, output
+    finally:
+        proc.kill()
+        proc.wait()

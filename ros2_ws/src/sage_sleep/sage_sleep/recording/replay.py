@@ -242,10 +242,11 @@ def main(argv=None):
         return 2
 
     import rclpy
-    from sage_common.node import init_rclpy, stop_requested
+    from sage_common.node import init_rclpy, native_threads_without_stop_signals, stop_requested
 
     init_rclpy(['sage_replay', *ros_args])
-    node = rclpy.create_node('sage_replay')
+    with native_threads_without_stop_signals():
+        node = rclpy.create_node('sage_replay')
     try:
         player = Player(node, topics, args.rate, args.restamp, args.clock, args.reliable)
     except ReplayError as exc:

@@ -42,9 +42,14 @@ class EpisodeRunner:
         self.steps = 0
         robot.reset(self.seed, perturbation)
 
-    def reset(self, seed, duration=0.0, perturbation=None):
-        """Start the next episode from `seed` (duration <= 0: the default); return the goal."""
-        goal = self.robot.reset(int(seed), perturbation)
+    def reset(self, seed, duration=0.0, perturbation=None, target=None):
+        """
+        Start the next episode from `seed` (duration <= 0: the default); return the goal.
+
+        target: the colour of the target to reach when the scene has several (None: drawn
+        from the seed).
+        """
+        goal = self.robot.reset(int(seed), perturbation, target)
         self.seed = int(seed)
         self.duration = float(duration) if duration > 0 else self.default_duration
         self.episode += 1

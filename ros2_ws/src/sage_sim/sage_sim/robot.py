@@ -10,7 +10,9 @@ show the goal as a pixel or two at 64 px).
 
 The reach task (Reacher) is described by names in the model: the slide joints that place the
 goal, the goal body and the effector body. A model without them runs without a task (no goal,
-distance NaN, never successful).
+distance NaN, never successful). With `ReachTask.target_colors`, the scene has one target per
+colour (the model's own target takes the first; the others are added at load time, alike) and
+an episode's goal is the target its task sentence names ("reach the blue target").
 """
 
 from dataclasses import dataclass, fields
@@ -21,6 +23,9 @@ import mujoco
 import numpy as np
 
 TOP_DOWN = 'top_down'
+TASK_TEMPLATE = 'reach the {} target'
+# Two targets told apart by colour alone: the sentence is the only way to know which to reach.
+TWO_COLORS = (('red', (0.9, 0.15, 0.1, 1.0)), ('blue', (0.1, 0.35, 1.0, 1.0)))
 _ONE_DOF_JOINTS = (int(mujoco.mjtJoint.mjJNT_HINGE), int(mujoco.mjtJoint.mjJNT_SLIDE))
 
 
@@ -65,6 +70,9 @@ def load_model(path=None, camera=TOP_DOWN, aspect=4 / 3, fovy=45.0, margin=1.05,
         raise FileNotFoundError(f'MuJoCo model {path} does not exist')
     spec = mujoco.MjSpec.from_file(path)
     model = spec.compile()
+    if task is not None and len(task.target_colors) > 1 and _has_task(model, task):
+        _add_targets(spec, task)
+        model = spec.compile()
     if camera == TOP_DOWN and mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_CAMERA, camera) < 0:
         lo, hi = _geometry_bounds(model)
         centre = (lo + hi) / 2
@@ -77,6 +85,20 @@ def load_model(path=None, camera=TOP_DOWN, aspect=4 / 3, fovy=45.0, margin=1.05,
                                   fovy=fovy)
         model = spec.compile()
     return model
+
+
+def _add_targets(spec, task):
+    """Add a copy of the goal body (slide joints and sphere) per extra target colour."""
+    original = spec.body(task.goal_body)
+    sphere = next(g for g in original.geoms if g.type == mujoco.mjtGeom.mjGEOM_SPHERE)
+    for color, _ in task.target_colors[1:]:
+        body = spec.worldbody.add_body(name=task.target_body(color), pos=original.pos)
+        for joint, like in zip(task.target_joints(color), task.goal_joints):
+            like = spec.joint(like)
+            body.add_joint(name=joint, type=like.type, axis=like.axis, range=like.range,
+                           limited=like.limited)
+        body.add_geom(name=task.target_body(color), type=mujoco.mjtGeom.mjGEOM_SPHERE,
+                      size=sphere.size, contype=0, conaffinity=0)
 
 
 def _has_task(model, task):
@@ -135,6 +157,39 @@ class ReachTask:
     # in 200 steps. Rendering only: the goal geom does not collide.
     view_half_width: float = 0.23
     goal_marker_radius: float = 0.02
+    # ((name, rgba), ...): one target per colour; fewer than two is the single-goal task.
+    target_colors: tuple = ()
+    min_separation: float = 0.1  # between two targets' centres, m
+
+    def target_body(self, color):
+        """Return the body of the target of `color` (the model's goal body for the first)."""
+        first = self.target_colors[0][0] if self.target_colors else None
+        return self.goal_body if color == first else f'{self.goal_body}_{color}'
+
+    def target_joints(self, color):
+        """Return the slide joints placing the target of `color`."""
+        if self.target_body(color) == self.goal_body:
+            return self.goal_joints
+        return tuple(f'{self.target_body(color)}_{axis}' for axis in 'xy')
+
+    def colors(self):
+        """Return the target colour names (empty for the single-goal task)."""
+        return tuple(name for name, _ in self.target_colors) if len(self.target_colors) > 1 \
+            else ()
+
+
+def task_color(text, colors):
+    """
+    Return the colour a task sentence names; ValueError when it names none or several.
+
+    The sentence is matched by words, so "Reach the BLUE target." names blue.
+    """
+    words = set(''.join(c if c.isalnum() else ' ' for c in str(text).lower()).split())
+    named = [c for c in colors if c in words]
+    if len(named) != 1:
+        raise ValueError(f'task {text!r} names {"no" if not named else "more than one"} '
+                         f'target of {list(colors)}')
+    return named[0]
 
 
 @dataclass
@@ -225,6 +280,7 @@ class MujocoRobot:
         self.target = np.zeros(self.n_joints)
 
     def _init_task(self, task):
+        self._targets, self.target_color = {}, None
         if not _has_task(self.model, task):
             return None
         model = self.model
@@ -234,11 +290,24 @@ class MujocoRobot:
         self._goal_body = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, task.goal_body)
         self._effector_body = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY,
                                                 task.effector_body)
-        if task.goal_marker_radius:
-            for g in np.nonzero(model.geom_bodyid == self._goal_body)[0]:
-                if model.geom_type[g] == int(mujoco.mjtGeom.mjGEOM_SPHERE) and \
-                        not model.geom_contype[g] and not model.geom_conaffinity[g]:
+        # Each target: (its body, the qpos/qvel addresses of its slide joints), by colour.
+        for color in task.colors():
+            jids = [mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_JOINT, n)
+                    for n in task.target_joints(color)]
+            self._targets[color] = (
+                mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, task.target_body(color)),
+                model.jnt_qposadr[jids], model.jnt_dofadr[jids])
+        rgba = dict(task.target_colors) if self._targets else {}
+        bodies = {b: color for color, (b, _, _) in self._targets.items()} or \
+            {self._goal_body: None}
+        for g in np.nonzero(np.isin(model.geom_bodyid, list(bodies)))[0]:
+            if model.geom_type[g] == int(mujoco.mjtGeom.mjGEOM_SPHERE) and \
+                    not model.geom_contype[g] and not model.geom_conaffinity[g]:
+                if task.goal_marker_radius:
                     model.geom_size[g, 0] = model.geom_rbound[g] = task.goal_marker_radius
+                if rgba:
+                    model.geom_rgba[g] = rgba[bodies[int(model.geom_bodyid[g])]]
+        self.target_color = next(iter(self._targets), None)
         return task
 
     def _chain_to(self, tip):
@@ -307,13 +376,15 @@ class MujocoRobot:
 
     # --- episodes and the task -----------------------------------------------------------
 
-    def reset(self, seed, perturbation=None):
+    def reset(self, seed, perturbation=None, target=None):
         """
         Reset to a seeded initial state, apply `perturbation` (default: none) to the model.
 
         Reacher, as gymnasium does: the goal uniform in a disc of `goal_radius`, every other
-        joint at its qpos0 plus uniform noise of +-`init_noise`, small velocities. Return the
-        goal (empty when the model has no task).
+        joint at its qpos0 plus uniform noise of +-`init_noise`, small velocities. With target
+        colours, every target is drawn so (at least `min_separation` apart) and the goal is the
+        target of colour `target` (None: drawn from the seed too). Return the goal (empty when
+        the model has no task).
         """
         rng = np.random.default_rng(seed)
         self.apply_perturbation(perturbation or Perturbation(), np.random.default_rng([seed, 1]))
@@ -330,6 +401,8 @@ class MujocoRobot:
             body_pos = self.model.body_pos[self._goal_body, :2]
             qpos[self._goal_qadr] = self.model.qpos0[self._goal_qadr] + goal - body_pos
             qvel[self._goal_vadr] = 0.0
+            if self._targets:
+                self._place_targets(goal, target, np.random.default_rng([seed, 2]), qpos, qvel)
         qpos[self._qadr] = np.clip(qpos[self._qadr], *self.joint_range.T)
         self.data.qpos[:] = qpos
         self.data.qvel[:] = qvel
@@ -337,11 +410,45 @@ class MujocoRobot:
         self.target[:] = self.joint_positions()
         return self.goal()
 
+    def _place_targets(self, first, target, rng, qpos, qvel):
+        """Place the targets after the first (already at `first`); pick the named one."""
+        task = self.task
+        placed = [first]
+        for color, (body, qadr, vadr) in list(self._targets.items())[1:]:
+            for _ in range(10000):
+                xy = rng.uniform(-task.goal_radius, task.goal_radius, 2)
+                if np.linalg.norm(xy) < task.goal_radius and all(
+                        np.linalg.norm(xy - p) >= task.min_separation for p in placed):
+                    break
+            else:
+                raise ValueError(f'cannot place {len(self._targets)} targets '
+                                 f'{task.min_separation} m apart in a disc of '
+                                 f'{task.goal_radius} m')
+            placed.append(xy)
+            qpos[qadr] = self.model.qpos0[qadr] + xy - self.model.body_pos[body, :2]
+            qvel[vadr] = 0.0
+        colors = list(self._targets)
+        if target is None:
+            target = colors[int(rng.integers(len(colors)))]
+        elif target not in self._targets:
+            raise ValueError(f'no {target!r} target in the scene: {colors}')
+        self.target_color = target
+
+    def task_text(self):
+        """Return the episode's task sentence ('' for the single-goal task)."""
+        return TASK_TEMPLATE.format(self.target_color) if self.target_color else ''
+
+    def targets(self):
+        """Return {colour: (x, y)} of every target ({} for the single-goal task)."""
+        return {color: self.data.xpos[body, :2].copy()
+                for color, (body, _, _) in self._targets.items()} if self.task else {}
+
     def goal(self):
         """Return the goal position (x, y), empty without a task."""
         if not self.task:
             return np.zeros(0)
-        return self.data.xpos[self._goal_body, :2].copy()
+        body = self._targets[self.target_color][0] if self._targets else self._goal_body
+        return self.data.xpos[body, :2].copy()
 
     def effector(self):
         """Return the effector position (x, y), empty without a task."""

@@ -4,7 +4,8 @@
 import numpy as np
 import pytest
 from sage_sim.episode import EpisodeRunner, SimClock
-from sage_sim.robot import MujocoRobot, Perturbation, ReachTask
+from sage_sim.robot import MujocoRobot, Perturbation, ReachTask, task_color, TWO_COLORS
+from sage_sim.teacher import TwoLinkArm
 
 SLIDER_XML = """
 <mujoco model="slider">
@@ -267,3 +268,65 @@ def test_episode_reports_success_flips(robot):
     assert runner.step() is None
     robot.data.qpos[-2:] = robot.effector() + [0.1, 0.0]
     assert runner.step() == 'success' and not runner.status().success
+
+
+@pytest.fixture(scope='module')
+def two_targets():
+    return MujocoRobot(width=64, height=48, task=ReachTask(target_colors=TWO_COLORS))
+
+
+def test_a_two_colour_scene_draws_separated_targets_and_the_goal_is_the_named_one(two_targets):
+    r = two_targets
+    named = []
+    for seed in range(40):
+        goal = r.reset(seed)
+        targets = r.targets()
+        assert set(targets) == {'red', 'blue'}
+        assert np.linalg.norm(targets['red'] - targets['blue']) >= r.task.min_separation
+        assert all(np.linalg.norm(p) < r.task.goal_radius for p in targets.values())
+        np.testing.assert_array_equal(goal, targets[r.target_color])
+        assert r.task_text() == f'reach the {r.target_color} target'
+        named.append(r.target_color)
+    assert 10 < named.count('blue') < 30  # drawn from the seed, both colours
+    for color in ('red', 'blue'):  # the same scene with either sentence
+        goal = r.reset(3, target=color)
+        np.testing.assert_array_equal(goal, r.targets()[color])
+    with pytest.raises(ValueError, match='no .green. target'):
+        r.reset(3, target='green')
+
+
+def test_the_two_targets_are_drawn_in_their_colours_and_success_is_on_the_named_one(two_targets):
+    r = two_targets
+    r.reset(5, target='blue')
+    rgb = r.render()[0].astype(int)
+    r_, g_, b_ = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    red = (r_ > 70) & (r_ > 3 * np.maximum(g_, b_))
+    blue = (b_ > 60) & (b_ > 1.8 * np.maximum(r_, g_))  # not the teal arm
+    assert red.sum() >= 4 and blue.sum() >= 4
+    # The fingertip on the named target is success; on the other one it is not.
+    arm = TwoLinkArm.from_model(r.model)
+    for color, other in (('blue', 'red'), ('red', 'blue')):
+        r.reset(5, target=other)
+        r.set_target(arm.inverse(r.targets()[color], near=r.joint_positions()))
+        run(r, 400)
+        assert np.linalg.norm(r.effector() - r.targets()[color]) < r.task.success_threshold
+        assert not r.success()
+        r.reset(5, target=color)
+        r.set_target(arm.inverse(r.targets()[color], near=r.joint_positions()))
+        run(r, 400)
+        assert r.success()
+
+
+def test_task_sentences_name_one_known_colour():
+    assert task_color('Reach the BLUE target.', ('red', 'blue')) == 'blue'
+    for bad in ('', 'reach the green target', 'red or blue', 'reach the reddish target'):
+        with pytest.raises(ValueError, match='names'):
+            task_color(bad, ('red', 'blue'))
+
+
+def test_the_single_goal_scene_is_unchanged_by_the_task_option():
+    plain, one = MujocoRobot(width=64, height=48), MujocoRobot(
+        width=64, height=48, task=ReachTask(target_colors=TWO_COLORS[:1]))
+    for seed in range(3):
+        np.testing.assert_array_equal(plain.reset(seed), one.reset(seed))
+    assert one.task_text() == '' and one.targets() == {} and plain.model.nq == one.model.nq

@@ -261,3 +261,36 @@ def test_sensor_fault_set_at_run_time_changes_the_images_and_bad_ones_are_refuse
     seen = len(frames)
     ros_node.wait_for(lambda: any(np.frombuffer(m.data, np.uint8).any()
                                   for m in list(frames)[seen:]), what='a clean frame')
+
+
+def test_a_two_target_scene_latches_each_episode_s_task_and_the_teacher_obeys_it(launch_node,
+                                                                               ros_node):
+    from sage_common.qos import latched_qos
+    from std_msgs.msg import String
+
+    start_sim(launch_node, target_colors=['red', 'blue'])
+    teacher = launch_node('sage_sim', 'teacher', name='teacher',
+                          params_file=CONFIG / 'teacher.yaml')
+    teacher.wait_for_output(r'teacher: receiving /joint_states')
+    episodes = ros_node.collect(EpisodeState, '/sim/episode', reliable_qos(50))
+    ros_node.wait_for(lambda: ros_node.node.count_publishers('/sage/task') > 0,
+                      what='/sage/task publisher')
+    goals = {}
+    for color in ('blue', 'red'):  # one scene, either sentence
+        reply = ros_node.call(ResetEpisode, '/sim_robot/reset_episode',
+                              ResetEpisode.Request(seed=21, task=f'Reach the {color} target'))
+        assert reply.success and f"'reach the {color} target'" in reply.message
+        goals[color] = list(reply.goal)
+        ros_node.wait_for(lambda: any(m.episode == reply.episode and not m.running
+                                      for m in episodes), timeout=30, what=color)
+        final = [m for m in episodes if m.episode == reply.episode and not m.running][0]
+        assert final.success and list(final.goal) == goals[color]
+    assert np.linalg.norm(np.subtract(goals['red'], goals['blue'])) >= 0.1
+    # A late subscriber still gets the latest sentence (latched).
+    tasks = ros_node.collect(String, '/sage/task', latched_qos())
+    ros_node.wait_for(lambda: tasks, what='/sage/task')
+    assert [t.data for t in tasks] == ['reach the red target']
+    for bad in ('reach the green target', 'red and blue'):
+        refused = ros_node.call(ResetEpisode, '/sim_robot/reset_episode',
+                                ResetEpisode.Request(seed=21, task=bad))
+        assert not refused.success and 'names' in refused.message

@@ -24,8 +24,11 @@ import numpy as np
 
 TOP_DOWN = 'top_down'
 TASK_TEMPLATE = 'reach the {} target'
+# Target colours a scene can use (rgba).
+COLORS = {'red': (0.9, 0.15, 0.1, 1.0), 'blue': (0.1, 0.35, 1.0, 1.0),
+          'green': (0.1, 0.8, 0.2, 1.0), 'yellow': (0.95, 0.85, 0.1, 1.0)}
 # Two targets told apart by colour alone: the sentence is the only way to know which to reach.
-TWO_COLORS = (('red', (0.9, 0.15, 0.1, 1.0)), ('blue', (0.1, 0.35, 1.0, 1.0)))
+TWO_COLORS = tuple((name, COLORS[name]) for name in ('red', 'blue'))
 _ONE_DOF_JOINTS = (int(mujoco.mjtJoint.mjJNT_HINGE), int(mujoco.mjtJoint.mjJNT_SLIDE))
 
 

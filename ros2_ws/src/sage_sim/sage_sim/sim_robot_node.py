@@ -32,18 +32,18 @@ from rclpy.time import Time
 from sage_common.diagnostics import make_array, make_status, OK, WARN
 from sage_common.messages import fill_image
 from sage_common.node import block_stop_signals, declare_all, FATAL, run_node
-from sage_common.qos import qos_from_name, reliable_qos
+from sage_common.qos import latched_qos, qos_from_name, reliable_qos
 from sage_common.rejects import RejectCounter
 from sage_common.stats import RateMeter
 from sage_interfaces.msg import EpisodeState
 from sage_interfaces.srv import ResetEpisode
 from sensor_msgs.msg import CameraInfo, Image, JointState
-from std_msgs.msg import Float64MultiArray, Header
+from std_msgs.msg import Float64MultiArray, Header, String
 from std_srvs.srv import SetBool
 from visualization_msgs.msg import Marker, MarkerArray
 
 from .episode import EpisodeRunner, SimClock
-from .robot import MujocoRobot, Perturbation, ReachTask
+from .robot import COLORS, MujocoRobot, Perturbation, ReachTask, task_color
 from .sensor_faults import KINDS, SensorFault, SensorFaults
 
 # name: (default, description, (min, max) or None). Mirrored by config/sim_robot.yaml.
@@ -69,6 +69,7 @@ PARAMETERS = {
     'seed': (0, 'seed of the idle scene at start-up', (0, 2 ** 31 - 1)),
     'success_threshold': (0.02, 'effector-goal distance counted as success, m', (0.0, 1.0)),
     'goal_radius': (0.2, 'goals are uniform in a disc of this radius, m', (0.0, 10.0)),
+    'min_target_separation': (0.1, 'least distance between two targets, m', (0.0, 1.0)),
     'diagnostics_period': (1.0, '/diagnostics period, s', (0.1, 60.0)),
     'markers_rate': (10.0, '/sim/markers (rviz: the arm measured and commanded, goal, '
                      'effector) rate, Hz; 0 = off', (0.0, 100.0)),
@@ -92,6 +93,9 @@ PARAMETERS = {
 UNSET_PARAMETERS = {
     'joint_names': (Parameter.Type.STRING_ARRAY, 'joint order of commands and /joint_states; '
                     "unset = the model's actuated joints", None),
+    'target_colors': (Parameter.Type.STRING_ARRAY, 'one target per colour, the episode\'s '
+                      f'task sentence names the goal (of {sorted(COLORS)}); unset = one goal',
+                      None),
 }
 
 
@@ -163,7 +167,14 @@ class SimRobotNode(Node):
         if p['depth_encoding'] not in ('32FC1', '16UC1'):
             raise ValueError(f"depth_encoding must be 32FC1 or 16UC1, got {p['depth_encoding']}")
         self.p = p
-        task = ReachTask(goal_radius=p['goal_radius'], success_threshold=p['success_threshold'])
+        colors = list(p['target_colors'] or ())
+        unknown = sorted(set(colors) - set(COLORS))
+        if unknown or len(set(colors)) != len(colors) or len(colors) == 1:
+            raise ValueError(f'target_colors {colors} must be two or more distinct colours of '
+                             f'{sorted(COLORS)}')
+        task = ReachTask(goal_radius=p['goal_radius'], success_threshold=p['success_threshold'],
+                         target_colors=tuple((c, COLORS[c]) for c in colors),
+                         min_separation=p['min_target_separation'])
         self.robot = MujocoRobot(p['model_path'] or None, p['camera'], p['width'], p['height'],
                                  p['kp'], p['kd'], task, p['timestep'], p['render_samples'])
         self.joint_names = list(joint_names) if joint_names else list(self.robot.joint_names)
@@ -200,6 +211,9 @@ class SimRobotNode(Node):
         self.pub_episode = self.create_publisher(EpisodeState, '/sim/episode', reliable_qos())
         self.pub_episode_start = self.create_publisher(Header, '/sage/episode_start',
                                                        reliable_qos())
+        # The episode's task sentence, latched: a node started mid-episode still gets it.
+        self.pub_task = self.create_publisher(String, '/sage/task', latched_qos()) \
+            if task.colors() else None
         self.pub_diag = self.create_publisher(DiagnosticArray, '/diagnostics', reliable_qos())
         topic = f"/{p['controller_name']}/commands"
         self.create_subscription(Float64MultiArray, topic, self._on_command,
@@ -430,8 +444,13 @@ class SimRobotNode(Node):
             if request.seed < 0:
                 raise ValueError(f'seed must be >= 0, got {request.seed}')
             perturbation = self._perturbation()
+            target = None
+            if request.task:
+                if not self.robot.task.colors():
+                    raise ValueError(f'task {request.task!r} given to a single-goal scene')
+                target = task_color(request.task, self.robot.task.colors())
         except ValueError as exc:
-            self.get_logger().warning(f'reset refused: {exc}')
+            self.rejects.reject('reset_refused', f'reset refused: {exc}')
             response.success, response.message = False, str(exc)
             return response
         start = Header()
@@ -440,18 +459,22 @@ class SimRobotNode(Node):
                 # The current state's stamp is the latest given: the episode starts after it,
                 # so a frame of the last episode is never stamped at the new one's start.
                 last_ns = self.clock_map.stamp_ns(self.robot.time)
-                goal = self.runner.reset(request.seed, request.duration, perturbation)
+                goal = self.runner.reset(request.seed, request.duration, perturbation, target)
                 self.clock_map.anchor(max(self.get_clock().now().nanoseconds, last_ns + 1),
                                       self.robot.time)
                 episode, duration = self.runner.episode, self.runner.duration
                 start.stamp = self._stamp(self.robot.time)
+                task = self.robot.task_text()
             start.frame_id = str(episode)
             # Under the render lock: out before any frame of the new episode is rendered.
+            if self.pub_task is not None:
+                self._publish(self.pub_task, String(data=task))
             self._publish(self.pub_episode_start, start)
         response.success = True
         response.episode = episode
         response.goal = goal.tolist()
-        response.message = f'episode {episode} seed {request.seed}, {duration} s'
+        response.message = f'episode {episode} seed {request.seed}, {duration} s' + \
+            (f', {task!r}' if self.pub_task is not None else '')
         self.get_logger().info(f'reset: {response.message}, goal {np.round(goal, 4).tolist()}')
         self._publish_episode()
         return response

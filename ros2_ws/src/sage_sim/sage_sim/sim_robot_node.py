@@ -93,7 +93,7 @@ PARAMETERS = {
 UNSET_PARAMETERS = {
     'joint_names': (Parameter.Type.STRING_ARRAY, 'joint order of commands and /joint_states; '
                     "unset = the model's actuated joints", None),
-    'target_colors': (Parameter.Type.STRING_ARRAY, 'one target per colour, the episode\'s '
+    'target_colors': (Parameter.Type.STRING_ARRAY, "one target per colour, the episode's "
                       f'task sentence names the goal (of {sorted(COLORS)}); unset = one goal',
                       None),
 }

@@ -405,3 +405,27 @@ def test_a_distrusted_camera_is_masked_and_reported(launch_node, ros_node, regis
 
     again = contexts_of([frame() for _ in range(30)])
     assert again[-1].presence == ALL and min(again[-1].trust) > 0.5
+
+
+def test_the_task_sentence_reaches_the_intentions_group_and_bad_text_is_refused(
+        launch_node, ros_node, registry):
+    from sage_common.qos import latched_qos
+    from std_msgs.msg import String
+
+    node, send = start_reliable_node(launch_node, ros_node, registry)
+    task = ros_node.node.create_publisher(String, '/sage/task', latched_qos())
+    intentions = layout.SLICES['intentions']
+    assert not np.asarray(send.frame_until_context().data)[intentions].any()
+    task.publish(String(data='reach the blue target'))
+    node.wait_for_output("task: 'reach the blue target'")
+    blue = send.frame_until_context(ALL | layout.PRESENT_TASK)
+    assert np.asarray(blue.data)[intentions].any()
+    # Not UTF-8, sent as raw CDR (rclpy would not encode it): counted, and no task after it.
+    # Latched (depth 1): each is sent once the one before has been taken.
+    for count, bad in enumerate((b'\x00\x01\x00\x00' + (3).to_bytes(4, 'little') + b'\xff\xfe\x00',
+                                 String(data='   ')), 1):
+        task.publish(bad)
+        ros_node.wait_for(lambda: int(send.diag()[1].get('rejected_task_text', 0)) == count,
+                          10, f'task reject {count} in diagnostics')
+    after = send.frame_until_context(ALL)
+    assert not np.asarray(after.data)[intentions].any() and node.alive()

@@ -20,9 +20,10 @@ from sage_common.onnx_runtime import OnnxModel
 from sage_common.registry import ModelError
 from sage_perception import layout
 from sage_perception.decode import decode_color, decode_depth, DecodeError, JointOrder
-from sage_perception.encoder import (encoder_config, initial_hidden, io_specs, MODEL_NAME,
-                                     preprocess)
+from sage_perception.encoder import (initial_hidden, io_specs, MODEL_NAME, preprocess,
+                                     stored_encoder_config, TASK_INPUT)
 from sage_perception.sync import AsOfBuffer, make_synchronizer
+from sage_perception.task_text import check_task_text, TaskTextError
 from sage_perception.trust import (DEFAULT_MONITOR_PARAMS, FILENAME as TRUST_FILE, TrustModel,
                                    TrustMonitor)
 
@@ -39,7 +40,7 @@ class EncoderRuntime(OnnxModel):
         """Check mv against the encoder layout and the node's joints, open it, probe it."""
         what = f'{mv.name} {mv.version}'
         try:
-            config = encoder_config(**mv.metadata['config'])
+            config = stored_encoder_config(mv.metadata)
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelError(f'{what}: manifest metadata has no usable encoder config ({exc})')
         if int(config['num_joints']) != int(num_joints):
@@ -58,6 +59,8 @@ class EncoderRuntime(OnnxModel):
         context, _ = self.probe(feeds, [(1, layout.DIM), feeds['hidden'].shape])
         if np.any(context[0, _masked_index()] != 0.0):
             raise ModelError(f'{what}: masked groups {layout.MASKED_GROUPS} are not zero')
+        if TASK_INPUT in feeds and np.any(context[0, layout.SLICES['intentions']] != 0.0):
+            raise ModelError(f'{what}: the intentions group is not zero without a task')
         self.trust = None
         if TRUST_FILE in mv.manifest['files']:
             try:
@@ -197,7 +200,8 @@ class ContextPipeline:
         self.sync, self.sync_impl = make_synchronizer(
             2, int(self.params['queue_size']), float(self.params['slop_s']), self._paired,
             prefer_message_filters=self.params['prefer_message_filters'])
-        self.accepted = {'color': 0, 'depth': 0, 'joints': 0}
+        self.accepted = {'color': 0, 'depth': 0, 'joints': 0, 'task': 0}
+        self.task = None  # the task sentence the contexts carry (None: no task)
         self.published = 0
         self.history_resets = 0
         self.dropped_before_start = 0
@@ -290,6 +294,24 @@ class ContextPipeline:
             if accepted is not None and accepted[1] is not None:
                 self.joint_buffer.add(*accepted)
 
+    def on_task(self, data):
+        """
+        Take a task sentence (str or bytes) for the contexts from now on; return it, or None.
+
+        A text that cannot be a task (empty, over task_text.MAX_BYTES, not UTF-8) is rejected
+        and counted, and the contexts carry no task until a usable one arrives: never the
+        previous task, which the sender just replaced.
+        """
+        with self._lock:
+            try:
+                self.task = check_task_text(data)
+            except TaskTextError as exc:
+                self.task = None
+                self.rejects.reject('task_text', f'task: {exc}')
+                return None
+            self.accepted['task'] += 1
+            return self.task
+
     def depth_silent(self, stamp):
         """Return True when no depth arrived within depth_timeout_s before stamp."""
         last = self._last_depth_stamp
@@ -314,13 +336,15 @@ class ContextPipeline:
             positions, velocities, efforts = found[1]
         t0 = self._clock()
         feeds = preprocess(color.image, None if depth is None else depth.image, positions,
-                           velocities, efforts, runtime.config)
+                           velocities, efforts, runtime.config, self.task)
         feeds['hidden'] = self._hidden
         presence = layout.PRESENT_COLOR
         if depth is not None:
             presence |= layout.PRESENT_DEPTH
         if found is not None:
             presence |= layout.PRESENT_JOINTS
+        if self.task and TASK_INPUT in feeds:  # an encoder without a task input ignores it
+            presence |= layout.PRESENT_TASK
         t1 = self._clock()
         context, hidden, presence, trust = self.trust.encode(runtime, feeds, presence)
         t2 = self._clock()

@@ -12,7 +12,9 @@ stamp; when the encoder version has a trust model), /sage/context_heatmap (64x64
 frame, and a version that fails is refused with the reason while the current one stays.
 /sage/episode_start (std_msgs/Header, stamped with the episode's start) and `~/reset_history`
 (Trigger) reset the encoder's history, as training starts each sequence from the initial
-hidden state.
+hidden state. /sage/task (std_msgs/String, latched) is the task sentence the contexts carry
+in their intentions group (PRESENT_TASK) from then on; a text that cannot be a task (empty,
+over 1 KB, not UTF-8) is a counted reject and leaves the contexts without a task.
 """
 
 import sys
@@ -24,7 +26,7 @@ from sage_common.diagnostics import ERROR, make_array, make_status, OK, WARN
 from sage_common.messages import fill_image, floats_to_array
 from sage_common.node import (declare_all, DESCRIPTION_PARAMETERS, FATAL, LoadModelService,
                               node_joint_facts, run_node, serve_history_reset)
-from sage_common.qos import qos_from_name, reliable_qos
+from sage_common.qos import latched_qos, qos_from_name, reliable_qos
 from sage_common.registry import default_model_dir, ModelError, ModelRegistry
 from sage_common.rejects import RejectCounter
 from sage_common.stats import LatencyWindow, RateMeter
@@ -33,8 +35,10 @@ from sage_perception import layout
 from sage_perception.context_core import (ContextPipeline, DEFAULT_PIPELINE_PARAMS,
                                           heatmap_mono8, load_runtime)
 from sage_perception.encoder import MODEL_NAME
+from sage_perception.task_text import string_from_cdr, TaskTextError
 from sage_perception.trust import SOURCES as TRUST_SOURCES
 from sensor_msgs.msg import Image, JointState
+from std_msgs.msg import String
 
 P = DEFAULT_PIPELINE_PARAMS
 # name: (default, description, (low, high) or None). Mirrored by config/context_node.yaml.
@@ -116,6 +120,7 @@ class ContextNode(Node):
         self.create_subscription(Image, '/camera/color/image_raw', self._on_color, qos)
         self.create_subscription(Image, '/camera/depth/image_rect_raw', self._on_depth, qos)
         self.create_subscription(JointState, '/joint_states', self._on_joints, qos)
+        self.create_subscription(String, '/sage/task', self._on_task, latched_qos(), raw=True)
         self.context_pub = self.create_publisher(Context, '/sage/context', reliable_qos())
         self.trust_pub = self.create_publisher(Trust, '/sage/trust', reliable_qos())
         self.heatmap_pub = self.create_publisher(Image, '/sage/context_heatmap', reliable_qos(2))
@@ -158,6 +163,16 @@ class ContextNode(Node):
     def _on_joints(self, msg):
         self.rates['joints'].tick()
         self.pipeline.on_joints(msg, self._now())
+
+    def _on_task(self, raw):
+        try:
+            text = string_from_cdr(raw)
+        except TaskTextError as exc:
+            self.rejects.reject('task_text', f'task: {exc}')
+            return
+        task = self.pipeline.on_task(text)
+        if task is not None:
+            self.get_logger().info(f'task: {task!r}')
 
     # -- outputs ---------------------------------------------------------------------------
     def _publish(self, result):
@@ -212,6 +227,7 @@ class ContextNode(Node):
             'rejected_total': self.rejects.total(),
             'history_resets': self.pipeline.history_resets,
             'dropped_before_episode_start': self.pipeline.dropped_before_start,
+            'task': self.pipeline.task or '',
         }
         if self.last_trust is not None:
             for source, value in zip(TRUST_SOURCES, self.last_trust[0]):

@@ -11,12 +11,16 @@ trainer alike):
     presence  (B, 3)        1/0 flags for color, depth, joints (layout.MODALITY_BITS)
     hidden    (B, hidden_dim)  the history carried between frames: a register of the last
                             history_frames frames' summaries, oldest first
+    task      (B, task_buckets)  the task sentence's hashed words (`task_text.task_tokens`),
+                            zeros without a task; absent when task_buckets is 0
 Outputs:
     context     (B, 4096)   the layout of sage_perception.layout
     hidden_out  (B, hidden_dim)  the register shifted by one frame (feed it back as `hidden`)
 
 An absent modality's features are multiplied by its presence flag before fusion, so its own
-groups are exactly zero; audio and tactile have no source yet and are always exactly zero.
+groups are exactly zero; the `intentions` group is the task network's embedding of the task
+input (zero without a task), which also enters the fusion, so every fused group can depend
+on what was asked; audio and tactile have no source yet and are always exactly zero.
 The `predictive` head (`model.heads['predictive']`) is what the trainer teaches to predict
 the `layout.PREDICTIVE_TARGET` group `config['predict_horizon']` frames ahead.
 """
@@ -32,9 +36,11 @@ import warnings
 import numpy as np
 
 from sage_perception import layout
+from sage_perception.task_text import task_tokens
 
 MODEL_NAME = 'encoder'
 INPUT_NAMES = ('color', 'depth', 'joints', 'presence', 'hidden')
+TASK_INPUT = 'task'
 OUTPUT_NAMES = ('context', 'hidden_out')
 
 DEFAULT_ENCODER_CONFIG = {
@@ -57,9 +63,20 @@ DEFAULT_ENCODER_CONFIG = {
     # where a real force/tactile source belongs).
     'effort_scale': 0.0,
     'predict_horizon': 1,     # frames ahead the predictive group predicts (within a sequence)
+    'task_buckets': 64,       # the `task` input's width (task_text.task_tokens); 0 = no input
     'seed': 0,
     'onnx_opset': 17,
 }
+
+
+def stored_encoder_config(metadata):
+    """Return the config of a registry version's metadata (versions before the task input: 0)."""
+    return encoder_config(**{'task_buckets': 0, **metadata['config']})
+
+
+def input_names(config):
+    """Return the encoder's input names for a config, in the order forward() takes them."""
+    return INPUT_NAMES + ((TASK_INPUT,) if int(config['task_buckets']) else ())
 
 
 def encoder_config(**overrides):
@@ -78,6 +95,8 @@ def encoder_config(**overrides):
     if frames < 1 or int(config['hidden_dim']) % frames:
         raise ValueError(f"hidden_dim {config['hidden_dim']} must split into history_frames "
                          f'{frames} equal slots')
+    if int(config['task_buckets']) < 0:
+        raise ValueError(f"task_buckets must be >= 0, got {config['task_buckets']}")
     return config
 
 
@@ -86,12 +105,13 @@ def joint_features(num_joints):
     return 4 * int(num_joints)
 
 
-def preprocess(color_rgb, depth_m, positions, velocities, efforts, config):
+def preprocess(color_rgb, depth_m, positions, velocities, efforts, config, task=None):
     """
     Turn decoded sensor data into the encoder's numpy inputs (batch of one).
 
     color_rgb: (H, W, 3) uint8 or None; depth_m: (H, W) float metres (NaN/<=0 invalid) or
-    None; positions/velocities/efforts: per joint in the configured order, or positions None.
+    None; positions/velocities/efforts: per joint in the configured order, or positions None;
+    task: the task sentence (checked by task_text.check_task_text) or None.
     Returns a dict of float32 arrays keyed by input name, without `hidden`.
     """
     size = int(config['image_size'])
@@ -116,7 +136,10 @@ def preprocess(color_rgb, depth_m, positions, velocities, efforts, config):
         joints[0] = np.concatenate([np.sin(q), np.cos(q), qd * config['velocity_scale'],
                                     tau * config['effort_scale']])
         presence[0, layout.MODALITY_INDEX['joints']] = 1.0
-    return {'color': color, 'depth': depth, 'joints': joints, 'presence': presence}
+    feeds = {'color': color, 'depth': depth, 'joints': joints, 'presence': presence}
+    if int(config['task_buckets']):
+        feeds[TASK_INPUT] = task_tokens(task, config['task_buckets'])[None]
+    return feeds
 
 
 def color_frames(frames, config):
@@ -321,61 +344,73 @@ def build_encoder(config=None):
             self.proprio_net = nn.Sequential(
                 nn.Linear(joint_features(config['num_joints']), 128), nn.ReLU(),
                 nn.Linear(128, g), nn.LayerNorm(g))
-            self.fuse = nn.Sequential(nn.Linear(4 * g + 3, fused_dim), nn.ReLU(),
+            buckets = int(config['task_buckets'])
+            # The task sentence's words -> the intentions group; None: no task input.
+            self.task_net = nn.Sequential(nn.Linear(buckets, g), nn.ReLU(), nn.Linear(g, g),
+                                          nn.LayerNorm(g)) if buckets else None
+            inputs = (5 if buckets else 4) * g + len(layout.MODALITY_BITS)
+            self.fuse = nn.Sequential(nn.Linear(inputs, fused_dim), nn.ReLU(),
                                       nn.Linear(fused_dim, fused_dim), nn.LayerNorm(fused_dim))
-            self.heads = nn.ModuleDict({
-                name: nn.Linear(fused_dim, g)
-                for name in layout.SEMANTIC_HEADS + layout.PHYSICAL_HEADS + ('immediate',)})
+            self.head_names = tuple(
+                name for name in layout.SEMANTIC_HEADS + layout.PHYSICAL_HEADS + ('immediate',)
+                if not (buckets and name == 'intentions'))
+            self.heads = nn.ModuleDict({name: nn.Linear(fused_dim, g)
+                                        for name in self.head_names})
             self.history_frames = int(config['history_frames'])
             self.slot = hidden_dim // self.history_frames
             self.history = nn.Sequential(nn.Linear(fused_dim, self.slot), nn.Tanh())
             self.historical = nn.Linear(hidden_dim, g)
             self.heads['predictive'] = nn.Linear(fused_dim + hidden_dim, g)
 
-        def _frame(self, color, depth, joints, presence):
-            """Per-frame features: (visual, depth, proprio, fused), each (N, ...)."""
+        def _frame(self, color, depth, joints, presence, task=None):
+            """Per-frame features: {group: (N, ...)} of the inputs' own groups, and fused."""
             c, d, j = (layout.MODALITY_INDEX[m] for m in ('color', 'depth', 'joints'))
-            visual = self.color_net(color) * presence[:, c:c + 1]
-            depth_f = self.depth_net(depth) * presence[:, d:d + 1]
-            proprio = self.proprio_net(joints) * presence[:, j:j + 1]
-            fused = self.fuse(torch.cat([visual, depth_f, proprio, presence], dim=1))
-            return visual, depth_f, proprio, fused
+            own = {'visual': self.color_net(color) * presence[:, c:c + 1],
+                   'depth': self.depth_net(depth) * presence[:, d:d + 1],
+                   'proprioceptive': self.proprio_net(joints) * presence[:, j:j + 1]}
+            if self.task_net is not None:
+                if task is None:
+                    task = joints.new_zeros(joints.shape[0], self.task_net[0].in_features)
+                # All-zero words: no task, so no intentions (as a clear presence flag).
+                given = (task.abs().sum(dim=1, keepdim=True) > 0).to(task.dtype)
+                own['intentions'] = self.task_net(task) * given
+            fused = self.fuse(torch.cat(list(own.values()) + [presence], dim=1))
+            return own, fused
 
-        def _context(self, visual, depth_f, proprio, fused, hidden_out):
-            zeros = torch.zeros_like(proprio)
-            groups = {'visual': visual, 'depth': depth_f, 'audio': zeros, 'tactile': zeros,
-                      'proprioceptive': proprio,
+        def _context(self, own, fused, hidden_out):
+            zeros = torch.zeros_like(own['proprioceptive'])
+            groups = {'audio': zeros, 'tactile': zeros, **own,
                       'historical': self.historical(hidden_out),
                       'predictive': self.heads['predictive'](
                           torch.cat([fused, hidden_out], dim=1))}
-            for name in layout.SEMANTIC_HEADS + layout.PHYSICAL_HEADS + ('immediate',):
+            for name in self.head_names:
                 groups[name] = self.heads[name](fused)
             return torch.cat([groups[name] for name in layout.GROUP_NAMES], dim=1)
 
-        def forward(self, color, depth, joints, presence, hidden):
+        def forward(self, color, depth, joints, presence, hidden, task=None):
             """One frame and the history register before it (what the node runs)."""
-            visual, depth_f, proprio, fused = self._frame(color, depth, joints, presence)
+            own, fused = self._frame(color, depth, joints, presence, task)
             hidden_out = torch.cat([hidden[:, self.slot:], self.history(fused)], dim=1)
-            return self._context(visual, depth_f, proprio, fused, hidden_out), hidden_out
+            return self._context(own, fused, hidden_out), hidden_out
 
-        def forward_sequence(self, color, depth, joints, presence):
+        def forward_sequence(self, color, depth, joints, presence, task=None):
             """
             Contexts (B, T, 4096) of T frames from an empty history, all frames at once.
 
             The same contexts as T calls of forward from initial_hidden, but the register
             is a shift of per-frame entries, so every frame is encoded in one batch instead
-            of T small ones (how training affords whole sequences).
+            of T small ones (how training affords whole sequences). task: (B, T, buckets).
             """
             b, t = color.shape[:2]
-            frames = [x.reshape((b * t,) + tuple(x.shape[2:]))
-                      for x in (color, depth, joints, presence)]
-            visual, depth_f, proprio, fused = self._frame(*frames)
+            frames = [None if x is None else x.reshape((b * t,) + tuple(x.shape[2:]))
+                      for x in (color, depth, joints, presence, task)]
+            own, fused = self._frame(*frames)
             entries = self.history(fused).reshape(b, t, self.slot)
             k = self.history_frames
             padded = torch.cat([entries.new_zeros(b, k - 1, self.slot), entries], dim=1)
             hidden = torch.stack([padded[:, i:i + k].reshape(b, k * self.slot)
                                   for i in range(t)], dim=1)
-            context = self._context(visual, depth_f, proprio, fused, hidden.reshape(b * t, -1))
+            context = self._context(own, fused, hidden.reshape(b * t, -1))
             return context.reshape(b, t, -1)
 
     torch.manual_seed(int(config['seed']))
@@ -386,10 +421,12 @@ def example_inputs(config, batch=1):
     """Return torch example inputs (zeros, all modalities present) for export and probes."""
     torch = _torch()
     size = int(config['image_size'])
+    buckets = int(config['task_buckets'])
     return (torch.zeros(batch, 3, size, size), torch.zeros(batch, 1, size, size),
             torch.zeros(batch, joint_features(config['num_joints'])),
             torch.ones(batch, len(layout.MODALITY_BITS)),
-            torch.zeros(batch, int(config['hidden_dim'])))
+            torch.zeros(batch, int(config['hidden_dim']))) + \
+        ((torch.zeros(batch, buckets),) if buckets else ())
 
 
 def io_specs(config):
@@ -403,6 +440,8 @@ def io_specs(config):
               tensor_spec('joints', ['batch', joint_features(config['num_joints'])]),
               tensor_spec('presence', ['batch', len(layout.MODALITY_BITS)]),
               tensor_spec('hidden', ['batch', hidden])]
+    if int(config['task_buckets']):
+        inputs.append(tensor_spec(TASK_INPUT, ['batch', int(config['task_buckets'])]))
     outputs = [tensor_spec('context', ['batch', layout.DIM]),
                tensor_spec('hidden_out', ['batch', hidden])]
     return inputs, outputs
@@ -412,14 +451,15 @@ def export_onnx(model, config, path):
     """Export the encoder to ONNX at path (batch axis dynamic)."""
     torch = _torch()
     model = model.eval()
-    dynamic = {name: {0: 'batch'} for name in INPUT_NAMES + OUTPUT_NAMES}
+    names = input_names(config)
+    dynamic = {name: {0: 'batch'} for name in names + OUTPUT_NAMES}
     kwargs = {}
     if 'dynamo' in inspect.signature(torch.onnx.export).parameters:
         kwargs['dynamo'] = False  # the TorchScript exporter: no onnxscript dependency
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter('ignore', DeprecationWarning)
         torch.onnx.export(model, example_inputs(config), str(path),
-                          input_names=list(INPUT_NAMES), output_names=list(OUTPUT_NAMES),
+                          input_names=list(names), output_names=list(OUTPUT_NAMES),
                           dynamic_axes=dynamic, opset_version=int(config['onnx_opset']),
                           **kwargs)
 
@@ -461,7 +501,7 @@ def publish_encoder(registry, model, config, parent=None, metadata=None, activat
 def load_encoder_torch(model_version):
     """Return (model, config) of a registry version, weights loaded with weights_only=True."""
     torch = _torch()
-    config = encoder_config(**model_version.metadata['config'])
+    config = stored_encoder_config(model_version.metadata)
     model = build_encoder(config)
     state = torch.load(model_version.path('weights.pt'), map_location='cpu', weights_only=True)
     model.load_state_dict(state)

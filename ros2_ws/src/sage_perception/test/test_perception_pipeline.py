@@ -159,3 +159,23 @@ def test_heatmap_bands():
     image = heatmap_mono8(context)
     assert image.shape == (64, 64) and image.dtype == np.uint8
     assert (image[8:12] == 255).all() and (image[12:16] == 0).all() and (image[:8] == 127).all()
+
+
+def test_a_task_sentence_fills_the_intentions_group_until_a_bad_one_clears_it(pipe):
+    intentions = layout.SLICES['intentions']
+    _frame(pipe, T0)
+    assert pipe.on_task(b'  reach the blue\ttarget ') == 'reach the blue target'
+    _frame(pipe, T0 + 0.1)
+    assert pipe.on_task('reach the red target') == 'reach the red target'
+    _frame(pipe, T0 + 0.2)
+    for bad in ('', 'x' * 2000, b'\xff\xfe'):  # each refused, counted, and no task after it
+        assert pipe.on_task(bad) is None
+        _frame(pipe, pipe.out[-1].stamp + 0.1)
+    none, blue, red = pipe.out[:3]
+    assert none.presence == ALL and not none.context[intentions].any()
+    assert blue.presence == red.presence == ALL | layout.PRESENT_TASK
+    assert blue.context[intentions].any() and not np.allclose(blue.context[intentions],
+                                                              red.context[intentions])
+    for refused in pipe.out[3:]:
+        assert refused.presence == ALL and not refused.context[intentions].any()
+    assert pipe.rejects.counts['task_text'] == 3 and pipe.accepted['task'] == 2

@@ -1,0 +1,117 @@
+# Copyright 2026 The SAGE authors. Licensed under the Apache License, Version 2.0.
+"""The task sentence: checked, hashed into the encoder's task input, the intentions group."""
+
+import numpy as np
+import pytest
+from sage_common.onnx_runtime import create_session
+from sage_common.registry import ModelError, ModelRegistry
+from sage_perception import layout
+from sage_perception.context_core import load_runtime
+from sage_perception.encoder import (initial_hidden, input_names, load_encoder_torch,
+                                     preprocess, publish_initial_encoder,
+                                     stored_encoder_config, TASK_INPUT)
+from sage_perception.task_text import (check_task_text, MAX_BYTES, string_from_cdr,
+                                       task_tokens, TaskTextError)
+import torch
+
+RED, BLUE = 'reach the red target', 'reach the blue target'
+
+
+@pytest.fixture(scope='module')
+def version(tmp_path_factory):
+    return publish_initial_encoder(ModelRegistry(tmp_path_factory.mktemp('models')), seed=0)
+
+
+def test_task_text_is_checked_and_normalised():
+    assert check_task_text('  reach the\tred  target \n') == RED
+    assert check_task_text('reach the red target'.encode()) == RED
+    assert check_task_text('réach ünïcode') == 'réach ünïcode'
+    for bad, why in (('', 'empty'), (' \n\t', 'empty'), ('x' * (MAX_BYTES + 1), 'more than'),
+                     (b'reach \xff\xfe', 'not UTF-8')):
+        with pytest.raises(TaskTextError, match=why):
+            check_task_text(bad)
+
+
+def test_task_tokens_are_a_fixed_unit_hash_of_words_and_word_pairs():
+    red, blue = task_tokens(RED, 64), task_tokens(BLUE, 64)
+    assert red.dtype == np.float32 and red.shape == (64,)
+    assert np.linalg.norm(red) == pytest.approx(1.0)
+    np.testing.assert_array_equal(red, task_tokens('Reach the RED target!', 64))  # words only
+    assert not np.array_equal(red, blue)
+    assert not task_tokens('', 64).any() and not task_tokens(None, 64).any()
+
+
+def test_the_intentions_group_is_the_task_and_zero_without_one(version):
+    model, config = load_encoder_torch(version)
+    session, _ = create_session(version.path('model.onnx'), threads=1)
+    assert [i.name for i in session.get_inputs()] == list(input_names(config))
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    contexts = {}
+    for task in (None, RED, BLUE):
+        feeds = preprocess(image, None, [0.1, 0.2], [0.0, 0.0], None, config, task)
+        feeds['hidden'] = initial_hidden(config)
+        context = session.run(None, feeds)[0][0]
+        with torch.no_grad():
+            torch_context = model(*(torch.from_numpy(feeds[n]) for n in input_names(config)))[0]
+        np.testing.assert_allclose(context, torch_context[0].numpy(), atol=1e-4)
+        contexts[task] = context
+    intentions = layout.SLICES['intentions']
+    assert not contexts[None][intentions].any()
+    assert contexts[RED][intentions].any() and contexts[BLUE][intentions].any()
+    assert not np.allclose(contexts[RED][intentions], contexts[BLUE][intentions])
+    # The task enters the fusion: the fused groups depend on it too.
+    immediate = layout.SLICES['immediate']
+    assert not np.allclose(contexts[RED][immediate], contexts[BLUE][immediate])
+
+
+def test_a_version_from_before_the_task_input_still_loads(tmp_path):
+    reg = ModelRegistry(tmp_path)
+    old = publish_initial_encoder(reg, seed=0, task_buckets=0)
+    runtime = load_runtime(reg, old.version, num_joints=2)
+    feeds = preprocess(None, None, None, None, None, runtime.config, RED)
+    assert TASK_INPUT not in feeds  # no task input to feed
+    metadata = {'config': {k: v for k, v in old.metadata['config'].items()
+                           if k != 'task_buckets'}}
+    assert stored_encoder_config(metadata)['task_buckets'] == 0
+
+
+def test_a_version_whose_intentions_move_without_a_task_is_refused(tmp_path):
+    reg = ModelRegistry(tmp_path)
+    good = publish_initial_encoder(reg, seed=0)
+    model, config = load_encoder_torch(good)
+    with torch.no_grad():
+        model.task_net[-1].bias.fill_(0.5)  # LayerNorm's bias: nonzero whatever the input
+        model.task_net[0].bias.fill_(0.0)
+    from sage_perception.encoder import publish_encoder
+
+    # The gate multiplies by "a task was given": the graph itself keeps it zero...
+    ok = publish_encoder(reg, model, config)
+    assert load_runtime(reg, ok.version, num_joints=2)
+    # ...and a graph without the gate (a hand-made or broken export) is refused at load.
+    original = model._frame
+
+    def ungated(color, depth, joints, presence, task=None):
+        own, fused = original(color, depth, joints, presence, task)
+        own['intentions'] = torch.ones_like(own['proprioceptive'])
+        return own, fused
+
+    model._frame = ungated
+    bad = publish_encoder(reg, model, config)
+    with pytest.raises(ModelError, match='intentions group is not zero without a task'):
+        load_runtime(reg, bad.version, num_joints=2)
+
+
+def test_a_cdr_string_is_read_raw_in_either_byte_order():
+    from rclpy.serialization import serialize_message
+    from std_msgs.msg import String
+
+    assert string_from_cdr(serialize_message(String(data=RED))) == RED.encode()
+    big_endian = b'\x00\x00\x00\x00' + (len(b'blue') + 1).to_bytes(4, 'big') + b'blue\x00'
+    assert string_from_cdr(big_endian) == b'blue'
+    bad_utf8 = b'\x00\x01\x00\x00' + (3).to_bytes(4, 'little') + b'\xff\xfe\x00'
+    with pytest.raises(TaskTextError, match='not UTF-8'):
+        check_task_text(string_from_cdr(bad_utf8))
+    for broken in (b'', b'\x00\x01\x00\x00\xff\xff\x00\x00abc\x00', b'\x07\x01\x00\x00'):
+        with pytest.raises(TaskTextError, match='CDR'):
+            string_from_cdr(broken)

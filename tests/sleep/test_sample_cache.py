@@ -227,7 +227,7 @@ def test_the_cache_file_is_a_plain_npz_with_its_key(bags):
         assert npz['color'].dtype == np.uint8 and npz['depth'].dtype == np.float32
         meta = json.loads(npz['meta.json'])  # not a .npy member: its bytes
     assert meta['key']['format'] == sample_cache.FORMAT_VERSION
-    assert meta['key']['encoder'] == {'image_size': 64, 'max_depth_m': 4.0}
+    assert meta['key']['encoder'] == {'image_size': 64, 'max_depth_m': 4.0, 'task_buckets': 64}
     assert len(meta['key']['segments'][0][1]['metadata.yaml']) == 64
 
 

@@ -137,7 +137,7 @@ def preprocess(color_rgb, depth_m, positions, velocities, efforts, config, task=
                                     tau * config['effort_scale']])
         presence[0, layout.MODALITY_INDEX['joints']] = 1.0
     feeds = {'color': color, 'depth': depth, 'joints': joints, 'presence': presence}
-    if int(config['task_buckets']):
+    if int(config.get('task_buckets', 0)):  # (a config of the plain BC baseline has none)
         feeds[TASK_INPUT] = task_tokens(task, config['task_buckets'])[None]
     return feeds
 

@@ -97,9 +97,11 @@ def make_batch(memory, indices, encoder_config):
     joints = joint_inputs(got['joint_pos'], got['joint_vel'], got['joint_eff'], encoder_config)
     presence = np.ones((b * t, len(layout.MODALITY_BITS)), np.float32)
     presence[:, layout.MODALITY_INDEX['depth']] = got['depth_present']
+    tasked = got['task'].any(axis=1)
     bits = layout.PRESENT_COLOR | layout.PRESENT_JOINTS
-    group_mask = np.stack([presence_group_mask(bits | (layout.PRESENT_DEPTH if d else 0))
-                           for d in got['depth_present']])
+    group_mask = np.stack([presence_group_mask(bits | (layout.PRESENT_DEPTH if d else 0)
+                                               | (layout.PRESENT_TASK if k else 0))
+                           for d, k in zip(got['depth_present'], tasked)])
 
     def tensor(x, dtype=torch.float32):
         x = torch.from_numpy(np.ascontiguousarray(x)).to(dtype)
@@ -115,6 +117,7 @@ def make_batch(memory, indices, encoder_config):
         'joint_vel': tensor(got['joint_vel']),
         'joint_eff': tensor(got['joint_eff']),
         'action': tensor(got['action']),
+        **({'task': tensor(got['task'])} if got['task'].shape[1] else {}),  # none: no task
     }
 
 
@@ -184,7 +187,7 @@ def view(batch, cfg, generator, resample):
 def encode_sequence(encoder, batch):
     """Encode T frames from an empty history; return contexts (B, T, 4096)."""
     return encoder.forward_sequence(batch['color'], batch['depth'], batch['joints'],
-                                    batch['presence'])
+                                    batch['presence'], batch.get('task'))
 
 
 def compress_sequence(h_module, contexts, group_mask, first=0, sample=False):

@@ -37,6 +37,8 @@ class Sample:
     joint_eff: np.ndarray    # (J,) float32
     action: np.ndarray       # (K, J) float32 teacher position targets at t + k * chunk_dt
     depth_present: bool = True
+    # (task_buckets,) float32: the encoder's task input of the task in force (zeros: none)
+    task: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, np.float32))
 
 
 @dataclasses.dataclass
@@ -48,6 +50,7 @@ class ExtractorConfig:
     joints_topic: str = '/joint_states'
     action_topic: str = '/arm_controller/commands'
     episode_topic: str = '/sim/episode'
+    task_topic: str = '/sage/task'
     joint_names: tuple = ('joint0', 'joint1')
     chunk_len: int = 10
     chunk_dt: float = 1.0 / 30.0
@@ -56,7 +59,7 @@ class ExtractorConfig:
 
     def topics(self):
         return [self.color_topic, self.depth_topic, self.joints_topic, self.action_topic,
-                self.episode_topic]
+                self.episode_topic, self.task_topic]
 
 
 def stamp_ns_of(msg, fallback_ns):
@@ -85,13 +88,17 @@ class SampleExtractor:
     instead return full-size frames that a batch step turns into encoder inputs later
     (sample_cache.decode_period's `finish`); that step then also sets the depth of samples
     without one (depth_present False), which the extractor fills with zeros shaped after
-    color[0].
+    color[0]. encode_task(text or None) gives the encoder's task input of a task sentence
+    (None: no task), raising ValueError for a text that cannot be one; each frame carries
+    the task in force when it was taken. Without it, samples carry an empty task.
     """
 
-    def __init__(self, config, decode_color, decode_depth):
+    def __init__(self, config, decode_color, decode_depth, encode_task=None):
         self.config = config
         self._decode_color = decode_color
         self._decode_depth = decode_depth
+        self._encode_task = encode_task
+        self._task = encode_task(None) if encode_task else np.zeros(0, np.float32)
         self.skipped = collections.Counter()
         self._joint_index = None
         self._joints = collections.deque(maxlen=512)   # (ns, pos, vel, eff)
@@ -106,6 +113,9 @@ class SampleExtractor:
         cfg = self.config
         if topic == cfg.episode_topic:
             return self._on_episode(msg)
+        if topic == cfg.task_topic:
+            self._on_task(msg)
+            return []
         stamp = stamp_ns_of(msg, receive_ns)
         if topic == cfg.joints_topic:
             self._on_joints(stamp, msg)
@@ -169,6 +179,15 @@ class SampleExtractor:
             return
         self._joints.append((stamp, pos, vel, eff))
 
+    def _on_task(self, msg):
+        if self._encode_task is None:
+            return
+        try:
+            self._task = self._encode_task(msg.data)
+        except ValueError:
+            self.skipped['bad_task'] += 1
+            self._task = self._encode_task(None)  # the sender replaced the last task
+
     def _on_color(self, stamp, msg):
         if not self._episode_running():
             self.skipped['outside_episode'] += 1
@@ -187,14 +206,14 @@ class SampleExtractor:
             self.skipped['bad_color'] += 1
             return
         depth = _nearest(self._depths, stamp, tol)
-        self._pending.append((stamp, self._episode[0], color, depth, joints))
+        self._pending.append((stamp, self._episode[0], color, depth, joints, self._task))
 
     def _complete(self, now_ns, flush=False):
         cfg = self.config
         horizon = int((cfg.chunk_len - 1) * cfg.chunk_dt * NS)
         out = []
         while self._pending:
-            stamp, episode, color, depth, joints = self._pending[0]
+            stamp, episode, color, depth, joints, task = self._pending[0]
             if not flush and (now_ns is None or now_ns < stamp + horizon):
                 break
             self._pending.popleft()
@@ -206,7 +225,8 @@ class SampleExtractor:
             present = depth is not None
             if depth is None:
                 depth = np.zeros((1,) + color.shape[1:], np.float32)
-            out.append(Sample(stamp, episode, color, depth, pos, vel, eff, chunk, present))
+            out.append(Sample(stamp, episode, color, depth, pos, vel, eff, chunk, present,
+                              task))
         return out
 
     def _chunk(self, stamp):
@@ -245,7 +265,7 @@ def _nearest(buffer, stamp, tol):
 class ExperienceMemory:
     """Fixed-capacity ring buffer of Samples with episode boundaries."""
 
-    FIELDS = ('color', 'depth', 'joint_pos', 'joint_vel', 'joint_eff', 'action')
+    FIELDS = ('color', 'depth', 'joint_pos', 'joint_vel', 'joint_eff', 'action', 'task')
 
     def __init__(self, capacity=100_000):
         self.capacity = int(capacity)

@@ -35,12 +35,13 @@ from .experience import ExperienceMemory, Sample, SampleExtractor
 from ..recording.bag_reader import iter_messages
 from ..recording.segments import is_complete, PERIOD_RE, PeriodIndex, SEGMENT_RE
 
-FORMAT_VERSION = 2  # 2: Image read from CDR, frames resized in batches
+FORMAT_VERSION = 3  # 2: Image read from CDR, frames resized in batches; 3: the task input
 CACHE_DIR = '.sample_cache'
-ENCODER_KEYS = ('image_size', 'max_depth_m')   # the encoder config that decoding reads
+ENCODER_KEYS = ('image_size', 'max_depth_m', 'task_buckets')  # what decoding reads
 DTYPES = {'color': np.uint8, 'depth': np.float32, 'joint_pos': np.float32,
           'joint_vel': np.float32, 'joint_eff': np.float32, 'action': np.float32,
-          'stamp_ns': np.int64, 'episode': np.int64, 'depth_present': np.bool_}
+          'stamp_ns': np.int64, 'episode': np.int64, 'depth_present': np.bool_,
+          'task': np.float32}
 META = 'meta.json'
 PERIOD_DIR = '<period dir>'  # stands for the period's path in stored problems
 TEMP_RE = re.compile(r'^\..+\.npz\.(\d+)\.tmp$')
@@ -82,7 +83,8 @@ BATCH_SAMPLES = 256          # samples whose frames `finish` turns into inputs a
 BATCH_BYTES = 64 << 20       # ... or fewer, when their full-size frames hold this much
 
 
-def decode_period(period, config, decode_color, decode_depth, finish=None, decoders=None):
+def decode_period(period, config, decode_color, decode_depth, finish=None, decoders=None,
+                  encode_task=None):
     """
     Return the PeriodSamples of a wake period, streamed out of its bags as iterated.
 
@@ -90,9 +92,10 @@ def decode_period(period, config, decode_color, decode_depth, finish=None, decod
     messages without rosbags' deserialisation; each one they refuse as malformed is skipped
     and counted as `malformed_<type>` (and named in the problems). With finish, the decode
     functions return full-size frames and finish(samples) turns the frames of a batch of
-    samples into encoder inputs in place, in one vectorised call per frame size.
+    samples into encoder inputs in place, in one vectorised call per frame size. encode_task
+    is SampleExtractor's.
     """
-    extractor = SampleExtractor(config, decode_color, decode_depth)
+    extractor = SampleExtractor(config, decode_color, decode_depth, encode_task)
     problems = []
     counted = {}
     for msgtype, decode in (decoders or {}).items():
@@ -160,10 +163,12 @@ class SampleCache:
                  'extractor': dataclasses.asdict(config), 'segments': segments}
         return json.loads(json.dumps(parts))
 
-    def get(self, period, config, decode_color, decode_depth, finish=None, decoders=None):
+    def get(self, period, config, decode_color, decode_depth, finish=None, decoders=None,
+            encode_task=None):
         """Return the period's PeriodSamples: from the cache, or decoded (and then cached)."""
         def decode():
-            return decode_period(period, config, decode_color, decode_depth, finish, decoders)
+            return decode_period(period, config, decode_color, decode_depth, finish, decoders,
+                                 encode_task)
 
         if not is_closed(period):
             self.log(f'sample cache: wake period {period.id} has an open segment; not cached')
@@ -222,8 +227,8 @@ class SampleCache:
                 digest.update(np.ascontiguousarray(arrays[name]).data)
         if digest.hexdigest() != meta['sha256']:
             raise ValueError('the arrays do not match their sha256')
-        fields = [arrays[f] for f in ExperienceMemory.FIELDS]
-        samples = [Sample(int(stamp), int(episode), *(a[i] for a in fields), bool(present))
+        samples = [Sample(int(stamp), int(episode), depth_present=bool(present),
+                          **{f: arrays[f][i] for f in ExperienceMemory.FIELDS})
                    for i, (stamp, episode, present) in enumerate(zip(
                        arrays['stamp_ns'], arrays['episode'], arrays['depth_present']))]
         problems = [p.replace(PERIOD_DIR, str(period.path)) for p in meta['problems']]

@@ -37,6 +37,7 @@ from sage_perception.decode import (decode_color, decode_depth, image_from_cdr,
                                     joint_state_from_cdr)
 from sage_perception.encoder import (color_frames, depth_frames, load_encoder_torch,
                                      publish_encoder)
+from sage_perception.task_text import check_task_text, task_tokens
 from sage_sleep.learning.budget import adamw, TrainingBudget
 from sage_sleep.learning.consolidation import (consolidation_losses, ConsolidationConfig,
                                                make_batch, SleepModels)
@@ -78,6 +79,21 @@ def image_decoders(encoder_config):
         return depth_frames(decode_depth(msg)[None], encoder_config)[0]
 
     return color, depth
+
+
+def task_encoder(encoder_config):
+    """
+    Return encode_task(text or None) -> the encoder's task input (SampleExtractor's).
+
+    A recorded text that cannot be a task raises TaskTextError (a ValueError), as the context
+    node refuses it; an encoder without a task input gets empty inputs.
+    """
+    buckets = int(encoder_config['task_buckets'])
+
+    def encode(text):
+        return task_tokens(None if text is None else check_task_text(text), buckets)
+
+    return encode
 
 
 def batched_decoding(encoder_config):
@@ -151,11 +167,12 @@ def _load_period(period, config, encoder_config, cache_dir):
     """
     lines = []
     decoding = batched_decoding(encoder_config)
+    encode_task = task_encoder(encoder_config)
     if cache_dir is None:
-        extracted = decode_period(period, config, *decoding)
+        extracted = decode_period(period, config, *decoding, encode_task=encode_task)
     else:
         cache = SampleCache(cache_dir, encoder_config, log=lines.append)
-        extracted = cache.get(period, config, *decoding)
+        extracted = cache.get(period, config, *decoding, encode_task=encode_task)
     chunks, pending = [], []
     for sample in extracted.samples:
         pending.append(sample)

@@ -34,7 +34,7 @@ def episode_contexts(encoder, memory, episodes):
             continue
         batch = make_batch(memory, indices[None], encoder.config)
         contexts = encoder.forward_sequence(batch['color'], batch['depth'], batch['joints'],
-                                            batch['presence'])[0].numpy()
+                                            batch['presence'], batch.get('task'))[0].numpy()
         present = memory.depth_present[indices]
         edges = np.flatnonzero(np.diff(np.concatenate([[0], present.astype(int), [0]])))
         for start, stop in zip(edges[::2], edges[1::2]):

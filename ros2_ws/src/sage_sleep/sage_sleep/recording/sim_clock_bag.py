@@ -80,30 +80,36 @@ class SimClockBag:
 
 
 def record_teacher_episodes(bag_root, periods=1, episodes=4, duration=1.0, width=64, height=48,
-                            first_seed=0):
+                            first_seed=0, target_colors=()):
     """
     Record `periods` wake periods of `episodes` teacher-driven episodes under bag_root.
 
     The MuJoCo robot steps in simulated time with the scripted teacher driving; the same
     messages the nodes publish are written (camera every 3rd step, commands every 2nd, the
-    episode state every 5th), so a dozen episodes take seconds. Returns bag_root.
+    episode state every 5th), so a dozen episodes take seconds. With target_colors (names of
+    sage_sim.robot.COLORS), the scene has a target per colour and each episode's task
+    sentence is written to /sage/task before its first message, as sim_robot does.
+    Returns bag_root.
     """
     import numpy as np
     from sage_common.messages import fill_image
-    from sage_common.qos import reliable_qos, sensor_qos
+    from sage_common.qos import latched_qos, reliable_qos, sensor_qos
     from sage_interfaces.msg import EpisodeState
-    from sage_sim.robot import MujocoRobot
+    from sage_sim.robot import COLORS, MujocoRobot, ReachTask
     from sage_sim.teacher import ReachTeacher, TwoLinkArm
     from sensor_msgs.msg import Image, JointState
-    from std_msgs.msg import Float64MultiArray
+    from std_msgs.msg import Float64MultiArray, String
 
     topics = {'/camera/color/image_raw': ('sensor_msgs/msg/Image', sensor_qos()),
               '/camera/depth/image_rect_raw': ('sensor_msgs/msg/Image', sensor_qos()),
               '/joint_states': ('sensor_msgs/msg/JointState', sensor_qos()),
               '/arm_controller/commands': ('std_msgs/msg/Float64MultiArray', reliable_qos()),
               '/sim/episode': ('sage_interfaces/msg/EpisodeState', reliable_qos())}
+    if target_colors:
+        topics['/sage/task'] = ('std_msgs/msg/String', latched_qos())
     bag = SimClockBag(bag_root, topics)
-    robot = MujocoRobot(width=width, height=height)
+    robot = MujocoRobot(width=width, height=height, task=ReachTask(
+        target_colors=tuple((c, COLORS[c]) for c in target_colors)))
     teacher = ReachTeacher(TwoLinkArm.from_model(robot.model))
     names = list(robot.joint_names)
     seed = first_seed
@@ -114,6 +120,8 @@ def record_teacher_episodes(bag_root, periods=1, episodes=4, duration=1.0, width
             for _ in range(episodes):
                 episode_number = seed + 1
                 goal = robot.reset(seed)
+                if target_colors:
+                    bag.write('/sage/task', String(data=robot.task_text()))
                 teacher.start(robot.joint_positions())
                 steps = int(round(duration / robot.timestep))
                 for step in range(steps + 1):

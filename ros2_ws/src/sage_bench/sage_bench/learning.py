@@ -25,6 +25,13 @@ development seeds: 200000+ by default, never the held-out evaluation seeds (1000
 
     python -m sage_bench.learning --bags runs/<id>/bags \\
         [--variants bc,sage] [--budgets 60,120,240] [--seeds 200000:200030]
+    python -m sage_bench.learning --bags /tmp/two --record 200 --targets red,blue ...
+
+`--targets red,blue` evaluates on the two-colour scene, each seed once per colour with the
+task sentence naming it: success on the named target, and how often the arm ended on the
+other one. `--record N` first records N teacher episodes into an empty `--bags` directory
+(in simulated time, `record_teacher_episodes`; with `--targets`, the two-colour scene and its
+task sentences), seeds 0..N-1.
 
 Writes bench/results/learning.json and learning.png (success vs wall time per variant).
 As part of `make bench` (`run(out_dir, quick)`), the bags are the newest demo run's, else a
@@ -139,7 +146,7 @@ def train_plain_bc(memory, episodes, seconds, seed, work, threads, config, train
 
 
 def run_variant(name, memory, episodes, seconds, seed, seeds, threads, width, height,
-                log=print):
+                log=print, target_colors=()):
     """Train one variant for one budget and evaluate it; return its result row."""
     from sage_bringup.demo_offline import evaluate_policies
 
@@ -155,17 +162,20 @@ def run_variant(name, memory, episodes, seconds, seed, seeds, threads, width, he
                                           enc, h, threads)
         trained = time.monotonic() - start
         summary = evaluate_policies({name: (kind, model_dir, None)}, seeds, duration=2.0,
-                                    width=width, height=height)[name]['none']
+                                    width=width, height=height,
+                                    target_colors=target_colors)[name]['none']
     row = {'variant': name, 'budget_s': seconds, 'seed': seed, **stats,
            'wall_seconds_with_export': trained,
            'frames_per_second': stats['frames'] / max(stats['train_seconds'], 1e-9),
            'success_rate': summary['success_rate'], 'successes': summary['successes'],
            'episodes': summary['episodes'], 'ci95': summary['ci95'],
-           'median_final_distance': summary['median_final_distance']}
+           'median_final_distance': summary['median_final_distance'],
+           'wrong_target_rate': summary['wrong_target_rate']}
     lo, hi = row['ci95']
     log(f'{name:22s} {seconds:5.0f} s  {stats["steps"]:5d} steps  '
         f'{row["frames_per_second"]:6.0f} frames/s  success {row["success_rate"]:4.0%} '
-        f'[{lo:.0%}, {hi:.0%}]  median {100 * row["median_final_distance"]:.1f} cm')
+        f'[{lo:.0%}, {hi:.0%}]  median {100 * row["median_final_distance"]:.1f} cm' +
+        (f'  wrong target {row["wrong_target_rate"]:.0%}' if target_colors else ''))
     return row
 
 
@@ -194,7 +204,7 @@ def plot(rows, path):
 
 
 def bench(bags, out_dir, variants, budgets, seeds, seed=0, threads=2, width=64, height=64,
-          log=print):
+          log=print, target_colors=()):
     """Run every variant at every budget on the same bags; write learning.json + .png."""
     from sage_sleep.learning.evaluate import parse_seeds
     from sage_perception.encoder import encoder_config
@@ -217,11 +227,13 @@ def bench(bags, out_dir, variants, budgets, seeds, seed=0, threads=2, width=64, 
     out_dir.mkdir(parents=True, exist_ok=True)
     result = {'bags': str(bags), 'samples': len(memory), 'episodes': len(episodes),
               'dev_seeds': seeds, 'threads': threads, 'camera': [width, height],
+              'targets': list(target_colors),
               'load_seconds': load_s, 'rows': rows}
     for name in variants:
         for seconds in budgets:
             rows.append(run_variant(name, memory, episodes, seconds, seed,
-                                    parse_seeds(seeds), threads, width, height, log))
+                                    parse_seeds(seeds), threads, width, height, log,
+                                    target_colors))
             (out_dir / 'learning.json').write_text(json.dumps(result, indent=2) + '\n')
     plot(rows, out_dir / 'learning.png')
     return result
@@ -256,12 +268,24 @@ def main(argv=None):
     parser.add_argument('--seeds', default=DEV_SEEDS, help='development seeds a:b')
     parser.add_argument('--seed', type=int, default=0, help='initial weights and sampling')
     parser.add_argument('--threads', type=int, default=2)
+    parser.add_argument('--targets', default='',
+                        help='a target per colour, e.g. red,blue (default: one goal)')
+    parser.add_argument('--record', type=int, default=0,
+                        help='first record this many teacher episodes into --bags (empty)')
     args = parser.parse_args(argv)
     variants = [v for v in args.variants.split(',') if v]
     for v in variants:
         variant_setup(v)  # unknown names fail before any training
+    targets = tuple(c for c in args.targets.split(',') if c)
+    if args.record:
+        from sage_sleep.recording.sim_clock_bag import record_teacher_episodes
+
+        if args.bags.exists() and any(args.bags.iterdir()):
+            parser.error(f'--record needs an empty --bags directory: {args.bags} is not')
+        record_teacher_episodes(args.bags, episodes=args.record, duration=2.0, width=64,
+                                height=64, target_colors=targets)
     bench(args.bags, args.out, variants, [float(b) for b in args.budgets.split(',')],
-          args.seeds, args.seed, args.threads)
+          args.seeds, args.seed, args.threads, target_colors=targets)
     return 0
 
 

@@ -63,17 +63,19 @@ def offline_policies(cycles, models, bc_models=None):
 
 
 def evaluate_policies(policies, seeds, conditions=('none',), perturbed=None, duration=2.0,
-                      width=64, height=64, seed=0, log=None):
+                      width=64, height=64, seed=0, log=None, target_colors=()):
     """
     Evaluate policies closed loop on seeds; return {label: {condition: summary}}.
 
     policies: {label: (kind, model dir, versions)} (kind sage, bc, teacher or random);
     conditions: perturbation preset names ('none' = nominal); perturbed: the labels that run
     the conditions other than 'none' (None: every label). log(text) gets a line per summary.
+    target_colors: a scene of a target per colour, each seed run once per named target.
     """
     from sage_sleep.learning.evaluate import Evaluator, make_policy, PRESETS
 
-    evaluator = Evaluator(duration=float(duration), width=width, height=height)
+    evaluator = Evaluator(duration=float(duration), width=width, height=height,
+                          target_colors=target_colors)
     table = {}
     for label, (kind, models, versions) in policies.items():
         policy = make_policy(kind, evaluator, models, versions, seed=seed)

@@ -53,6 +53,7 @@ DEFAULT_TOPICS = [
     '/teacher/commands std_msgs/msg/Float64MultiArray reliable',
     '/sage/estop std_msgs/msg/Bool latched',
     '/sim/episode sage_interfaces/msg/EpisodeState reliable',
+    '/sage/task std_msgs/msg/String latched',
 ]
 # name: (default, description, (min, max) or None). Mirrored by config/sleep_manager.yaml.
 # String arrays use [''] for "none" (a parameter needs a typed default); '' entries are dropped.

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from sage_hl_control.controller import settings_from_parameters
+from sage_perception import layout
 from sage_sleep.learning.evaluate import Evaluator, main, make_policy
 import yaml
 
@@ -85,3 +86,32 @@ def test_bc_baseline_is_probed_and_drives_through_the_controller(tmp_path):
     publish_bc(registry, wrong)
     with pytest.raises(ModelError, match='probe output shapes'):
         make_policy('bc', evaluator, tmp_path)
+
+
+def test_the_two_colour_scene_runs_each_seed_per_sentence_and_counts_wrong_targets(models):
+    from sage_sleep.learning.evaluate import TeacherPolicy
+
+    evaluator = Evaluator(duration=1.5, width=64, height=64, target_colors=('red', 'blue'))
+    teacher = make_policy('teacher', evaluator)
+    summary = evaluator.evaluate(teacher, [5, 6, 7])
+    assert [(r['seed'], r['target']) for r in summary['results']] == [
+        (s, c) for s in (5, 6, 7) for c in ('red', 'blue')]
+    assert summary['success_rate'] == 1.0 and summary['wrong_target'] == 0
+
+    class AlwaysRed(TeacherPolicy):  # deaf to the sentence
+        def command(self, t, pos, vel):
+            return self.teacher.tick(self.robot.targets()['red'], pos, self.robot.timestep)
+
+    deaf = evaluator.evaluate(AlwaysRed(evaluator.robot), [5, 6, 7])
+    assert deaf['successes'] == 3 and deaf['wrong_target'] == 3
+    # SAGE is told the sentence: its contexts carry PRESENT_TASK and the intentions group.
+    sage = make_policy('sage', evaluator, models)
+    seen = []
+    original = sage.h_runner.compress
+    sage.h_runner.compress = lambda feeds: (seen.append(feeds), original(feeds))[1]
+    evaluator.episode(sage, 5, target='blue')
+    assert sage.task == 'reach the blue target' and seen
+    block = layout.GROUP_BLOCKS['intentions'][0]
+    newest = seen[-1]['window'][0, -1]
+    assert seen[-1]['group_mask'][0, -1, block] == 1.0
+    assert newest[layout.SLICES['intentions']].any()

@@ -22,6 +22,10 @@ settings. Inference latency is not simulated here (the chunk acts from its frame
 ROS graph run of `make demo` measures it. The teacher and random references drive directly.
 
 Success is the task's: Reacher's fingertip within 2 cm of the goal when the episode ends.
+With `--targets red,blue` the scene has a target per colour and each seed runs once per
+colour, the policy told which by the task sentence ("reach the blue target"; SAGE through its
+encoder's task input, the teacher through the privileged goal); success is on the named
+target, and an episode that ends within 2 cm of another one counts as a wrong target.
 Perturbations: `physics` (mass, damping and friction x1.2, actuator gain x0.8) and `vision`
 (lighting x0.85, colours shifted up to 0.02, camera moved up to 5 mm / 1 degree), or any
 `Perturbation` field as name=value.
@@ -43,9 +47,9 @@ from sage_hl_control.controller import ActuatorController
 from sage_hl_control.runtime import HRunner, LRunner
 from sage_perception import layout
 from sage_perception.context_core import load_runtime, TrustGate
-from sage_perception.encoder import initial_hidden, preprocess
+from sage_perception.encoder import initial_hidden, preprocess, TASK_INPUT
 from sage_sim.episode import EpisodeRunner
-from sage_sim.robot import MujocoRobot, Perturbation
+from sage_sim.robot import COLORS, MujocoRobot, Perturbation, ReachTask
 from sage_sim.teacher import ReachTeacher, TwoLinkArm
 
 PRESETS = {
@@ -89,7 +93,8 @@ class ControlledPolicy:
     def __init__(self, controller_settings):
         self.controller = ActuatorController(controller_settings)
 
-    def reset(self, t):
+    def reset(self, t, task=None):
+        """Start a new episode at time t; task: its sentence (None: no task)."""
         self.controller.start_episode(t)
 
     def on_frame(self, t, rgb, depth, pos, vel, eff):
@@ -125,17 +130,20 @@ class SagePolicy(ControlledPolicy):
         self.versions = {'encoder': self.encoder.version, 'h_module': self.h_runner.version,
                          'l_module': self.l_runner.version}
 
-    def reset(self, t):
+    def reset(self, t, task=None):
         super().reset(t)
+        self.task = task
         self.hidden = initial_hidden(self.encoder.config)
         self.window = ContextWindow(self.h_runner.window, max_age_s=1.0)
         self.trust.reset()
         self.trust_log.clear()
 
     def chunk(self, t, rgb, depth, pos, vel, eff):
-        feeds = preprocess(rgb, depth, pos, vel, eff, self.encoder.config)
+        feeds = preprocess(rgb, depth, pos, vel, eff, self.encoder.config, self.task)
         feeds['hidden'] = self.hidden
         given = PRESENT_ALL if depth is not None else PRESENT_ALL & ~layout.PRESENT_DEPTH
+        if self.task and TASK_INPUT in feeds:  # as context_core: PRESENT_TASK with a task
+            given |= layout.PRESENT_TASK
         context, self.hidden, presence, trust = self.trust.encode(self.encoder, feeds, given)
         if trust is not None:
             self.trust_log.append((t, trust, self.trust.monitor.distrusted.copy(), presence))
@@ -184,8 +192,8 @@ class TeacherPolicy:
         self.robot = robot
         self.teacher = ReachTeacher(TwoLinkArm.from_model(robot.model))
 
-    def reset(self, t):
-        self.teacher.command = None
+    def reset(self, t, task=None):
+        self.teacher.command = None  # the robot's goal is the named target already
 
     def on_frame(self, t, rgb, depth, pos, vel, eff):
         pass
@@ -205,7 +213,7 @@ class RandomPolicy:
         self.low, self.high = robot.joint_range.T.clip(-math.pi, math.pi)
         self.reset(0.0)
 
-    def reset(self, t):
+    def reset(self, t, task=None):
         self.target, self.next_change = None, t
 
     def on_frame(self, t, rgb, depth, pos, vel, eff):
@@ -227,6 +235,8 @@ class EpisodeResult:
     final_distance: float
     jerk_rms: float          # rad/s^3 of the commanded targets
     commands: int
+    target: str = ''         # the named target's colour ('' for the single-goal scene)
+    wrong_target: bool = False  # ended within the success distance of another target
 
 
 class Evaluator:
@@ -237,8 +247,11 @@ class Evaluator:
     the evaluator started), as the nodes see their clock go on across the sim's resets.
     """
 
-    def __init__(self, duration=2.0, camera_rate=30.0, width=320, height=240):
-        self.robot = MujocoRobot(width=width, height=height)
+    def __init__(self, duration=2.0, camera_rate=30.0, width=320, height=240,
+                 target_colors=()):
+        """target_colors: names of sage_sim.robot.COLORS, a target each (two or more)."""
+        self.robot = MujocoRobot(width=width, height=height, task=ReachTask(
+            target_colors=tuple((c, COLORS[c]) for c in target_colors)))
         self.runner = EpisodeRunner(self.robot, duration)
         self.camera_period = 1.0 / camera_rate
         self.clock = 0.0
@@ -253,17 +266,18 @@ class Evaluator:
         return {'command_rate': 1.0 / self.robot.timestep, 'slow_start_step': 0.0,
                 **overrides}
 
-    def episode(self, policy, seed, perturbation=None, faults=None, on_step=None):
+    def episode(self, policy, seed, perturbation=None, faults=None, on_step=None, target=None):
         """
         Run one episode; return an EpisodeResult.
 
         faults: a sage_sim SensorFaults applied to what the policy senses (episode time);
-        on_step(t, true joint positions, commanded target or None) is called every step.
+        on_step(t, true joint positions, commanded target or None) is called every step;
+        target: the colour to reach in a scene of several (None: drawn from the seed).
         """
         robot, runner = self.robot, self.runner
-        runner.reset(seed, perturbation=perturbation)
+        runner.reset(seed, perturbation=perturbation, target=target)
         start, next_frame, targets = robot.time - self.clock, robot.time, []
-        policy.reset(self.clock)
+        policy.reset(self.clock, robot.task_text() or None)
         episode_start = robot.time
         while runner.running:
             t = robot.time - start
@@ -285,16 +299,26 @@ class Evaluator:
                 on_step(robot.time - episode_start, true_pos, target)
             runner.step()
         self.clock = robot.time - start
+        threshold = robot.task.success_threshold
+        wrong = any(np.linalg.norm(robot.effector() - xy) < threshold
+                    for color, xy in robot.targets().items() if color != robot.target_color)
         return EpisodeResult(int(seed), robot.success(), robot.distance(),
-                             jerk_rms(targets, robot.timestep), len(targets))
+                             jerk_rms(targets, robot.timestep), len(targets),
+                             robot.target_color or '', bool(wrong))
 
     def evaluate(self, policy, seeds, perturbation=None, progress=None):
-        """Run every seed; return a summary dict with the per-episode results."""
+        """
+        Run every seed; return a summary dict with the per-episode results.
+
+        In a scene of several targets each seed runs once per target, named by its sentence.
+        """
+        colors = self.robot.task.colors() or (None,)
+        runs = [(seed, color) for seed in seeds for color in colors]
         results = []
-        for i, seed in enumerate(seeds):
-            results.append(self.episode(policy, seed, perturbation))
+        for i, (seed, color) in enumerate(runs):
+            results.append(self.episode(policy, seed, perturbation, target=color))
             if progress:
-                progress(i + 1, len(seeds), results)
+                progress(i + 1, len(runs), results)
         return summarize(policy, results, perturbation)
 
 
@@ -309,6 +333,9 @@ def summarize(policy, results, perturbation):
         'ci95': wilson_interval(wins, n),
         'median_final_distance': float(np.median([r.final_distance for r in results])),
         'jerk_rms_median': float(np.median([r.jerk_rms for r in results])),
+        'wrong_target': sum(r.wrong_target for r in results),
+        'wrong_target_rate': (sum(r.wrong_target for r in results) / n if n
+                              else float('nan')),
         'results': [dataclasses.asdict(r) for r in results],
         'controller': (dict(policy.controller.settings)
                        if isinstance(policy, ControlledPolicy) else None),
@@ -350,6 +377,9 @@ def main(argv=None):
                         help='camera width: match the sim_robot the models learned from (the '
                              'demo uses 64 x 64)')
     parser.add_argument('--height', type=int, default=240)
+    parser.add_argument('--targets', default='',
+                        help='a target per colour (e.g. red,blue: each seed once per colour, '
+                             'named by the task sentence); default one goal')
     parser.add_argument('--precision', default='fp32', choices=['fp32', 'fp16', 'int8'])
     parser.add_argument('--slow-start-step', type=float,
                         help='sage and bc: seconds per step of the L node slow start (its '
@@ -357,7 +387,8 @@ def main(argv=None):
     parser.add_argument('--out', type=Path, help='write the summary JSON here')
     args = parser.parse_args(argv)
     versions = dict(v.split('=', 1) for v in args.versions.split(',') if v)
-    evaluator = Evaluator(duration=args.duration, width=args.width, height=args.height)
+    evaluator = Evaluator(duration=args.duration, width=args.width, height=args.height,
+                          target_colors=[c for c in args.targets.split(',') if c])
     controller = ({} if args.slow_start_step is None
                   else {'slow_start_step': args.slow_start_step})
     policy = make_policy(args.policy, evaluator, args.models, versions,
@@ -372,8 +403,9 @@ def main(argv=None):
                                  parse_perturbation(args.perturb), show)
     lo, hi = summary['ci95']
     print(f'{policy.name} {summary["versions"]}: success {summary["success_rate"]:.0%} '
-          f'[{lo:.0%}, {hi:.0%}] over {summary["episodes"]} seeds ({args.perturb}), '
-          f'median final distance {summary["median_final_distance"] * 100:.1f} cm')
+          f'[{lo:.0%}, {hi:.0%}] over {summary["episodes"]} episodes ({args.perturb}), '
+          f'median final distance {summary["median_final_distance"] * 100:.1f} cm' +
+          (f', wrong target {summary["wrong_target_rate"]:.0%}' if args.targets else ''))
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(summary, indent=2) + '\n')

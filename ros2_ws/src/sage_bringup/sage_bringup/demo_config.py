@@ -175,6 +175,7 @@ class DemoConfig:
     slow_start_step: float = 1.0     # l_module slow start: each speed step lasts this long (s)
     episode_timeout_margin: float = 15.0
     teacher: str = 'scripted'        # cycle 1's teacher: scripted, or groot (groot_teacher)
+    target_colors: tuple = ()        # () one goal; e.g. (red, blue): the task sentence names one
 
     def __post_init__(self):
         for key in ('graph', 'run_root', 'report_root'):
@@ -189,6 +190,7 @@ class DemoConfig:
             raise ConfigError(f'baselines must be true or false, got {self.baselines!r}')
         if self.teacher not in TEACHERS:
             raise ConfigError(f'teacher must be scripted or groot, got {self.teacher!r}')
+        self._check_target_colors()
         self._check_cycles()
         held_out, development = set(self.evaluate.held_out), set(self.sleep.gate.seeds)
         if development & held_out:
@@ -199,6 +201,16 @@ class DemoConfig:
             if set(trained) & (held_out | development):
                 raise ConfigError(f'training seeds {trained.start}..{trained.stop - 1} overlap '
                                   f'the held-out evaluation or development seeds')
+
+    def _check_target_colors(self):
+        from sage_sim.robot import COLORS
+
+        colors = self.target_colors
+        if not isinstance(colors, (list, tuple)) or len(colors) == 1 or \
+                len(set(colors)) != len(colors) or not set(colors) <= set(COLORS):
+            raise ConfigError(f'target_colors must be empty or two or more distinct colours '
+                              f'of {sorted(COLORS)}, got {colors!r}')
+        object.__setattr__(self, 'target_colors', tuple(colors))
 
     def _check_cycles(self):
         usage = 'cycles must be a non-empty list of {episodes: N > 0, first_seed: S >= 0}'

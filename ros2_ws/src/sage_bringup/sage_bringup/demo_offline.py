@@ -88,5 +88,6 @@ def evaluate_policies(policies, seeds, conditions=('none',), perturbed=None, dur
                 lo, hi = summary['ci95']
                 log(f'{label:15s} {condition:8s} {summary["successes"]:3d}/'
                     f'{summary["episodes"]} ({100 * summary["success_rate"]:3.0f}%, '
-                    f'95% CI {100 * lo:.0f}-{100 * hi:.0f}%)')
+                    f'95% CI {100 * lo:.0f}-{100 * hi:.0f}%)' +
+                    (f', wrong target {summary["wrong_target"]}' if target_colors else ''))
     return table

@@ -149,9 +149,14 @@ class DemoPhases:
                    '--camera-width', str(cam.width), '--camera-height', str(cam.height)]
         trainer += ['--closed-loop-episodes', str(gate.episodes),
                     '--closed-loop-first-seed', str(gate.first_seed)]
+        colors = list(self.config.target_colors)
+        sim = {'width': cam.width, 'height': cam.height,
+               'episode_duration': float(self.config.episode_duration)}
+        if colors:  # (an empty list has no parameter type)
+            trainer += ['--targets', ','.join(colors)]
+            sim['target_colors'] = colors
         overrides = {
-            'sim_robot': {'width': cam.width, 'height': cam.height,
-                          'episode_duration': float(self.config.episode_duration)},
+            'sim_robot': sim,
             'sleep_manager': {'bag_root': str(self.bags), 'trainer_command': trainer},
             'l_module': {'slow_start_step': float(self.config.slow_start_step)},
         }
@@ -387,7 +392,7 @@ class DemoPhases:
             policies, range(ev.first_seed, ev.first_seed + ev.episodes),
             ('none',) + ev.perturbations, perturbed, duration=config.episode_duration,
             width=cam.width, height=cam.height, seed=config.seed,
-            log=lambda line: self.say(f'  {line}'))
+            log=lambda line: self.say(f'  {line}'), target_colors=config.target_colors)
 
     def phase_report(self):
         self.results['wall_time_s'] = round(time.monotonic() - self.started, 1)

@@ -25,6 +25,9 @@ def test_defaults_are_the_full_demo():
     assert [(c.episodes, c.first_seed) for c in config.cycles] == [(120, 0), (40, 10000)]
     assert config.cycles[1].seeds == range(10000, 10040)
     assert config.evaluate.perturbations == ('physics', 'vision')
+    assert config.target_colors == ()
+    assert DemoConfig.from_mapping({'target_colors': ['red', 'blue']}).target_colors == \
+        ('red', 'blue')
 
 
 def test_overrides_merge_into_nested_keys(tmp_path):
@@ -52,6 +55,10 @@ def test_overrides_merge_into_nested_keys(tmp_path):
     ({'episode_duration': True}, 'episode_duration must be a positive number'),
     ({'baselines': 'yes'}, 'baselines must be true or false'),
     ({'teacher': 'gemini'}, 'teacher must be scripted or groot'),
+    ({'target_colors': ['red']}, 'target_colors must be empty or two or more'),
+    ({'target_colors': ['red', 'red']}, 'target_colors must be empty or two or more'),
+    ({'target_colors': ['red', 'mauve']}, 'target_colors must be empty or two or more'),
+    ({'target_colors': 'red,blue'}, 'target_colors must be empty or two or more'),
     ({'domain_id': 'x'}, 'domain_id must be an integer'),
     ({'cycles': [{'episodes': 10, 'first_seed': 99995}]}, 'overlap the held-out'),
     ({'cycles': [{'episodes': 10, 'first_seed': 199995}]}, 'or development seeds'),

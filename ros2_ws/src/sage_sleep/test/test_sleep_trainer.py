@@ -152,6 +152,10 @@ def test_paired_sign_test():
     # 5 seeds only the running version won, none only the new one: p = 1/32.
     assert paired_worse_p(_loop([0] * 5)['results'], _loop([1] * 5)['results']) == \
         pytest.approx(1 / 32)
+    # In a two-colour scene a seed runs once per named target: each is its own pair.
+    new = [{'seed': 1, 'target': t, 'success': s} for t, s in (('red', 0), ('blue', 1))]
+    running = [{'seed': 1, 'target': t, 'success': s} for t, s in (('red', 1), ('blue', 1))]
+    assert paired_worse_p(new, running) == 0.5
 
 
 def test_run_directories_resume_unfinished_sleeps(tmp_path):

@@ -565,8 +565,9 @@ def run_sleep(args, log=print):
             seeds = list(range(args.closed_loop_first_seed,
                                args.closed_loop_first_seed + args.closed_loop_episodes))
             for report_, versions in ((new_report, new_versions), (running_report, running)):
-                report_['closed_loop'] = closed_loop(registry.root, versions, seeds,
-                                                     args.camera_width, args.camera_height)
+                report_['closed_loop'] = closed_loop(
+                    registry.root, versions, seeds, args.camera_width, args.camera_height,
+                    target_colors=[c for c in args.targets.split(',') if c])
             log(f'closed loop on {len(seeds)} development seeds: new '
                 f'{new_report["closed_loop"]["success_rate"]:.0%}, running '
                 f'{running_report["closed_loop"]["success_rate"]:.0%}')
@@ -628,6 +629,9 @@ def build_parser():
     parser.add_argument('--camera-width', type=int, default=64,
                         help="the simulator camera of the closed-loop gate (the robot's)")
     parser.add_argument('--camera-height', type=int, default=64)
+    parser.add_argument('--targets', default='',
+                        help="the gate's scene: a target per colour (e.g. red,blue, each seed "
+                             'once per named target), as the robot was recording; default one')
     parser.add_argument('--tolerance', type=float, default=0.05,
                         help='how much worse (relative) than the running action error a new '
                              'version may be and still deploy')

@@ -116,25 +116,35 @@ def validate(models, memory, train_episodes, heldout_episodes, seq_len, seed, li
     return report
 
 
-def closed_loop(model_dir, versions, seeds, width, height, duration=2.0):
-    """Return the closed-loop summary of SAGE `versions` of a registry on seeded episodes."""
+def closed_loop(model_dir, versions, seeds, width, height, duration=2.0, target_colors=()):
+    """
+    Return the closed-loop summary of SAGE `versions` of a registry on seeded episodes.
+
+    target_colors: a scene of a target per colour, each seed once per named target.
+    """
     from sage_sleep.learning.evaluate import Evaluator, make_policy
 
-    evaluator = Evaluator(duration=duration, width=width, height=height)
+    evaluator = Evaluator(duration=duration, width=width, height=height,
+                          target_colors=target_colors)
     return evaluator.evaluate(make_policy('sage', evaluator, model_dir, versions), seeds)
 
 
 def paired_worse_p(new_results, running_results):
     """
-    One-sided exact sign test on the seeds where exactly one version succeeded.
+    One-sided exact sign test on the episodes where exactly one version succeeded.
+
+    An episode is a seed and, in a scene of several targets, the target named.
 
     Returns the probability of seeing at least as many running-only successes as observed if
     both versions were equally good: small means the new version is really worse, not just
     unlucky on a few seeds.
     """
-    new = {r['seed']: r['success'] for r in new_results}
-    running_only = sum(1 for r in running_results if r['success'] and not new[r['seed']])
-    new_only = sum(1 for r in running_results if new[r['seed']] and not r['success'])
+    def key(r):
+        return r['seed'], r.get('target', '')
+
+    new = {key(r): r['success'] for r in new_results}
+    running_only = sum(1 for r in running_results if r['success'] and not new[key(r)])
+    new_only = sum(1 for r in running_results if new[key(r)] and not r['success'])
     n = running_only + new_only
     return sum(math.comb(n, k) for k in range(running_only, n + 1)) / 2 ** n if n else 1.0
 

@@ -114,12 +114,14 @@ def camera_info(robot, stamp, frame_id):
     return info
 
 
-def arm_markers(stamp, frame, measured, commanded, goal, effector, goal_radius):
+def arm_markers(stamp, frame, measured, commanded, goal, effector, goal_radius, targets=None):
     """
     Return the MarkerArray rviz shows: the arm as measured and as commanded, goal, effector.
 
     measured, commanded: (N, 3) body positions base to tip; goal, effector: (x, y), empty
-    when the model has no reach task; goal_radius: the success disc's radius (m).
+    when the model has no reach task; goal_radius: the success disc's radius (m); targets:
+    {colour: (x, y)} of a scene of several targets, each drawn in its colour (namespace
+    `target_<colour>`), the goal disc around the one named.
     """
     def marker(ident, ns, kind, rgba, scale):
         m = Marker()
@@ -145,6 +147,10 @@ def arm_markers(stamp, frame, measured, commanded, goal, effector, goal_radius):
             m = marker(ident, ns, Marker.SPHERE, rgba, (size, size, size))
             m.pose.position.x, m.pose.position.y = float(xy[0]), float(xy[1])
             markers.append(m)
+    for ident, (color, xy) in enumerate(sorted((targets or {}).items()), 4):
+        m = marker(ident, f'target_{color}', Marker.SPHERE, COLORS[color], (0.02, 0.02, 0.02))
+        m.pose.position.x, m.pose.position.y = float(xy[0]), float(xy[1])
+        markers.append(m)
     return MarkerArray(markers=markers)
 
 
@@ -246,10 +252,11 @@ class SimRobotNode(Node):
             measured = self.robot.arm_points()
             commanded = self.robot.arm_points(self.robot.target)
             goal, effector = self.robot.goal(), self.robot.effector()
+            targets = self.robot.targets()
         self.pub_markers.publish(arm_markers(self.get_clock().now().to_msg(),
                                              self.p['markers_frame'], measured, commanded,
                                              goal, effector,
-                                             self.p['success_threshold']))
+                                             self.p['success_threshold'], targets))
 
     def _sensor_fault(self, changed):
         """Return the SensorFault of the fault.* parameters, with `changed` {name: value}."""

@@ -3,7 +3,8 @@
 
 from builtin_interfaces.msg import Time
 import numpy as np
-from sage_sim.robot import MujocoRobot
+import pytest
+from sage_sim.robot import COLORS, MujocoRobot, ReachTask, TWO_COLORS
 from sage_sim.sim_robot_node import arm_markers
 from visualization_msgs.msg import Marker
 
@@ -37,3 +38,18 @@ def test_markers_hold_the_arm_twice_the_goal_and_the_effector():
     assert all(m.header.frame_id == 'world' and m.header.stamp.sec == 5 for m in array.markers)
     without_task = arm_markers(Time(), 'world', points, points, np.zeros(0), np.zeros(0), 0.02)
     assert [m.ns for m in without_task.markers] == ['arm', 'arm_commanded']
+
+
+def test_a_two_colour_scene_draws_each_target_in_its_colour():
+    robot = MujocoRobot(width=32, height=24, task=ReachTask(target_colors=TWO_COLORS))
+    robot.reset(1, target='blue')
+    points = robot.arm_points()
+    array = arm_markers(Time(), 'world', points, points, robot.goal(), robot.effector(), 0.02,
+                        robot.targets())
+    by_ns = {m.ns: m for m in array.markers}
+    assert {'target_red', 'target_blue', 'goal'} <= set(by_ns)
+    blue = by_ns['target_blue']
+    assert (blue.color.r, blue.color.g, blue.color.b) == pytest.approx(COLORS['blue'][:3])
+    assert (blue.pose.position.x, blue.pose.position.y) == \
+        (by_ns['goal'].pose.position.x, by_ns['goal'].pose.position.y)
+    assert len({m.id for m in array.markers}) == len(array.markers)

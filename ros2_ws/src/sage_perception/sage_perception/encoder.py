@@ -64,6 +64,9 @@ DEFAULT_ENCODER_CONFIG = {
     'effort_scale': 0.0,
     'predict_horizon': 1,     # frames ahead the predictive group predicts (within a sequence)
     'task_buckets': 64,       # the `task` input's width (task_text.task_tokens); 0 = no input
+    # The task also scales and shifts the colour keypoint maps (FiLM), so a keypoint can
+    # follow "the target named" instead of a fixed colour.
+    'task_film': False,
     'seed': 0,
     'onnx_opset': 17,
 }
@@ -328,8 +331,11 @@ def build_encoder(config=None):
             self.out = nn.Sequential(nn.Linear(3 * keypoints, 2 * g), nn.ReLU(),
                                      nn.Linear(2 * g, 2 * g), nn.LayerNorm(2 * g))
 
-        def forward(self, color):
+        def forward(self, color, film=None):
             maps = self.features(color)
+            if film is not None:  # (B, 2 * keypoints): zero without a task, maps unchanged
+                scale, shift = film[:, :, None, None].chunk(2, dim=1)
+                maps = maps * (1.0 + scale) + shift
             pooled = torch.relu(maps).mean(dim=(2, 3))
             return self.out(torch.cat([self.keypoints(maps), pooled], dim=1))
 
@@ -348,6 +354,9 @@ def build_encoder(config=None):
             # The task sentence's words -> the intentions group; None: no task input.
             self.task_net = nn.Sequential(nn.Linear(buckets, g), nn.ReLU(), nn.Linear(g, g),
                                           nn.LayerNorm(g)) if buckets else None
+            # No bias: a zero intentions group (no task) leaves the keypoint maps as they are.
+            self.film = nn.Linear(g, 2 * int(config['keypoints']), bias=False) \
+                if buckets and config['task_film'] else None
             inputs = (5 if buckets else 4) * g + len(layout.MODALITY_BITS)
             self.fuse = nn.Sequential(nn.Linear(inputs, fused_dim), nn.ReLU(),
                                       nn.Linear(fused_dim, fused_dim), nn.LayerNorm(fused_dim))
@@ -365,15 +374,19 @@ def build_encoder(config=None):
         def _frame(self, color, depth, joints, presence, task=None):
             """Per-frame features: {group: (N, ...)} of the inputs' own groups, and fused."""
             c, d, j = (layout.MODALITY_INDEX[m] for m in ('color', 'depth', 'joints'))
-            own = {'visual': self.color_net(color) * presence[:, c:c + 1],
-                   'depth': self.depth_net(depth) * presence[:, d:d + 1],
-                   'proprioceptive': self.proprio_net(joints) * presence[:, j:j + 1]}
+            intentions = None
             if self.task_net is not None:
                 if task is None:
                     task = joints.new_zeros(joints.shape[0], self.task_net[0].in_features)
                 # All-zero words: no task, so no intentions (as a clear presence flag).
                 given = (task.abs().sum(dim=1, keepdim=True) > 0).to(task.dtype)
-                own['intentions'] = self.task_net(task) * given
+                intentions = self.task_net(task) * given
+            film = self.film(intentions) if self.film is not None else None
+            own = {'visual': self.color_net(color, film) * presence[:, c:c + 1],
+                   'depth': self.depth_net(depth) * presence[:, d:d + 1],
+                   'proprioceptive': self.proprio_net(joints) * presence[:, j:j + 1]}
+            if intentions is not None:
+                own['intentions'] = intentions
             fused = self.fuse(torch.cat(list(own.values()) + [presence], dim=1))
             return own, fused
 

@@ -233,3 +233,29 @@ def test_a_silent_joint_state_stream_settles_after_settle_s():
     assert audit.violations == 0 and len(audit.pending) == 1
     audit.command([0.5, 0.5], 1.2)
     assert audit.violations == 1 and audit.counts['velocity'] == 1
+
+
+def test_a_hold_at_a_lost_joint_state_lies_between_its_neighbours():
+    """
+    A hold repeats a measurement this monitor lost (best effort): no step.
+
+    The 60-min soak's one flag: the hold at a reset arm's new position, whose joint state the
+    monitor lost, judged a 0.5x step against the 0.1x slow start.
+    """
+    def run(after_at, hold, lost=True):
+        audit = make_audit()
+        audit.command([0.027, -0.046], 0.0, sender='l')
+        for t in np.arange(0.40, 0.495, DT):                        # 100 Hz before the reset
+            audit.joint_state(NAMES, [0.027, -0.046], t, sender='sim')
+        if not lost:
+            audit.joint_state(NAMES, [0.0600, -0.05489], 0.50, sender='sim')
+        # lost: [0.0674, -0.05489] sent at 0.50, just after the reset, which the hold repeats
+        audit.command(hold, 0.505, sender='l')
+        audit.joint_state(NAMES, [0.0672, -0.0548], after_at, sender='sim')
+        return audit.finish()
+
+    assert run(0.51, [0.0674, -0.05489]) == 0
+    assert run(0.535, [0.0674, -0.05489]) == 1  # the next measurement later than bracket_s
+    assert run(0.51, [0.0800, -0.05489]) == 1   # far from where the arm was measured next
+    # Nothing lost: the measurement after a command excuses nothing.
+    assert run(0.51, [0.0674, -0.05489], lost=False) == 1

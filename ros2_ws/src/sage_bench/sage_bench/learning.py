@@ -16,8 +16,8 @@ development seeds: 200000+ by default, never the held-out evaluation seeds (1000
     sage_action+<term>  action loss plus one self-supervised term shaping the code: vicreg,
                         predict, recon (reconstruction + action probe), dreams
     sage_effort         the default recipe with joint effort as an encoder input (copycat check)
-    sage_film           the default recipe with the task also modulating the colour keypoint
-                        maps (FiLM; a scene of several targets)
+    sage_no_film        the default recipe without the task modulating the colour keypoint
+                        maps (FiLM): the task only in the fusion and the intentions group
     sage_no_history     the default recipe without history: a register of the current frame
                         only, independent frames (sequences of 1)
     sage_window<N>      the default recipe with an H-module window of N contexts, a register
@@ -88,8 +88,8 @@ def variant_setup(name):
         return 'bc', {}, {'color_widths': [32, 32, 64]}, {}
     if name == 'sage':
         return 'sage', {}, {}, {}
-    if name == 'sage_film':
-        return 'sage', {}, {'task_film': True}, {}
+    if name == 'sage_no_film':
+        return 'sage', {}, {'task_film': False}, {}
     if name == 'sage_effort':
         return 'sage', {}, {'effort_scale': 0.01}, {}
     if name == 'sage_no_history':

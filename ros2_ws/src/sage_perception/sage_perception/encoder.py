@@ -65,16 +65,18 @@ DEFAULT_ENCODER_CONFIG = {
     'predict_horizon': 1,     # frames ahead the predictive group predicts (within a sequence)
     'task_buckets': 64,       # the `task` input's width (task_text.task_tokens); 0 = no input
     # The task also scales and shifts the colour keypoint maps (FiLM), so a keypoint can
-    # follow "the target named" instead of a fixed colour.
-    'task_film': False,
+    # follow "the target named" instead of a fixed colour. Learning bench, two-colour scene,
+    # 200 teacher episodes, 240 s, 30 development seeds x 2 sentences: named-target success
+    # 85% with it, 22% without (the task only in the fusion and the intentions group).
+    'task_film': True,
     'seed': 0,
     'onnx_opset': 17,
 }
 
 
 def stored_encoder_config(metadata):
-    """Return the config of a registry version's metadata (versions before the task input: 0)."""
-    return encoder_config(**{'task_buckets': 0, **metadata['config']})
+    """Return the config of a registry version's metadata (before the task input: none)."""
+    return encoder_config(**{'task_buckets': 0, 'task_film': False, **metadata['config']})
 
 
 def input_names(config):

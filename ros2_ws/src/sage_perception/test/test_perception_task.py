@@ -60,9 +60,11 @@ def test_the_intentions_group_is_the_task_and_zero_without_one(version):
     assert not contexts[None][intentions].any()
     assert contexts[RED][intentions].any() and contexts[BLUE][intentions].any()
     assert not np.allclose(contexts[RED][intentions], contexts[BLUE][intentions])
-    # The task enters the fusion: the fused groups depend on it too.
-    immediate = layout.SLICES['immediate']
-    assert not np.allclose(contexts[RED][immediate], contexts[BLUE][immediate])
+    # The task enters the fusion and modulates the colour keypoint maps (FiLM): the fused and
+    # the visual groups depend on it too.
+    for group in ('immediate', 'visual'):
+        assert not np.allclose(contexts[RED][layout.SLICES[group]],
+                               contexts[BLUE][layout.SLICES[group]])
 
 
 def test_a_version_from_before_the_task_input_still_loads(tmp_path):

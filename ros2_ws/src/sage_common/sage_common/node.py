@@ -225,9 +225,10 @@ def native_threads_without_stop_signals():
     Threads born meanwhile inherit the block for good: DDS's receive, shared-memory and event
     threads (started when a context's first node is created), ONNX Runtime's pools, a node's
     own workers. Left unblocked (as they were), a process-directed stop signal could land in a
-    DDS thread as an interrupted system call; a node hung for good in destroy_node after
-    SIGINT or SIGTERM now and then (the simulator in CI, the teacher once). A stop signal
-    that arrives inside the block stays pending and is handled when the mask is restored.
+    DDS thread as an interrupted system call: the suspected cause of a node hanging for good
+    in destroy_node after SIGINT or SIGTERM now and then (the simulator in CI, the teacher
+    once), never reproduced on demand. A stop signal that arrives inside the block stays
+    pending and is handled when the mask is restored.
     """
     if not hasattr(signal, 'pthread_sigmask'):
         yield

@@ -44,6 +44,6 @@ def test_a_bad_recorded_task_is_counted_and_clears_the_task():
     encode = trainer.task_encoder(DEFAULT_ENCODER_CONFIG)
     extractor = SampleExtractor(ExtractorConfig(), None, None, encode)
     extractor.feed('/sage/task', 1, String(data=RED))
-    assert extractor._task.any()
+    assert extractor.task.any()
     extractor.feed('/sage/task', 2, String(data='  '))
-    assert extractor.skipped['bad_task'] == 1 and not extractor._task.any()
+    assert extractor.skipped['bad_task'] == 1 and not extractor.task.any()

@@ -98,7 +98,8 @@ class SampleExtractor:
         self._decode_color = decode_color
         self._decode_depth = decode_depth
         self._encode_task = encode_task
-        self._task = encode_task(None) if encode_task else np.zeros(0, np.float32)
+        # The encoder's task input of the task in force (zeros or empty: none).
+        self.task = encode_task(None) if encode_task else np.zeros(0, np.float32)
         self.skipped = collections.Counter()
         self._joint_index = None
         self._joints = collections.deque(maxlen=512)   # (ns, pos, vel, eff)
@@ -183,10 +184,10 @@ class SampleExtractor:
         if self._encode_task is None:
             return
         try:
-            self._task = self._encode_task(msg.data)
+            self.task = self._encode_task(msg.data)
         except ValueError:
             self.skipped['bad_task'] += 1
-            self._task = self._encode_task(None)  # the sender replaced the last task
+            self.task = self._encode_task(None)  # the sender replaced the last task
 
     def _on_color(self, stamp, msg):
         if not self._episode_running():
@@ -206,7 +207,7 @@ class SampleExtractor:
             self.skipped['bad_color'] += 1
             return
         depth = _nearest(self._depths, stamp, tol)
-        self._pending.append((stamp, self._episode[0], color, depth, joints, self._task))
+        self._pending.append((stamp, self._episode[0], color, depth, joints, self.task))
 
     def _complete(self, now_ns, flush=False):
         cfg = self.config

@@ -21,7 +21,7 @@ from sage_common.registry import ModelError
 from sage_perception import layout
 from sage_perception.decode import decode_color, decode_depth, DecodeError, JointOrder
 from sage_perception.encoder import (initial_hidden, io_specs, MODEL_NAME, preprocess,
-                                     stored_encoder_config, TASK_INPUT)
+                                     presence_bits, stored_encoder_config, TASK_INPUT)
 from sage_perception.sync import AsOfBuffer, make_synchronizer
 from sage_perception.task_text import check_task_text, TaskTextError
 from sage_perception.trust import (DEFAULT_MONITOR_PARAMS, FILENAME as TRUST_FILE, TrustModel,
@@ -338,13 +338,7 @@ class ContextPipeline:
         feeds = preprocess(color.image, None if depth is None else depth.image, positions,
                            velocities, efforts, runtime.config, self.task)
         feeds['hidden'] = self._hidden
-        presence = layout.PRESENT_COLOR
-        if depth is not None:
-            presence |= layout.PRESENT_DEPTH
-        if found is not None:
-            presence |= layout.PRESENT_JOINTS
-        if self.task and TASK_INPUT in feeds:  # an encoder without a task input ignores it
-            presence |= layout.PRESENT_TASK
+        presence = presence_bits(feeds)  # (an encoder without a task input ignores the task)
         t1 = self._clock()
         context, hidden, presence, trust = self.trust.encode(runtime, feeds, presence)
         t2 = self._clock()

@@ -147,6 +147,16 @@ def preprocess(color_rgb, depth_m, positions, velocities, efforts, config, task=
     return feeds
 
 
+def presence_bits(feeds):
+    """Return the Context presence bits of preprocess()'s feeds: what was given, the task."""
+    bits = 0
+    for (_, bit), given in zip(layout.MODALITY_BITS, feeds['presence'][0]):
+        bits |= bit if given else 0
+    if TASK_INPUT in feeds and feeds[TASK_INPUT].any():
+        bits |= layout.PRESENT_TASK
+    return bits
+
+
 def color_frames(frames, config):
     """
     Return (N, 3, S, S) uint8 encoder colour inputs (x 1/255) of (N, H, W, 3) RGB frames.

@@ -45,9 +45,8 @@ from sage_common.stats import jerk_rms, wilson_interval
 from sage_hl_control.context_window import ContextWindow, presence_group_mask
 from sage_hl_control.controller import ActuatorController
 from sage_hl_control.runtime import HRunner, LRunner
-from sage_perception import layout
 from sage_perception.context_core import load_runtime, TrustGate
-from sage_perception.encoder import initial_hidden, preprocess, TASK_INPUT
+from sage_perception.encoder import initial_hidden, preprocess, presence_bits
 from sage_sim.episode import EpisodeRunner
 from sage_sim.robot import COLORS, MujocoRobot, Perturbation, ReachTask
 from sage_sim.teacher import ReachTeacher, TwoLinkArm
@@ -59,7 +58,6 @@ PRESETS = {
     'vision': Perturbation(light_scale=0.85, color_shift=0.02, camera_jitter_m=0.005,
                            camera_jitter_deg=1.0),
 }
-PRESENT_ALL = layout.PRESENT_COLOR | layout.PRESENT_DEPTH | layout.PRESENT_JOINTS
 
 
 def parse_perturbation(text):
@@ -141,10 +139,8 @@ class SagePolicy(ControlledPolicy):
     def chunk(self, t, rgb, depth, pos, vel, eff):
         feeds = preprocess(rgb, depth, pos, vel, eff, self.encoder.config, self.task)
         feeds['hidden'] = self.hidden
-        given = PRESENT_ALL if depth is not None else PRESENT_ALL & ~layout.PRESENT_DEPTH
-        if self.task and TASK_INPUT in feeds:  # as context_core: PRESENT_TASK with a task
-            given |= layout.PRESENT_TASK
-        context, self.hidden, presence, trust = self.trust.encode(self.encoder, feeds, given)
+        context, self.hidden, presence, trust = self.trust.encode(self.encoder, feeds,
+                                                                  presence_bits(feeds))
         if trust is not None:
             self.trust_log.append((t, trust, self.trust.monitor.distrusted.copy(), presence))
         self.window.push(context, presence_group_mask(presence), t)

@@ -4,7 +4,7 @@
 import numpy as np
 import pytest
 from sage_perception.encoder import DEFAULT_ENCODER_CONFIG, encoder_config
-from sage_perception.task_text import task_tokens
+from sage_common.task_text import task_tokens
 from sage_sleep.learning import trainer
 from sage_sleep.learning.consolidation import make_batch
 from sage_sleep.learning.experience import ExtractorConfig, SampleExtractor

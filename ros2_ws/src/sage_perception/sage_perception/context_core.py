@@ -18,12 +18,12 @@ import numpy as np
 from sage_common.messages import stamp_to_sec
 from sage_common.onnx_runtime import OnnxModel
 from sage_common.registry import ModelError
+from sage_common.task_text import check_task_text, TaskTextError
 from sage_perception import layout
 from sage_perception.decode import decode_color, decode_depth, DecodeError, JointOrder
 from sage_perception.encoder import (initial_hidden, io_specs, MODEL_NAME, preprocess,
                                      presence_bits, stored_encoder_config, TASK_INPUT)
 from sage_perception.sync import AsOfBuffer, make_synchronizer
-from sage_perception.task_text import check_task_text, TaskTextError
 from sage_perception.trust import (DEFAULT_MONITOR_PARAMS, FILENAME as TRUST_FILE, TrustModel,
                                    TrustMonitor)
 

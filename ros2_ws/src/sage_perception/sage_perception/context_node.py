@@ -22,6 +22,7 @@ import sys
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.node import Node
 from rclpy.parameter import Parameter
+from sage_common import cdr
 from sage_common.diagnostics import ERROR, make_array, make_status, OK, WARN
 from sage_common.messages import fill_image, floats_to_array
 from sage_common.node import (declare_all, DESCRIPTION_PARAMETERS, FATAL, LoadModelService,
@@ -35,7 +36,6 @@ from sage_perception import layout
 from sage_perception.context_core import (ContextPipeline, DEFAULT_PIPELINE_PARAMS,
                                           heatmap_mono8, load_runtime)
 from sage_perception.encoder import MODEL_NAME
-from sage_perception.task_text import string_from_cdr, TaskTextError
 from sage_perception.trust import SOURCES as TRUST_SOURCES
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import String
@@ -165,9 +165,11 @@ class ContextNode(Node):
         self.pipeline.on_joints(msg, self._now())
 
     def _on_task(self, raw):
+        # Taken raw: rclpy would decode the text itself and raise inside the executor on
+        # bytes that are not UTF-8, where this counts them as a reject.
         try:
-            text = string_from_cdr(raw)
-        except TaskTextError as exc:
+            text = cdr.string(raw, cdr.HEADER, cdr.byte_order(raw))[0]
+        except cdr.CdrError as exc:
             self.rejects.reject('task_text', f'task: {exc}')
             return
         task = self.pipeline.on_task(text)

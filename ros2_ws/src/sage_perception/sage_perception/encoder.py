@@ -35,8 +35,8 @@ import warnings
 
 import numpy as np
 
+from sage_common.task_text import task_tokens
 from sage_perception import layout
-from sage_perception.task_text import task_tokens
 
 MODEL_NAME = 'encoder'
 INPUT_NAMES = ('color', 'depth', 'joints', 'presence', 'hidden')

@@ -10,8 +10,6 @@ from sage_perception.context_core import load_runtime
 from sage_perception.encoder import (initial_hidden, input_names, load_encoder_torch,
                                      preprocess, publish_initial_encoder,
                                      stored_encoder_config, TASK_INPUT)
-from sage_perception.task_text import (check_task_text, MAX_BYTES, string_from_cdr,
-                                       task_tokens, TaskTextError)
 import torch
 
 RED, BLUE = 'reach the red target', 'reach the blue target'
@@ -20,25 +18,6 @@ RED, BLUE = 'reach the red target', 'reach the blue target'
 @pytest.fixture(scope='module')
 def version(tmp_path_factory):
     return publish_initial_encoder(ModelRegistry(tmp_path_factory.mktemp('models')), seed=0)
-
-
-def test_task_text_is_checked_and_normalised():
-    assert check_task_text('  reach the\tred  target \n') == RED
-    assert check_task_text('reach the red target'.encode()) == RED
-    assert check_task_text('réach ünïcode') == 'réach ünïcode'
-    for bad, why in (('', 'empty'), (' \n\t', 'empty'), ('x' * (MAX_BYTES + 1), 'more than'),
-                     (b'reach \xff\xfe', 'not UTF-8')):
-        with pytest.raises(TaskTextError, match=why):
-            check_task_text(bad)
-
-
-def test_task_tokens_are_a_fixed_unit_hash_of_words_and_word_pairs():
-    red, blue = task_tokens(RED, 64), task_tokens(BLUE, 64)
-    assert red.dtype == np.float32 and red.shape == (64,)
-    assert np.linalg.norm(red) == pytest.approx(1.0)
-    np.testing.assert_array_equal(red, task_tokens('Reach the RED target!', 64))  # words only
-    assert not np.array_equal(red, blue)
-    assert not task_tokens('', 64).any() and not task_tokens(None, 64).any()
 
 
 def test_the_intentions_group_is_the_task_and_zero_without_one(version):
@@ -104,16 +83,20 @@ def test_a_version_whose_intentions_move_without_a_task_is_refused(tmp_path):
         load_runtime(reg, bad.version, num_joints=2)
 
 
-def test_a_cdr_string_is_read_raw_in_either_byte_order():
+def test_the_node_reads_the_task_string_raw_in_either_byte_order():
     from rclpy.serialization import serialize_message
+    from sage_common import cdr
     from std_msgs.msg import String
 
-    assert string_from_cdr(serialize_message(String(data=RED))) == RED.encode()
+    def read(raw):
+        return cdr.string(raw, cdr.HEADER, cdr.byte_order(raw))[0]
+
+    assert read(serialize_message(String(data=RED))) == RED
     big_endian = b'\x00\x00\x00\x00' + (len(b'blue') + 1).to_bytes(4, 'big') + b'blue\x00'
-    assert string_from_cdr(big_endian) == b'blue'
+    assert read(big_endian) == 'blue'
     bad_utf8 = b'\x00\x01\x00\x00' + (3).to_bytes(4, 'little') + b'\xff\xfe\x00'
-    with pytest.raises(TaskTextError, match='not UTF-8'):
-        check_task_text(string_from_cdr(bad_utf8))
+    with pytest.raises(cdr.CdrError, match='not UTF-8'):
+        read(bad_utf8)
     for broken in (b'', b'\x00\x01\x00\x00\xff\xff\x00\x00abc\x00', b'\x07\x01\x00\x00'):
-        with pytest.raises(TaskTextError, match='CDR'):
-            string_from_cdr(broken)
+        with pytest.raises(cdr.CdrError, match='CDR|runs past'):
+            read(broken)

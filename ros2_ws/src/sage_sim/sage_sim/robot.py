@@ -21,6 +21,7 @@ import os
 
 import mujoco
 import numpy as np
+from sage_common.task_text import words
 
 TOP_DOWN = 'top_down'
 TASK_TEMPLATE = 'reach the {} target'
@@ -187,8 +188,7 @@ def task_color(text, colors):
 
     The sentence is matched by words, so "Reach the BLUE target." names blue.
     """
-    words = set(''.join(c if c.isalnum() else ' ' for c in str(text).lower()).split())
-    named = [c for c in colors if c in words]
+    named = [c for c in colors if c in set(words(str(text)))]
     if len(named) != 1:
         raise ValueError(f'task {text!r} names {"no" if not named else "more than one"} '
                          f'target of {list(colors)}')

@@ -31,13 +31,13 @@ import time
 import numpy as np
 from sage_common import cdr
 from sage_common.registry import default_model_dir, ModelRegistry, tensor_spec
+from sage_common.task_text import check_task_text, task_tokens
 from sage_hl_control.models import (load_h_module_torch, load_l_module_torch, publish_h_module,
                                     publish_l_module)
 from sage_perception.decode import (decode_color, decode_depth, image_from_cdr,
                                     joint_state_from_cdr)
 from sage_perception.encoder import (color_frames, depth_frames, load_encoder_torch,
                                      publish_encoder)
-from sage_perception.task_text import check_task_text, task_tokens
 from sage_sleep.learning.budget import adamw, TrainingBudget
 from sage_sleep.learning.consolidation import (consolidation_losses, ConsolidationConfig,
                                                make_batch, SleepModels)

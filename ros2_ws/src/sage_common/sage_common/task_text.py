@@ -6,12 +6,13 @@ No pretrained text model can be fetched here, and the robot's tasks are short se
 a small vocabulary, so the tokenizer is a fixed hash of each lower-cased word (and of each
 pair of neighbouring words) into `buckets` counts: no vocabulary file to ship or keep in
 step with a model, and an unseen word lands in some bucket instead of failing. What the
-words mean is learned during sleep, by the encoder's task network (`encoder.build_encoder`)
-from the task sentences recorded with the day. A zero vector means "no task": the encoder
-then leaves the intentions group at zero and the context's PRESENT_TASK bit is clear.
+words mean is learned during sleep, by the encoder's task network
+(`sage_perception.encoder.build_encoder`) from the task sentences recorded with the day; the
+simulator names its targets by the same words (`sage_sim.robot.task_color`). A zero vector
+means "no task": the encoder then leaves the intentions group at zero and the context's
+PRESENT_TASK bit is clear.
 """
 
-import struct
 import zlib
 
 import numpy as np
@@ -44,23 +45,6 @@ def check_task_text(data):
     if not text:
         raise TaskTextError('task text is empty')
     return text
-
-
-def string_from_cdr(raw):
-    """
-    Return the bytes of a serialized std_msgs/String (CDR, either byte order), undecoded.
-
-    The node takes /sage/task raw: rclpy would decode the text itself and raise inside the
-    executor on bytes that are not UTF-8, where check_task_text counts them as a reject.
-    """
-    raw = bytes(raw)
-    if len(raw) < 8 or raw[0] != 0 or raw[1] not in (0, 1):
-        raise TaskTextError(f'not a CDR std_msgs/String ({len(raw)} bytes)')
-    (size,) = struct.unpack('<I' if raw[1] else '>I', raw[4:8])
-    if size < 1 or 8 + size > len(raw) or raw[7 + size] != 0:
-        raise TaskTextError(f'CDR string of {size} bytes does not fit its {len(raw)}-byte '
-                            'message')
-    return raw[8:7 + size]
 
 
 def words(text):

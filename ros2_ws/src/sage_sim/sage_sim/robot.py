@@ -28,8 +28,15 @@ TASK_TEMPLATE = 'reach the {} target'
 # Target colours a scene can use (rgba).
 COLORS = {'red': (0.9, 0.15, 0.1, 1.0), 'blue': (0.1, 0.35, 1.0, 1.0),
           'green': (0.1, 0.8, 0.2, 1.0), 'yellow': (0.95, 0.85, 0.1, 1.0)}
+
+
+def colored(names):
+    """Return ReachTask.target_colors of colour names: ((name, rgba), ...) from COLORS."""
+    return tuple((name, COLORS[name]) for name in names)
+
+
 # Two targets told apart by colour alone: the sentence is the only way to know which to reach.
-TWO_COLORS = tuple((name, COLORS[name]) for name in ('red', 'blue'))
+TWO_COLORS = colored(('red', 'blue'))
 _ONE_DOF_JOINTS = (int(mujoco.mjtJoint.mjJNT_HINGE), int(mujoco.mjtJoint.mjJNT_SLIDE))
 
 

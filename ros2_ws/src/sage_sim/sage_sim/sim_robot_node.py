@@ -43,7 +43,7 @@ from std_srvs.srv import SetBool
 from visualization_msgs.msg import Marker, MarkerArray
 
 from .episode import EpisodeRunner, SimClock
-from .robot import COLORS, MujocoRobot, Perturbation, ReachTask, task_color
+from .robot import colored, COLORS, MujocoRobot, Perturbation, ReachTask, task_color
 from .sensor_faults import KINDS, SensorFault, SensorFaults
 
 # name: (default, description, (min, max) or None). Mirrored by config/sim_robot.yaml.
@@ -179,7 +179,7 @@ class SimRobotNode(Node):
             raise ValueError(f'target_colors {colors} must be two or more distinct colours of '
                              f'{sorted(COLORS)}')
         task = ReachTask(goal_radius=p['goal_radius'], success_threshold=p['success_threshold'],
-                         target_colors=tuple((c, COLORS[c]) for c in colors),
+                         target_colors=colored(colors),
                          min_separation=p['min_target_separation'])
         self.robot = MujocoRobot(p['model_path'] or None, p['camera'], p['width'], p['height'],
                                  p['kp'], p['kd'], task, p['timestep'], p['render_samples'])

@@ -48,7 +48,7 @@ from sage_hl_control.runtime import HRunner, LRunner
 from sage_perception.context_core import load_runtime, TrustGate
 from sage_perception.encoder import initial_hidden, preprocess, presence_bits
 from sage_sim.episode import EpisodeRunner
-from sage_sim.robot import COLORS, MujocoRobot, Perturbation, ReachTask
+from sage_sim.robot import colored, MujocoRobot, Perturbation, ReachTask
 from sage_sim.teacher import ReachTeacher, TwoLinkArm
 
 PRESETS = {
@@ -247,7 +247,7 @@ class Evaluator:
                  target_colors=()):
         """target_colors: names of sage_sim.robot.COLORS, a target each (two or more)."""
         self.robot = MujocoRobot(width=width, height=height, task=ReachTask(
-            target_colors=tuple((c, COLORS[c]) for c in target_colors)))
+            target_colors=colored(target_colors)))
         self.runner = EpisodeRunner(self.robot, duration)
         self.camera_period = 1.0 / camera_rate
         self.clock = 0.0

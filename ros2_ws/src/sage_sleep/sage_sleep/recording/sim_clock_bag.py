@@ -95,7 +95,7 @@ def record_teacher_episodes(bag_root, periods=1, episodes=4, duration=1.0, width
     from sage_common.messages import fill_image
     from sage_common.qos import latched_qos, reliable_qos, sensor_qos
     from sage_interfaces.msg import EpisodeState
-    from sage_sim.robot import COLORS, MujocoRobot, ReachTask
+    from sage_sim.robot import colored, MujocoRobot, ReachTask
     from sage_sim.teacher import ReachTeacher, TwoLinkArm
     from sensor_msgs.msg import Image, JointState
     from std_msgs.msg import Float64MultiArray, String
@@ -109,7 +109,7 @@ def record_teacher_episodes(bag_root, periods=1, episodes=4, duration=1.0, width
         topics['/sage/task'] = ('std_msgs/msg/String', latched_qos())
     bag = SimClockBag(bag_root, topics)
     robot = MujocoRobot(width=width, height=height, task=ReachTask(
-        target_colors=tuple((c, COLORS[c]) for c in target_colors)))
+        target_colors=colored(target_colors)))
     teacher = ReachTeacher(TwoLinkArm.from_model(robot.model))
     names = list(robot.joint_names)
     seed = first_seed

@@ -1,16 +1,23 @@
 # Copyright 2026 The SAGE authors. Licensed under the Apache License, Version 2.0.
 """
-Interop benchmark: `sage_dataset` export and import speed against the raw rosbags read rate.
+Interop benchmark: dataset export and import speed, and the GR00T client and teacher.
 
-A bag set of teacher-driven Reacher episodes is recorded at a simulated clock (the demo's
-64x64 camera, its topics, the sleep manager's recorder), unless --bags names recorded wake
-bags. In the same run: the raw read rate (every message of every segment through rosbags'
-reader, not decoded), the export to LeRobot v3.0 and to GR00T (v2.1 + modality.json), and
-the import of the v3.0 export back into bags; each in episodes/s and MB/s of its input.
-Figures go to `bench/results/interop.json` under "dataset" (other interop figures, such as
-the GR00T client's, keep their own keys in that file).
+"dataset": a bag set of teacher-driven Reacher episodes is recorded at a simulated clock (the
+demo's 64x64 camera, its topics, the sleep manager's recorder), unless --bags names recorded
+wake bags. In the same run: the raw read rate (every message of every segment through
+rosbags' reader, not decoded), the export to LeRobot v3.0 and to GR00T (v2.1 +
+modality.json), and the import of the v3.0 export back into bags; each in episodes/s and
+MB/s of its input.
 
-    python -m sage_bench.interop [--quick] [--bags DIR] [--out bench/results]
+"groot" (sage_bench.groot): the GR00T client's encode and decode per request against the
+loopback round trip to sage_policy_server, both protocols; and groot_teacher's command rate
+and gaps in front of a server with 250 ms of emulated latency, at 25 Hz and at 50 Hz.
+
+Each part's figures go to `bench/results/interop.json` under its key; --parts runs some (the
+keys of the others stay as they were in that file).
+
+    python -m sage_bench.interop [--quick] [--parts dataset,groot] [--bags DIR]
+                                 [--out bench/results]
 """
 
 import argparse
@@ -27,6 +34,7 @@ EPISODES_FULL = 40
 EPISODES_QUICK = 6
 EPISODE_SECONDS = 3.0
 CAMERA = (64, 64)  # the demo's camera (sage_bringup/config/demo.yaml)
+PARTS = ('dataset', 'groot')
 
 
 def _rates(episodes, nbytes, seconds):
@@ -34,8 +42,8 @@ def _rates(episodes, nbytes, seconds):
             'mb_per_s': round(nbytes / 1e6 / seconds, 2)}
 
 
-def run(out_dir, quick=False, bags=None):
-    """Run the benchmark; write interop.json (key "dataset") in out_dir; return the figures."""
+def dataset_figures(quick=False, bags=None):
+    """Return the "dataset" figures: raw read, export and import rates."""
     from sage_dataset.cli import dir_bytes, export_dataset, import_dataset
     from sage_sleep.recording.sim_clock_bag import record_teacher_episodes
 
@@ -74,6 +82,17 @@ def run(out_dir, quick=False, bags=None):
                            '(no depth) and encodes video.')
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    return figures
+
+
+def run(out_dir, quick=False, bags=None, parts=PARTS):
+    """Run the parts; write their keys in out_dir/interop.json (others kept); return them."""
+    figures = {}
+    if 'dataset' in parts:
+        figures['dataset'] = dataset_figures(quick, bags)
+    if 'groot' in parts:
+        from sage_bench.groot import measure
+        figures['groot'] = measure(quick)
     out = Path(out_dir) / 'interop.json'
     existing = {}
     if out.exists():
@@ -81,7 +100,7 @@ def run(out_dir, quick=False, bags=None):
             existing = json.loads(out.read_text())
         except ValueError:
             existing = {}
-    existing['dataset'] = figures
+    existing.update(figures)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(existing, indent=2) + '\n')
     return figures
@@ -91,10 +110,16 @@ def main(argv=None):
     """Command line entry point."""
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0].strip())
     parser.add_argument('--quick', action='store_true')
+    parser.add_argument('--parts', default=','.join(PARTS),
+                        help=f'comma-separated parts to run, of {",".join(PARTS)}')
     parser.add_argument('--bags', default=None, help='recorded wake bags to use instead')
     parser.add_argument('--out', default=str(results_dir()))
     args = parser.parse_args(argv)
-    figures = run(args.out, quick=args.quick, bags=args.bags)
+    parts = [p for p in args.parts.split(',') if p]
+    unknown = set(parts) - set(PARTS)
+    if unknown:
+        parser.error(f'unknown part(s) {sorted(unknown)}; known: {list(PARTS)}')
+    figures = run(args.out, quick=args.quick, bags=args.bags, parts=parts)
     print(json.dumps(figures, indent=2))
 
 

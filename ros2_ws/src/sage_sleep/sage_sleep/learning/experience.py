@@ -104,7 +104,8 @@ class SampleExtractor:
         self._joint_index = None
         self._joints = collections.deque(maxlen=512)   # (ns, pos, vel, eff)
         self._depths = collections.deque(maxlen=8)      # (ns, depth)
-        self._commands = []                             # (ns, targets), within the episode
+        self._command_ns = []                           # the episode's command times
+        self._command_targets = []                      # ... and their targets
         self._pending = collections.deque()             # frames waiting for their chunk
         self._episode = None                            # (episode, running)
         self._frame_count = 0
@@ -130,7 +131,8 @@ class SampleExtractor:
             if targets.shape != (len(cfg.joint_names),) or not np.isfinite(targets).all():
                 self.skipped['bad_command'] += 1
             elif self._episode_running():
-                self._commands.append((receive_ns, targets))
+                self._command_ns.append(receive_ns)
+                self._command_targets.append(targets)
         elif topic == cfg.color_topic:
             self._on_color(stamp, msg)
         return self._complete(receive_ns)
@@ -153,7 +155,7 @@ class SampleExtractor:
         # only; whatever lacks a full chunk is dropped.
         done = self._complete(None, flush=True)
         if self._episode is None or key[0] != self._episode[0]:
-            self._commands = []
+            self._command_ns, self._command_targets = [], []
         self._episode = key
         return done
 
@@ -232,17 +234,14 @@ class SampleExtractor:
 
     def _chunk(self, stamp):
         cfg = self.config
-        times = [c[0] for c in self._commands]
+        times = self._command_ns
         if not times or times[0] > stamp:
             return None  # no command in force yet at t
-        chunk = np.empty((cfg.chunk_len, len(cfg.joint_names)), np.float32)
-        for k in range(cfg.chunk_len):
-            t = stamp + int(k * cfg.chunk_dt * NS)
-            i = bisect.bisect_right(times, t) - 1
-            chunk[k] = self._commands[i][1]
         if times[-1] < stamp + int((cfg.chunk_len - 1) * cfg.chunk_dt * NS) - NS // 2:
             return None  # the teacher fell silent before the chunk's end
-        return chunk
+        targets = self._command_targets
+        return np.array([targets[bisect.bisect_right(times, stamp + int(k * cfg.chunk_dt * NS))
+                                 - 1] for k in range(cfg.chunk_len)], np.float32)
 
 
 def _as_of(buffer, stamp, tol):

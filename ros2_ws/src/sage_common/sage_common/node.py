@@ -502,8 +502,10 @@ class LoadModelService(SideService):
         return model
 
     def _on_request(self, request, response):
+        from sage_common.heap import trim_heap
         from sage_common.registry import ModelError
 
+        trim_heap()  # what the model swapped out since the last request left free
         running = self._running()
         started = time.monotonic()
         try:

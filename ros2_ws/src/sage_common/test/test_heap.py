@@ -7,7 +7,7 @@ import textwrap
 
 import pytest
 
-RELOADS = textwrap.dedent('''
+RELOADS = textwrap.dedent("""
     import gc, sys
     import numpy as np
     from onnx import helper, numpy_helper, TensorProto
@@ -37,7 +37,7 @@ RELOADS = textwrap.dedent('''
             assert trim_heap()
         rss.append(rss_mb())
     print(rss[0], rss[-1])
-''')
+""")
 
 
 def _growth_mb(mode):

@@ -26,6 +26,14 @@ sources that disagree cannot say which is wrong without a third: a joint encoder
 value reads as a conflict of both camera streams with the joints, i.e. distrusted
 exteroception, and the robot reacts as it does to a failing camera (the L-module's speed cap).
 
+A stream that stops changing while the arm moves is frozen (a stuck driver repeating its last
+frame with fresh stamps): its group is bit-identical to the previous frame's (the encoder is
+deterministic) although the joints' group has moved, since the stream last changed, farther
+than it ever did in the good data during a run of identical frames (`frozen_motion`, twice
+that, per source). A real camera's noise never repeats a frame; the simulator's does only when
+nothing moved. A frozen source gets the largest surprise, FROZEN_Z, whatever the checks say:
+the linear checks see a frozen image as a plausible one where the arm was.
+
 `TrustMonitor` runs the model on the live stream: the median of the last `window` surprises
 per source (so one odd frame does not flip it) maps to a trust in [0, 1] (1 at or below
 `z_ok`, 0 at or above `z_bad`), and a source is distrusted once its trust falls to
@@ -50,6 +58,7 @@ CHECKS = {
     'color|depth': ('color', 'depth', False),
     'depth|color': ('depth', 'color', False),
 }
+FROZEN_Z = 1e3                   # the surprise of a frozen source
 FILENAME = 'trust.npz'
 FORMAT = 1
 DEFAULT_MONITOR_PARAMS = {
@@ -100,16 +109,49 @@ def _pairs(episodes):
     return np.concatenate(prev).astype(np.float64), np.concatenate(cur).astype(np.float64)
 
 
-class TrustModel:
-    """The fitted checks: per check a linear map and the held-out residual statistics."""
+def _joint_motion(prev, cur):
+    """Return the joints' group's change (L2) from prev to cur."""
+    return float(np.linalg.norm(source_groups(cur, ANCHOR) - source_groups(prev, ANCHOR)))
 
-    def __init__(self, checks, report=None):
-        """Keep checks: {name: {'w', 'x_mean', 'y_mean', 'whiten', 'mu', 'sd'}}."""
+
+def still_motion(episode, source):
+    """
+    Return the largest joint motion of an episode during a run of identical source frames.
+
+    episode: (T, 4096) contexts. The motion is the joints' group's change summed over the
+    frames since source's group last changed.
+    """
+    largest = moved = 0.0
+    for prev, cur in zip(episode[:-1], episode[1:]):
+        if np.array_equal(source_groups(prev, source), source_groups(cur, source)):
+            moved += _joint_motion(prev, cur)
+            largest = max(largest, moved)
+        else:
+            moved = 0.0
+    return largest
+
+
+class TrustModel:
+    """
+    The fitted checks, and when a still stream is frozen.
+
+    Per check a linear map and held-out residual statistics; per source the joint motion
+    beyond which an unchanged stream is frozen.
+    """
+
+    def __init__(self, checks, report=None, frozen_motion=None):
+        """
+        Keep checks: {name: {'w', 'x_mean', 'y_mean', 'whiten', 'mu', 'sd'}}.
+
+        frozen_motion: {source: joint motion} (None or a source left out: that source is
+        never judged frozen, as in models fitted before the check existed).
+        """
         missing = sorted(set(CHECKS) - set(checks))
         if missing:
             raise ValueError(f'trust model lacks checks {missing}')
         self.checks = checks
         self.report = dict(report or {})
+        self.frozen_motion = dict(frozen_motion or {})
 
     def residuals(self, prev, cur):
         """Return {check: (N,) log mean squared residual} for frames cur after prev."""
@@ -152,6 +194,8 @@ class TrustModel:
                 arrays[f'{name}/{key}'] = np.asarray(value)
         for key, value in self.report.items():
             arrays[f'report/{key}'] = np.asarray(value, np.float64)
+        for source, value in self.frozen_motion.items():
+            arrays[f'frozen_motion/{source}'] = np.asarray(value, np.float64)
         buf = io.BytesIO()
         np.savez(buf, **arrays)
         return buf.getvalue()
@@ -167,14 +211,19 @@ class TrustModel:
         if int(arrays.pop('format', -1)) != FORMAT:
             raise ValueError(f'{path}: trust model format is not {FORMAT}')
         checks = collections.defaultdict(dict)
-        report = {}
+        report, frozen = {}, {}
         for key, value in arrays.items():
             head, _, field = key.partition('/')
             if head == 'report':
                 report[field] = float(value)
+            elif head == 'frozen_motion':
+                frozen[field] = float(value)
             else:
                 checks[head][field] = value if value.ndim else float(value)
-        model = cls(dict(checks), report)
+        unknown = sorted(set(frozen) - set(SOURCES))
+        if unknown or not all(np.isfinite(v) and v > 0 for v in frozen.values()):
+            raise ValueError(f'{path}: bad frozen_motion {frozen}')
+        model = cls(dict(checks), report, frozen)
         for name, c in model.checks.items():
             if not all(np.all(np.isfinite(np.asarray(c[k]))) for k in c):
                 raise ValueError(f'{path}: trust check {name} has non-finite values')
@@ -207,7 +256,13 @@ def fit_trust_model(train_episodes, heldout_episodes, ridge=1e-2, shrink=0.1):
         hr = _log_residual(*_check_inputs(hprev, hcur, name), check)
         checks[name] = {**{k: v.astype(np.float32) for k, v in check.items()},
                         'mu': float(np.mean(hr)), 'sd': max(float(np.std(hr)), 1e-3)}
-    return TrustModel(checks)
+    # An unchanged stream is frozen past twice the largest still run of the good data, and
+    # never before three frames of the median motion (a real camera has no still runs).
+    episodes = list(train_episodes) + list(heldout_episodes)
+    floor = 3.0 * float(np.median([_joint_motion(p, c) for p, c in zip(prev, cur)]))
+    frozen = {s: max(2.0 * max(still_motion(e, s) for e in episodes), floor, _EPS)
+              for s in SOURCES}
+    return TrustModel(checks, frozen_motion=frozen)
 
 
 class TrustMonitor:
@@ -237,15 +292,19 @@ class TrustMonitor:
     def reset(self):
         """Forget the previous frame and the surprise window (not the distrusted flags)."""
         self._prev = None
+        self._prev_presence = 0
         self._window = collections.deque(maxlen=int(self.params['window']))
+        self.still = np.zeros(len(SOURCES))   # joint motion since each source last changed
 
     def update(self, context, presence):
         """Feed one (4096,) context and its presence bits; return the (2,) trust."""
         context = np.asarray(context, np.float64)[None]
         prev = context if self._prev is None else self._prev
-        self._prev = context
+        self._prev, prev_presence, self._prev_presence = context, self._prev_presence, presence
         # The first frame is its own previous one: the temporal checks see no change.
-        self._window.append(self.model.surprise(prev, context, np.array([presence]))[0])
+        surprise = self.model.surprise(prev, context, np.array([presence]))[0]
+        self._judge_frozen(prev, context, presence & prev_presence, surprise)
+        self._window.append(surprise)
         p = self.params
         self.surprise = np.median(np.stack(self._window), axis=0).astype(np.float32)
         self.trust = np.clip((p['z_bad'] - self.surprise) / (p['z_bad'] - p['z_ok']),
@@ -253,6 +312,23 @@ class TrustMonitor:
         self.distrusted = np.where(self.distrusted, self.trust < p['restore_above'],
                                    self.trust <= p['distrust_below'])
         return self.trust
+
+    def _judge_frozen(self, prev, cur, present, surprise):
+        """Accumulate each source's still motion; give a frozen source FROZEN_Z."""
+        bits = dict(layout.MODALITY_BITS)
+        if not present & bits[ANCHOR]:
+            self.still[:] = 0.0
+            return
+        motion = _joint_motion(prev, cur)
+        for i, source in enumerate(SOURCES):
+            limit = self.model.frozen_motion.get(source)
+            if limit is None or not present & bits[source] or not np.array_equal(
+                    source_groups(prev, source), source_groups(cur, source)):
+                self.still[i] = 0.0
+                continue
+            self.still[i] += motion
+            if self.still[i] > limit:
+                surprise[i] = FROZEN_Z
 
     def distrusted_bits(self):
         """Return the Context.PRESENT_* bits of the distrusted sources (0 when none)."""

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 from sage_perception import layout
 from sage_perception.context_core import TrustGate
-from sage_perception.trust import (fit_trust_model, SOURCES, TrustModel, TrustMonitor)
+from sage_perception.trust import (fit_trust_model, FROZEN_Z, SOURCES, still_motion,
+                                   TrustModel, TrustMonitor)
 
 ALL = layout.PRESENT_COLOR | layout.PRESENT_DEPTH | layout.PRESENT_JOINTS
 COLOR, DEPTH = SOURCES.index('color'), SOURCES.index('depth')
@@ -128,6 +129,70 @@ def test_model_round_trip_and_bad_files(tmp_path, world, model):
     np.savez(tmp_path / 'nan.npz', **arrays)
     with pytest.raises(ValueError, match='non-finite'):
         TrustModel.from_file(tmp_path / 'nan.npz')
+
+
+def _with_still_runs(contexts, starts, length):
+    """Good data of a simulator: the arm pauses, each stream repeating its frame `length` times."""
+    proprio = layout.SLICES['proprioceptive']
+    for start in sorted(starts, reverse=True):
+        pause = np.repeat(contexts[start:start + 1], length - 1, axis=0)
+        pause[:, proprio] += 1e-3 * np.arange(1, length)[:, None]   # a servo's creep
+        contexts = np.concatenate([contexts[:start + 1], pause, contexts[start + 1:]])
+    return contexts
+
+
+def test_frozen_stream_is_judged_by_the_joint_motion_it_missed(world):
+    """Identical frames while the arm moves past what good data allows: FROZEN_Z."""
+    rng = np.random.default_rng(8)
+    good = [_with_still_runs(world.episode(rng), [5, 25], 4) for _ in range(80)]
+    model = fit_trust_model(good[:60], good[60:])
+    # the largest still motion of good data (3 steps of 1e-3 * the group's norm) doubled
+    largest = max(still_motion(e, 'color') for e in good)
+    assert model.frozen_motion['color'] >= 2 * largest > 0
+    for episode in good[60:]:   # its own still runs are not frozen
+        monitor = TrustMonitor(model)
+        for c in episode:
+            monitor.update(c, ALL)
+            assert monitor.surprise.max() < FROZEN_Z
+    # a frozen colour stream while the arm keeps moving; depth keeps changing
+    contexts = world.episode(np.random.default_rng(9), 40)
+    contexts[20:, layout.SLICES['visual']] = contexts[19, layout.SLICES['visual']]
+    monitor = TrustMonitor(model)
+    surprise = []
+    for c in contexts:
+        monitor.update(c, ALL)
+        surprise.append(monitor.surprise.copy())
+    surprise = np.array(surprise)
+    assert surprise[:20, COLOR].max() < FROZEN_Z
+    assert surprise[25, COLOR] == FROZEN_Z          # median of 5 frames: within 5 frames
+    assert monitor.distrusted[COLOR]
+    # at rest, a repeated frame is no fault
+    still = np.repeat(world.episode(np.random.default_rng(10), 2)[:1], 30, axis=0)
+    assert not run(model, still)[1].any()
+
+
+def test_models_without_the_frozen_check_load_and_never_judge_frozen(tmp_path, world, model):
+    assert set(model.frozen_motion) == set(SOURCES)
+    path = tmp_path / 'trust.npz'
+    path.write_bytes(model.to_bytes())
+    assert TrustModel.from_file(path).frozen_motion == pytest.approx(model.frozen_motion)
+    arrays = {k: v for k, v in np.load(path).items() if not k.startswith('frozen_motion/')}
+    np.savez(tmp_path / 'old.npz', **arrays)
+    old = TrustModel.from_file(tmp_path / 'old.npz')
+    assert old.frozen_motion == {}
+    monitor = TrustMonitor(old)
+    contexts = world.episode(np.random.default_rng(11), 30)
+    for c in contexts[:5]:
+        monitor.update(c, ALL)
+    for k in range(1, 26):   # the cameras' last frame repeated while the joints move
+        moved = contexts[4].copy()
+        moved[layout.SLICES['proprioceptive']] += 0.05 * k
+        monitor.update(moved, ALL)
+        assert np.all(monitor.surprise < FROZEN_Z)
+    arrays['frozen_motion/color'] = np.array(-1.0)
+    np.savez(tmp_path / 'bad.npz', **arrays)
+    with pytest.raises(ValueError, match='frozen_motion'):
+        TrustModel.from_file(tmp_path / 'bad.npz')
 
 
 def test_monitor_parameters_are_checked(model):

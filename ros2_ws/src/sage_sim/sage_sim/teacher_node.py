@@ -15,6 +15,7 @@ from rclpy.node import Node
 from sage_common.messages import stamp_to_ns
 from sage_common.node import declare_all, FATAL, run_node
 from sage_common.qos import qos_from_name, reliable_qos
+from sage_common.rejects import RejectCounter
 from sage_interfaces.msg import EpisodeState
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray
@@ -23,6 +24,37 @@ from .robot import load_model
 from .teacher import ReachTeacher, TwoLinkArm
 
 JOINT_NAMES = ['joint0', 'joint1']
+MAX_FUTURE_NS = 1_000_000_000   # a joint state stamped further ahead of the clock is refused
+RANGE_MARGIN = 0.05             # rad past the elbow's range a measurement may read
+
+
+def measured_positions(msg, names, arm, now_ns):
+    """
+    Return the positions of `names` in a JointState, or raise ValueError(reason, detail).
+
+    What the teacher starts and rate-limits its targets from: a malformed, non-finite,
+    out-of-range (the elbow, the arm's limited joint) or future-stamped measurement would
+    become its targets (a state of 1e9 rad became a whole episode of 1e9-rad labels).
+    """
+    try:
+        idx = [list(msg.name).index(n) for n in names]
+    except ValueError:
+        raise ValueError('joint_state_missing_joint', f'names {list(msg.name)}') from None
+    if len(msg.position) != len(msg.name):
+        raise ValueError('joint_state_bad_layout',
+                         f'{len(msg.name)} names, {len(msg.position)} positions')
+    positions = np.array([msg.position[i] for i in idx], float)
+    if not np.isfinite(positions).all():
+        raise ValueError('joint_state_non_finite', f'{positions}')
+    low, high = arm.q1_range
+    if not low - RANGE_MARGIN <= positions[1] <= high + RANGE_MARGIN:
+        raise ValueError('joint_state_out_of_range', f'{names[1]} at {positions[1]:.3f} rad')
+    ahead = stamp_to_ns(msg.header.stamp) - now_ns
+    if ahead > MAX_FUTURE_NS:
+        raise ValueError('stamp_in_future', f'{ahead / 1e9:.3f} s ahead')
+    return positions
+
+
 # name: (default, description, (min, max) or None). Mirrored by config/teacher.yaml.
 PARAMETERS = {
     'model_path': ('', "MJCF file of the arm; '' = gymnasium's Reacher-v5 reacher.xml", None),
@@ -49,9 +81,10 @@ class TeacherNode(Node):
         if len(self.joint_names) != 2:
             raise ValueError(f'the teacher drives a two-link arm; joint_names has '
                              f'{self.joint_names}')
-        arm = TwoLinkArm.from_model(load_model(p['model_path'] or None, camera=''),
-                                    self.joint_names, p['effector_body'])
-        self.teacher = ReachTeacher(arm, p['max_speed'], p['reference'])
+        self.arm = TwoLinkArm.from_model(load_model(p['model_path'] or None, camera=''),
+                                         self.joint_names, p['effector_body'])
+        self.teacher = ReachTeacher(self.arm, p['max_speed'], p['reference'])
+        self.rejects = RejectCounter(self.get_logger())
         self.dt = 1.0 / p['rate']
         self.episode = None
         self.started_episode = None
@@ -65,7 +98,7 @@ class TeacherNode(Node):
                                  qos_from_name(p['joint_state_qos']))
         self.create_timer(self.dt, self._tick)
         self.get_logger().info(
-            f'teacher: arm l1={arm.l1:.3f} l2={arm.l2:.3f} m, {p["rate"]:.0f} Hz, max '
+            f'teacher: arm l1={self.arm.l1:.3f} l2={self.arm.l2:.3f} m, {p["rate"]:.0f} Hz, max '
             f'{p["max_speed"]} rad/s from the {p["reference"]}, publishing on '
             f'{p["output_topic"]}')
 
@@ -78,12 +111,14 @@ class TeacherNode(Node):
 
     def _on_joints(self, msg):
         try:
-            idx = [msg.name.index(n) for n in self.joint_names]
-        except ValueError:
+            positions = measured_positions(msg, self.joint_names, self.arm,
+                                           self.get_clock().now().nanoseconds)
+        except ValueError as exc:
+            self.rejects.reject(*exc.args)
             return
         if self.measured is None:
             self.get_logger().info('teacher: receiving /joint_states')
-        self.measured = np.array([msg.position[i] for i in idx])
+        self.measured = positions
         self.measured_stamp_ns = stamp_to_ns(msg.header.stamp)
 
     def _tick(self):

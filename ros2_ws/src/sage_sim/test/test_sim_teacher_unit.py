@@ -94,3 +94,35 @@ def test_teacher_drives_the_simulated_arm_to_the_goal(arm):
                 robot.set_target(teacher.tick(goal, robot.joint_positions(), 0.02))
             robot.step()
         assert robot.success(), f'seed {seed}: distance {robot.distance():.4f}'
+
+
+def _joint_state(names, positions, stamp_ns):
+    from sensor_msgs.msg import JointState
+
+    msg = JointState(name=list(names), position=[float(p) for p in positions])
+    msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(int(stamp_ns), 1_000_000_000)
+    return msg
+
+
+@pytest.mark.parametrize('names, positions, ahead_s, reason', [
+    (['joint0', 'joint1'], [0.1, 0.2], 0.0, None),
+    (['joint1', 'joint0'], [0.2, 0.1], 0.5, None),                  # any order, a little ahead
+    (['elbow', 'joint1'], [0.1, 0.2], 0.0, 'joint_state_missing_joint'),
+    (['joint0', 'joint1', 'joint2'], [0.1, 0.2], 0.0, 'joint_state_bad_layout'),
+    (['joint0', 'joint1'], [math.nan, 0.2], 0.0, 'joint_state_non_finite'),
+    (['joint0', 'joint1'], [1e9, -1e9], 0.0, 'joint_state_out_of_range'),   # the soak's burst
+    (['joint0', 'joint1'], [0.1, 0.2], 3600.0, 'stamp_in_future'),
+])
+def test_the_teacher_starts_only_from_a_sound_measurement(arm, names, positions, ahead_s,
+                                                          reason):
+    from sage_sim.teacher_node import measured_positions
+
+    now_ns = 1_800_000_000 * 1_000_000_000
+    msg = _joint_state(names, positions, now_ns + ahead_s * 1e9)
+    if reason is None:
+        np.testing.assert_allclose(
+            measured_positions(msg, ['joint0', 'joint1'], arm, now_ns), [0.1, 0.2])
+    else:
+        with pytest.raises(ValueError) as caught:
+            measured_positions(msg, ['joint0', 'joint1'], arm, now_ns)
+        assert caught.value.args[0] == reason

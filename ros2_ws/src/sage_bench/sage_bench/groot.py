@@ -174,8 +174,7 @@ def teacher_gaps(rate, seconds, domain, log_dir):
                        what='groot_teacher diagnostics')
         values = teacher_status()
         for proc in procs:
-            if not proc.alive():
-                raise RuntimeError(f'{proc.label} died:\n{proc.output()[-2000:]}')
+            proc.raise_if_died()
     finally:
         probe.close()
         for proc in reversed(procs):

@@ -109,8 +109,7 @@ def evaluate(episodes=50, duration=DEFAULT_DURATION, domain=None, sim_params=Non
         cpu = [(cpu_seconds(p.pid) - c) / elapsed * 100 for p, c in zip(procs, cpu0)]
         values = [status_values(d.status[0]) for d in diags[n_diag0:]]
         for p in procs:
-            if not p.alive():
-                raise RuntimeError(f'{p.label} died:\n{p.output()[-2000:]}')
+            p.raise_if_died()
     finally:
         probe.close()
         for p in reversed(procs):

@@ -230,6 +230,11 @@ class NodeProcess:
     def alive(self):
         return self.proc.poll() is None
 
+    def raise_if_died(self):
+        """Raise RuntimeError naming the node, with its output's tail, if it has exited."""
+        if not self.alive():
+            raise RuntimeError(f'{self.label} died:\n{self.output()[-2000:]}')
+
     def signal(self, sig):
         """Send sig to the node's whole process group."""
         try:

@@ -59,6 +59,7 @@ CHECKS = {
     'depth|color': ('depth', 'color', False),
 }
 FROZEN_Z = 1e3                   # the surprise of a frozen source
+_BITS = dict(layout.MODALITY_BITS)
 FILENAME = 'trust.npz'
 FORMAT = 1
 DEFAULT_MONITOR_PARAMS = {
@@ -315,14 +316,13 @@ class TrustMonitor:
 
     def _judge_frozen(self, prev, cur, present, surprise):
         """Accumulate each source's still motion; give a frozen source FROZEN_Z."""
-        bits = dict(layout.MODALITY_BITS)
-        if not present & bits[ANCHOR]:
+        if not present & _BITS[ANCHOR]:
             self.still[:] = 0.0
             return
         motion = _joint_motion(prev, cur)
         for i, source in enumerate(SOURCES):
             limit = self.model.frozen_motion.get(source)
-            if limit is None or not present & bits[source] or not np.array_equal(
+            if limit is None or not present & _BITS[source] or not np.array_equal(
                     source_groups(prev, source), source_groups(cur, source)):
                 self.still[i] = 0.0
                 continue
@@ -332,5 +332,4 @@ class TrustMonitor:
 
     def distrusted_bits(self):
         """Return the Context.PRESENT_* bits of the distrusted sources (0 when none)."""
-        bits = dict(layout.MODALITY_BITS)
-        return sum(bits[s] for s, off in zip(SOURCES, self.distrusted) if off)
+        return sum(_BITS[s] for s, off in zip(SOURCES, self.distrusted) if off)

@@ -47,6 +47,8 @@ PARAMETERS = {
                                (0, 3)),
     'distrust_speed_scale': (0.1, 'speed scale cap while the exteroception is incomplete '
                              '(1: no cap)', (0.0, 1.0)),
+    'blind_hold': (True, 'hold while a context has none of the exteroceptive_presence '
+                   'sources (every one absent or distrusted)', None),
     'ensemble_decay': (10.0, 'chunk weight exp(-decay * age_s); <0 favours older chunks (ACT)',
                        (-1000.0, 1000.0)),
 }
@@ -158,7 +160,8 @@ class ActuatorController:
         `start_episode`); contexts `admit` refuses are refused. age: how old that stamp was
         at `now` (>= 0): the chunk's first target is for now - age, the stamp on the
         caller's clock. presence: that context's Context.PRESENT_* bits (None: all present);
-        one without every `exteroceptive_presence` bit caps the speed until a complete one.
+        one without every `exteroceptive_presence` bit caps the speed until a complete one,
+        one with none of them holds (with `blind_hold`) until one with some.
         """
         if not self.admit(stamp):
             return False
@@ -168,7 +171,9 @@ class ActuatorController:
             self.rejects.reject('model_non_finite', f'L-module {version} output')
             return False
         expected = int(self.settings['exteroceptive_presence'])
-        self.safety.update_context(now, presence is not None and (presence & expected) != expected)
+        seen = expected if presence is None else presence & expected
+        self.safety.update_context(now, seen != expected,
+                                   self.settings['blind_hold'] and expected and not seen)
         self.ensembler.add(chunk, now - max(0.0, float(age)), dt, version)
         self._last_stamp = float(stamp)
         self.chunks += 1

@@ -24,7 +24,9 @@ Per tick (`step`) it turns the ensembled target into the command actually sent, 
   the slow-start schedule goes on (it is a start-up and after-hold ramp, not a per-episode one);
 * while the last context lacked a trusted exteroceptive source (`update_context(now, True)`),
   the speed scale is at most `distrust_scale`: a policy that lost part of its view moves
-  slowly.
+  slowly; while it had none at all (`update_context(now, True, blind=True)`: every camera
+  stream absent or distrusted) the arm holds (reason `blind`): a blind policy steers by
+  nothing but its memory of the scene.
 
 Every intervention is counted by reason (`counts`) for /diagnostics. The e-stop latches on
 `set_estop(True)` and is released only by an explicit `set_estop(False)`.
@@ -35,8 +37,8 @@ import collections
 import numpy as np
 
 MIN_STEP_S = 1e-6  # a command at the same instant as the previous one moves (almost) nothing
-HOLD_REASONS = ('estop', 'stale_context', 'stale_joints', 'no_target', 'wrong_joint_count',
-                'non_finite')
+HOLD_REASONS = ('estop', 'stale_context', 'stale_joints', 'blind', 'no_target',
+                'wrong_joint_count', 'non_finite')
 
 
 class SlowStart:
@@ -117,6 +119,7 @@ class SafetyFilter:
         self._joints = None          # (positions, time) of the last measurement
         self._context_time = None
         self._distrusted = False     # the last context lacked a trusted exteroceptive source
+        self._blind = False          # ... and had none at all
         self._prev_cmd = None
         self._prev_time = None       # when _prev_cmd was commanded
         self._prev_vel = np.zeros(n)
@@ -153,10 +156,16 @@ class SafetyFilter:
         self._joints = (positions.copy(), float(now))
         return True
 
-    def update_context(self, now, distrusted=False):
-        """Record the arrival of a valid compressed context, and whether it was distrusted."""
+    def update_context(self, now, distrusted=False, blind=False):
+        """
+        Record the arrival of a valid compressed context.
+
+        distrusted: it lacked a trusted exteroceptive source (caps the speed); blind: it had
+        none (holds; implies distrusted).
+        """
         self._context_time = float(now)
-        self._distrusted = bool(distrusted)
+        self._blind = bool(blind)
+        self._distrusted = bool(distrusted) or self._blind
 
     def set_estop(self, pressed, now):
         """Latch the e-stop (True) or release it explicitly (False)."""
@@ -200,6 +209,8 @@ class SafetyFilter:
             reasons.append('stale_context')
         if now - self._joints[1] > self.stale_timeout:
             reasons.append('stale_joints')
+        if self._blind:
+            reasons.append('blind')
         if target is None:
             reasons.append('no_target')
         else:

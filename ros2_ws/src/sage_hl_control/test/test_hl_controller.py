@@ -314,7 +314,7 @@ def test_the_watchdog_holds_when_the_contexts_stop_arriving():
 
 def test_a_context_without_a_trusted_exteroceptive_source_caps_the_speed():
     joints_only = 4  # Context.PRESENT_JOINTS: colour and depth masked (distrusted)
-    c = make_controller(max_velocity=[2.0, 2.0], distrust_speed_scale=0.1)
+    c = make_controller(max_velocity=[2.0, 2.0], distrust_speed_scale=0.1, blind_hold=False)
     c.update_joints((0.0, 0.0), (0.0, 0.0), 0.0)
     assert c.add_chunk(constant(5.0), 0.0, CHUNK_DT, stamp=0.0, presence=joints_only)
     capped = c.tick(0.0)
@@ -330,3 +330,31 @@ def test_a_context_without_a_trusted_exteroceptive_source_caps_the_speed():
     c.update_joints((0.0, 0.0), (0.0, 0.0), 0.0)
     assert c.add_chunk(constant(5.0), 0.0, CHUNK_DT, stamp=0.0, presence=2 | joints_only)
     assert c.tick(0.0).scale == pytest.approx(1.0)
+
+
+def test_a_blind_context_holds_the_arm_until_a_camera_is_trusted_again():
+    joints_only, colour = 4, 1
+    c = make_controller(slow_start_step=0.0)
+    loop = Loop(c, pos=(0.2, 0.2))
+    loop.arrive(0.0, constant(0.5))
+    loop.run_until(0.05)
+    assert not loop.sent[-1][1].holding
+    # Colour and depth both distrusted (a frozen camera): hold where the arm was measured.
+    c.update_joints(loop.pos, (0.0, 0.0), 0.06)
+    assert c.add_chunk(constant(0.5), 0.06, CHUNK_DT, stamp=0.06, presence=joints_only)
+    held = c.tick(0.06)
+    assert held.holding and held.reasons == ['blind']
+    assert held.positions == pytest.approx(loop.pos)
+    c.update_joints(loop.pos, (0.0, 0.0), 0.1)
+    assert c.add_chunk(constant(0.5), 0.1, CHUNK_DT, stamp=0.1, presence=joints_only)
+    assert c.tick(0.1).holding and c.safety.counts['hold_blind'] == 2
+    # One trusted camera ends the hold (at the distrust cap: the view is still incomplete).
+    c.update_joints(loop.pos, (0.0, 0.0), 0.13)
+    assert c.add_chunk(constant(0.5), 0.13, CHUNK_DT, stamp=0.13, presence=colour | joints_only)
+    moving = c.tick(0.13)
+    assert not moving.holding and moving.scale == pytest.approx(0.1)
+    # A robot configured without cameras (exteroceptive_presence 0) never holds for them.
+    c = make_controller(exteroceptive_presence=0)
+    c.update_joints((0.0, 0.0), (0.0, 0.0), 0.0)
+    assert c.add_chunk(constant(0.5), 0.0, CHUNK_DT, stamp=0.0, presence=joints_only)
+    assert not c.tick(0.0).holding

@@ -9,6 +9,7 @@ from sage_sleep.learning.experience import (ExperienceMemory, ExtractorConfig, S
                                             SampleExtractor)
 
 SEC = 1_000_000_000
+T0 = 10 * SEC  # the synthetic stream's start; its commands carry [episode, seconds since]
 
 
 def stamp(ns):
@@ -42,9 +43,8 @@ def synthetic_stream(episodes=2, seconds=1.0, cam_hz=30, joint_hz=100, cmd_hz=50
     """Yield (topic, ns, msg) in time order: episodes separated by idle gaps."""
     cfg = ExtractorConfig()
     events = []
-    t0 = 10 * SEC
     for e in range(episodes):
-        start = t0 + int(e * (seconds + gap) * SEC)
+        start = T0 + int(e * (seconds + gap) * SEC)
         end = start + int(seconds * SEC)
         events.append((start, cfg.episode_topic, episode(e + 1, True)))
         events.append((end, cfg.episode_topic, episode(e + 1, False)))
@@ -53,7 +53,7 @@ def synthetic_stream(episodes=2, seconds=1.0, cam_hz=30, joint_hz=100, cmd_hz=50
             events.append((ns, cfg.joints_topic, joints(ns, [k * 0.01, -k * 0.01])))
         for k in range(int(seconds * cmd_hz)):
             ns = start + k * SEC // cmd_hz
-            events.append((ns, cfg.action_topic, NS(data=[float(e), ns / SEC])))
+            events.append((ns, cfg.action_topic, NS(data=[float(e), (ns - T0) / SEC])))
         for k in range(int(seconds * cam_hz)):
             ns = start + k * SEC // cam_hz + 1000
             events.append((ns, cfg.depth_topic, image(ns, 1)))
@@ -79,8 +79,9 @@ def test_samples_align_joints_depth_and_action_chunks():
     for s in samples:
         assert s.action.shape == (10, 2) and s.color.shape == (3, 4, 4) and s.depth_present
         # The chunk's first target is the command in force at the frame time ...
-        assert s.action[0, 1] <= s.stamp_ns / SEC + 1e-9
-        assert s.stamp_ns / SEC - s.action[0, 1] < 0.021
+        t = (s.stamp_ns - T0) / SEC
+        assert s.action[0, 1] <= t + 1e-6
+        assert t - s.action[0, 1] < 0.021
         # ... and later targets are later commands, never from another episode.
         assert np.all(np.diff(s.action[:, 1]) >= 0)
         assert np.all(s.action[:, 0] == s.episode - 1)
@@ -120,6 +121,22 @@ def test_stream_cut_mid_episode_drops_frames_without_a_chunk():
     stream = list(synthetic_stream(episodes=1))
     samples, ex = extract(stream[:len(stream) // 2])
     assert samples and ex.skipped['chunk_incomplete'] > 0
+
+
+def test_commands_the_l_module_could_not_send_are_not_learned():
+    cfg = ExtractorConfig()
+    wild = {0: [1e9, 0.0], 1: [0.0, -3.5], 2: [float('nan'), 0.0], 3: [0.1]}
+    stream, commands = [], 0
+    for topic, ns, msg in synthetic_stream(episodes=1):
+        if topic == cfg.action_topic:
+            msg = NS(data=wild.get(commands % 10, msg.data))
+            commands += 1
+        stream.append((topic, ns, msg))
+    samples, ex = extract(stream)
+    assert ex.skipped['command_out_of_limits'] == 2 * 5 and ex.skipped['bad_command'] == 2 * 5
+    assert samples and all(np.all((s.action >= -3.0) & (s.action <= 3.0)) for s in samples)
+    with pytest.raises(ValueError, match='one per joint'):
+        SampleExtractor(ExtractorConfig(position_lower=(-1.0,)), decode_color, decode_depth)
 
 
 def test_missing_joints_means_no_samples():

@@ -8,7 +8,9 @@ only what it needs to align: joints and depth as-of the frame (within a toleranc
 teacher's action chunk — the command in force at t, t + dt, ..., t + (K-1) dt — once the
 stream has passed t + (K-1) dt. When the episode ends inside a chunk, the rest of the chunk
 holds the teacher's last command (the robot holds there). Frames outside a running episode,
-without joints, or whose teacher fell silent, are skipped and counted by reason.
+without joints, or whose teacher fell silent, are skipped and counted by reason, as are
+commands the L-module could never send (a wrong joint count, a non-finite value, a target
+outside its position limits): a policy must not learn to aim past a limit.
 
 `ExperienceMemory` is the ring buffer the trainer samples from: fixed capacity (100K by
 default), episode boundaries kept, uniform random sampling of samples and of short sequences
@@ -20,6 +22,7 @@ import collections
 import dataclasses
 
 import numpy as np
+from sage_hl_control.controller import PARAMETERS as CONTROLLER_PARAMETERS
 
 NS = 1_000_000_000
 
@@ -51,7 +54,10 @@ class ExtractorConfig:
     action_topic: str = '/arm_controller/commands'
     episode_topic: str = '/sim/episode'
     task_topic: str = '/sage/task'
-    joint_names: tuple = ('joint0', 'joint1')
+    joint_names: tuple = tuple(CONTROLLER_PARAMETERS['joint_names'][0])
+    # The L-module's position limits (rad, per joint): commands outside are skipped.
+    position_lower: tuple = tuple(CONTROLLER_PARAMETERS['position_lower'][0])
+    position_upper: tuple = tuple(CONTROLLER_PARAMETERS['position_upper'][0])
     chunk_len: int = 10
     chunk_dt: float = 1.0 / 30.0
     tolerance: float = 0.05          # seconds, as-of alignment of joints and depth
@@ -101,6 +107,13 @@ class SampleExtractor:
         # The encoder's task input of the task in force (zeros or empty: none).
         self.task = encode_task(None) if encode_task else np.zeros(0, np.float32)
         self.skipped = collections.Counter()
+        self._lower = np.asarray(config.position_lower, np.float32)
+        self._upper = np.asarray(config.position_upper, np.float32)
+        if self._lower.shape != self._upper.shape or self._lower.shape != (
+                len(config.joint_names),):
+            raise ValueError(f'position limits {config.position_lower} / '
+                             f'{config.position_upper}: need one per joint of '
+                             f'{list(config.joint_names)}')
         self._joint_index = None
         self._joints = collections.deque(maxlen=512)   # (ns, pos, vel, eff)
         self._depths = collections.deque(maxlen=8)      # (ns, depth)
@@ -130,6 +143,8 @@ class SampleExtractor:
             targets = np.asarray(msg.data, dtype=np.float32)
             if targets.shape != (len(cfg.joint_names),) or not np.isfinite(targets).all():
                 self.skipped['bad_command'] += 1
+            elif np.any(targets < self._lower) or np.any(targets > self._upper):
+                self.skipped['command_out_of_limits'] += 1
             elif self._episode_running():
                 self._command_ns.append(receive_ns)
                 self._command_targets.append(targets)

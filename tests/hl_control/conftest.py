@@ -37,11 +37,12 @@ def h_params(registry, **extra):
 
 
 def l_params(registry, **extra):
-    # Fast slow-start so tests see full speed soon; stale timeout as the default.
+    # Fast slow-start so tests see full speed soon; stale timeout as the default. The fed
+    # joint states are constant (no robot follows the commands): no stuck encoder check.
     params = {'model_dir': str(registry), 'slow_start_scales': [0.5, 1.0],
               'slow_start_step': 0.5, 'joint_names': JOINTS, 'position_lower': LOWER,
               'position_upper': UPPER, 'max_velocity': MAX_VELOCITY,
-              'max_acceleration': MAX_ACCELERATION}
+              'max_acceleration': MAX_ACCELERATION, 'stuck_encoder_after': 0.0}
     params.update(extra)
     return params
 

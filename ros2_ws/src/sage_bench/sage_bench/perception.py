@@ -141,8 +141,8 @@ def run(out_dir, quick=False, domain_id=None):
     """Run the benchmark (60 s, quick: 10 s); write out_dir/perception.json; return figures."""
     from sage_common.registry import ModelRegistry
     from sage_common.stats import summarize_ms
-    from sage_common.processes import (executable_path, node_environment, pick_domain_id,
-                                       ros_args)
+    from sage_common.processes import (default_stop_signals, executable_path,
+                                       node_environment, pick_domain_id, ros_args)
 
     from sage_perception.encoder import publish_initial_encoder
     from sage_perception.transport import PROFILE_ENV, with_large_sample_transport
@@ -162,11 +162,14 @@ def run(out_dir, quick=False, domain_id=None):
             node_argv = [str(executable_path('sage_perception', 'context_node'))] + ros_args(
                 'context_node', {'model_dir': str(registry.root), 'qos': 'reliable',
                                  'qos_depth': 10})
+            # Both are stopped with SIGINT, which a background shell would have them ignore.
             procs.append(subprocess.Popen(node_argv, env=env, stdout=log,
-                                          stderr=subprocess.STDOUT, start_new_session=True))
+                                          stderr=subprocess.STDOUT, start_new_session=True,
+                                          preexec_fn=default_stop_signals))
             me = [sys.executable, '-m', 'sage_bench.perception']
             receiver = subprocess.Popen(me + ['--role', 'receiver', '--out',
-                                              str(tmp / 'rx.json')], env=env)
+                                              str(tmp / 'rx.json')], env=env,
+                                        preexec_fn=default_stop_signals)
             procs.append(receiver)
             time.sleep(1.0)
             publisher = subprocess.Popen(me + ['--role', 'publisher', '--duration',

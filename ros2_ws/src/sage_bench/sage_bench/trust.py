@@ -9,10 +9,11 @@ camera), on held-out seeds:
 
 * detection: each sim sensor fault (sage_sim.sensor_faults) from each of `--onsets` s of
   the episode (0.3: mid-reach; 0.6: near the goal) to its end; time from onset to the first
-  distrusted source (median, p95), the share of episodes where it was detected, and which
-  sources were blamed. Judged with trust ignored,
+  distrusted source or the L-module's stuck encoder hold (`joints`), median and p95, the
+  share of episodes where it was detected, and what was blamed. Judged with trust ignored,
   so the policy's inputs are those of a robot without trust;
-* false alarms: fault-free episodes; distrust events per hour of episode time;
+* false alarms: fault-free episodes; distrust events and stuck encoder holds per hour of
+  episode time;
 * safety: frozen camera and black image with trust used vs ignored on the same seeds: the
   fingertip's largest distance (m) from where it was at the onset, and the commands faster
   than the slow-start speed (10% of the velocity limit); the paired difference (ignored -
@@ -122,19 +123,25 @@ def _episode(evaluator, policy, seed, fault=None, onset=0.0, hook=None):
     return result, list(policy.trust_log)
 
 
+def _stuck_holds(policy):
+    """Return the times of the episode's holds for a stuck encoder."""
+    return [t for t, reasons in policy.holds if 'encoder_stuck' in reasons]
+
+
 def detection(evaluator, policy, seeds, onset):
-    """Per fault: onset -> first distrusted source, over the seeds (trust judged, not used)."""
+    """Per fault: onset -> first distrusted source or stuck encoder hold, over the seeds."""
     out = {}
     for fault in FAULTS:
         delays, blamed = [], {}
         for seed in seeds:
             _, log = _episode(evaluator, policy, seed, fault, onset)
             start = log[0][0]  # the policy's clock at the episode's first frame
-            hit = next(((t, flags) for t, _, flags, _ in log
-                        if t - start >= onset and flags.any()), None)
-            if hit is not None:
-                delays.append(hit[0] - start - onset)
-                key = '+'.join(s for s, f in zip(('color', 'depth'), hit[1]) if f)
+            hits = [(t, '+'.join(s for s, f in zip(('color', 'depth'), flags) if f))
+                    for t, _, flags, _ in log if t - start >= onset and flags.any()][:1]
+            hits += [(t, 'joints') for t in _stuck_holds(policy) if t - start >= onset][:1]
+            if hits:
+                t, key = min(hits)
+                delays.append(t - start - onset)
                 blamed[key] = blamed.get(key, 0) + 1
         out[fault] = {
             'episodes': len(seeds), 'detected': len(delays),
@@ -145,16 +152,19 @@ def detection(evaluator, policy, seeds, onset):
 
 
 def false_alarms(evaluator, policy, seeds):
-    """Distrust events in fault-free episodes, per hour of episode time."""
-    events, frames, seconds = 0, 0, 0.0
+    """Distrust events and stuck encoder holds in fault-free episodes, per hour."""
+    events, stuck, frames, seconds = 0, 0, 0, 0.0
     for seed in seeds:
         _, log = _episode(evaluator, policy, seed)
         flags = np.array([f for _, _, f, _ in log])
         events += int(np.sum(flags[1:] & ~flags[:-1]) + np.sum(flags[0]))
+        stuck += int(bool(_stuck_holds(policy)))
         frames += len(log)
         seconds += evaluator.runner.duration
+    hours = seconds / 3600.0
     return {'episodes': len(seeds), 'frames': frames, 'seconds': seconds, 'events': events,
-            'per_hour': events / (seconds / 3600.0)}
+            'per_hour': events / hours, 'stuck_encoder_episodes': stuck,
+            'stuck_encoder_per_hour': stuck / hours}
 
 
 def _interval(differences, rng, draws=2000):

@@ -35,7 +35,7 @@ import threading
 import time
 
 from sage_bringup import graph as graph_mod
-from sage_common.processes import node_environment
+from sage_common.processes import default_stop_signals, node_environment
 
 EXIT_OK = 0
 EXIT_REQUIRED_DIED = 1
@@ -157,7 +157,7 @@ class Supervisor:
         try:
             proc = subprocess.Popen(argv, env=self.env, stdout=subprocess.PIPE,
                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                    start_new_session=True)
+                                    start_new_session=True, preexec_fn=default_stop_signals)
         except OSError as exc:
             raise StartupError(f'cannot start node {spec.name} ({argv[0]}): '
                                f'{exc.strerror}') from exc

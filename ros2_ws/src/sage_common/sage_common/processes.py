@@ -193,6 +193,19 @@ def pick_domain_id(env_var='SAGE_TEST_DOMAIN_ID', lock_dir=None):
                        f'(locks in {lock_dir}); set {env_var} to choose one')
 
 
+def default_stop_signals():
+    """
+    Give a child process the default SIGINT and SIGTERM (Popen's preexec_fn).
+
+    A shell starts a background job with SIGINT ignored, and an ignored signal stays ignored
+    across exec: a node started by a supervisor, test or bench that runs in the background
+    would ignore the SIGINT it is stopped with (its stop handler respects an inherited
+    SIG_IGN) and hang until killed.
+    """
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_DFL)
+
+
 class NodeProcess:
     """A node started in its own process group, its output captured to a log file."""
 
@@ -201,7 +214,8 @@ class NodeProcess:
         self.log_path = Path(log_path)
         self._log = open(self.log_path, 'wb')
         self.proc = subprocess.Popen(argv, env=env, stdout=self._log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, start_new_session=True)
+                                     stdin=subprocess.DEVNULL, start_new_session=True,
+                                     preexec_fn=default_stop_signals)
 
     @property
     def pid(self):

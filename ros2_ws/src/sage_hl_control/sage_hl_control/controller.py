@@ -47,6 +47,11 @@ PARAMETERS = {
                                (0, 3)),
     'distrust_speed_scale': (0.1, 'speed scale cap while the exteroception is incomplete '
                              '(1: no cap)', (0.0, 1.0)),
+    'stuck_encoder_after': (0.2, 'a joint reading unchanged this long (s) while the commands '
+                            'moved it more than stuck_encoder_motion holds the arm (0: off)',
+                            (0.0, 10.0)),
+    'stuck_encoder_motion': (0.05, 'rad commanded since the reading last changed, see '
+                             'stuck_encoder_after', (1e-4, 10.0)),
     'blind_hold': (True, 'hold while a context has none of the exteroceptive_presence '
                    'sources (every one absent or distrusted)', None),
     'ensemble_decay': (10.0, 'chunk weight exp(-decay * age_s); <0 favours older chunks (ACT)',
@@ -104,7 +109,8 @@ class ActuatorController:
             self.joint_names, s['position_lower'], s['position_upper'], s['max_velocity'],
             s['max_acceleration'], self.dt, s['stale_timeout'],
             SlowStart(s['slow_start_scales'], s['slow_start_step']),
-            s['slow_start_after_hold'], s['joint_state_margin'], s['distrust_speed_scale'])
+            s['slow_start_after_hold'], s['joint_state_margin'], s['distrust_speed_scale'],
+            s['stuck_encoder_after'], s['stuck_encoder_motion'])
         self.ensembler = TemporalEnsembler(s['ensemble_decay'])
         self.schedule = CommandSchedule(self.dt, s['react_on_arrival'])
         self.rejects = rejects if rejects is not None else RejectCounter()

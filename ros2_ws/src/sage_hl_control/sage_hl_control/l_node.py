@@ -115,6 +115,8 @@ class LModuleNode(LifecycleNode):
             facts = node_joint_facts(self, p, LIMIT_FIELDS)
             settings = {name: p[name] for name in CONTROLLER_PARAMETERS
                         if name not in JOINT_FACT_PARAMETERS}
+            if p['mode'] == 'shadow':  # the arm does not follow these commands
+                settings['stuck_encoder_after'] = 0.0
             self.controller = ActuatorController({**settings, **facts.settings()},
                                                  self.rejects)
             self.joint_names = self.controller.joint_names

@@ -26,7 +26,12 @@ Per tick (`step`) it turns the ensembled target into the command actually sent, 
   the speed scale is at most `distrust_scale`: a policy that lost part of its view moves
   slowly; while it had none at all (`update_context(now, True, blind=True)`: every camera
   stream absent or distrusted) the arm holds (reason `blind`): a blind policy steers by
-  nothing but its memory of the scene.
+  nothing but its memory of the scene;
+* a joint whose fresh readings have not changed for `stuck_after` s while the commands since
+  its reading last changed moved it more than `stuck_motion` rad holds the arm (reason
+  `encoder_stuck`, a following error: a stuck encoder, or a joint that is blocked) at the
+  last command, not at the reading, which may be far from where the joint is. The hold lasts
+  until that joint's reading changes.
 
 Every intervention is counted by reason (`counts`) for /diagnostics. The e-stop latches on
 `set_estop(True)` and is released only by an explicit `set_estop(False)`.
@@ -37,8 +42,8 @@ import collections
 import numpy as np
 
 MIN_STEP_S = 1e-6  # a command at the same instant as the previous one moves (almost) nothing
-HOLD_REASONS = ('estop', 'stale_context', 'stale_joints', 'blind', 'no_target',
-                'wrong_joint_count', 'non_finite')
+HOLD_REASONS = ('estop', 'stale_context', 'stale_joints', 'encoder_stuck', 'blind',
+                'no_target', 'wrong_joint_count', 'non_finite')
 
 
 class SlowStart:
@@ -83,9 +88,13 @@ class SafetyFilter:
 
     def __init__(self, joint_names, lower, upper, max_velocity, max_acceleration, dt,
                  stale_timeout=0.1, slow_start=None, ramp_after_hold_s=0.0,
-                 measured_margin=0.5, distrust_scale=1.0):
+                 measured_margin=0.5, distrust_scale=1.0, stuck_after=0.0,
+                 stuck_motion=0.05):
         """
         Check and keep the limits; slow_start: a SlowStart (default: its defaults).
+
+        stuck_after: seconds of unchanged readings that, with more than stuck_motion rad
+        commanded meanwhile, make a joint's encoder stuck (0: never judged).
 
         ramp_after_hold_s: a hold at least this long, and every e-stop, restart the slow
         start when commands resume; a shorter hold (a context late by a few ticks) resumes at
@@ -114,6 +123,12 @@ class SafetyFilter:
         if not 0 <= distrust_scale <= 1:
             raise ValueError('distrust_scale must be in [0, 1]')
         self.distrust_scale = float(distrust_scale)
+        if stuck_after < 0 or not stuck_motion > 0:
+            raise ValueError('stuck_after must be >= 0 and stuck_motion > 0')
+        self.stuck_after = float(stuck_after)
+        self.stuck_motion = float(stuck_motion)
+        self._changed_at = np.zeros(n)   # when each joint's reading last changed
+        self._commanded = np.zeros(n)    # the commanded path (rad) of each joint since then
         self.counts = collections.Counter()
         self.estop = False
         self._joints = None          # (positions, time) of the last measurement
@@ -153,6 +168,10 @@ class SafetyFilter:
             # command the limit itself.
             self.counts['joint_state_out_of_limits'] += 1
             return False
+        changed = np.ones(len(positions), bool) if self._joints is None else \
+            positions != self._joints[0]
+        self._changed_at[changed] = now
+        self._commanded[changed] = 0.0
         self._joints = (positions.copy(), float(now))
         return True
 
@@ -209,6 +228,9 @@ class SafetyFilter:
             reasons.append('stale_context')
         if now - self._joints[1] > self.stale_timeout:
             reasons.append('stale_joints')
+        elif self.stuck_after and np.any((now - self._changed_at >= self.stuck_after) &
+                                         (self._commanded > self.stuck_motion)):
+            reasons.append('encoder_stuck')
         if self._blind:
             reasons.append('blind')
         if target is None:
@@ -262,7 +284,10 @@ class SafetyFilter:
         if not self._holding:
             self._hold_began, self._hold_estop = now, False
         if not self._holding or self._hold_position is None:
-            self._hold_position = self._clamp(self._joints[0].copy())
+            # A stuck reading is not where the joint is: the last command is nearer.
+            at = self._prev_cmd if 'encoder_stuck' in reasons and self._prev_cmd is not None \
+                else self._joints[0]
+            self._hold_position = self._clamp(at.copy())
             self._holding = True
         self._hold_estop = self._hold_estop or 'estop' in reasons
         self._hold_since = now
@@ -304,6 +329,7 @@ class SafetyFilter:
         velocity = np.clip(accel_ok, -v_max, v_max)  # hard velocity bound
         command = np.clip(prev + velocity * dt, self.lower, self.upper)
         self._prev_vel = (command - prev) / dt
+        self._commanded += np.abs(command - prev)
         self._prev_cmd = command
         self._prev_time = now
         return command.copy()

@@ -17,8 +17,10 @@ CONFIG = Path(__file__).resolve().parents[1] / 'config' / 'l_module.yaml'
 
 
 def make_controller(**settings):
+    # These loops measure a robot that does not move (a constant reading): off, the stuck
+    # encoder check would hold them (test_a_reading_that_does_not_follow_... turns it on).
     base = {'slow_start_step': 0.0, 'max_velocity': [100.0, 100.0],
-            'max_acceleration': [1e6, 1e6], 'ensemble_decay': 0.0}
+            'max_acceleration': [1e6, 1e6], 'ensemble_decay': 0.0, 'stuck_encoder_after': 0.0}
     base.update(settings)
     return ActuatorController(base)
 
@@ -358,3 +360,43 @@ def test_a_blind_context_holds_the_arm_until_a_camera_is_trusted_again():
     c.update_joints((0.0, 0.0), (0.0, 0.0), 0.0)
     assert c.add_chunk(constant(0.5), 0.0, CHUNK_DT, stamp=0.0, presence=joints_only)
     assert not c.tick(0.0).holding
+
+
+def test_a_reading_that_does_not_follow_the_commands_holds_at_the_last_command():
+    c = make_controller(max_velocity=[1.0, 1.0], stuck_encoder_after=0.2,
+                        stuck_encoder_motion=0.05)
+    arm = np.zeros(2)
+    sent, stuck = [], None
+    for i in range(60):  # a 100-Hz loop; the arm follows each command; joint1's reading sticks
+        now = i * DT
+        reading = arm.copy()
+        if now >= 0.1:
+            reading[1] = stuck
+        else:
+            stuck = arm[1]
+        c.update_joints(reading, (0.0, 0.0), now)
+        if i % 3 == 0:
+            c.add_chunk(constant(1.0), now, CHUNK_DT, stamp=now)
+        command = c.tick(now)
+        sent.append((now, command))
+        arm = command.positions.copy()
+    first = next(t for t, cmd in sent if cmd.holding)
+    # 0.05 rad at 1 rad/s after the onset, then 0.2 s of an unchanged reading.
+    assert first == pytest.approx(0.1 + 0.2, abs=0.021)
+    held = [cmd for t, cmd in sent if t >= first]
+    assert all(cmd.holding and 'encoder_stuck' in cmd.reasons for cmd in held)
+    before = [cmd for t, cmd in sent if t < first][-1].positions
+    assert held[0].positions == pytest.approx(before)  # the last command, not the stuck reading
+    assert held[0].positions[1] > stuck + 0.1
+    # The reading moving again (the encoder back) ends the hold.
+    now = 0.6
+    c.update_joints(arm + 0.001, (0.0, 0.0), now)
+    c.add_chunk(constant(1.0), now, CHUNK_DT, stamp=now)
+    assert not c.tick(now).holding
+    # A joint at rest that is not commanded to move is not stuck, however long it reads the same.
+    c = make_controller(stuck_encoder_after=0.2)
+    for i in range(100):
+        c.update_joints((0.3, 0.3), (0.0, 0.0), i * DT)
+        if i % 3 == 0:
+            c.add_chunk(constant(0.3), i * DT, CHUNK_DT, stamp=i * DT)
+        assert not c.tick(i * DT).holding

@@ -90,10 +90,12 @@ class ControlledPolicy:
 
     def __init__(self, controller_settings):
         self.controller = ActuatorController(controller_settings)
+        self.holds = []  # (t, reasons) of the episode's holding commands
 
     def reset(self, t, task=None):
         """Start a new episode at time t; task: its sentence (None: no task)."""
         self.controller.start_episode(t)
+        self.holds = []
 
     def on_frame(self, t, rgb, depth, pos, vel, eff):
         self.controller.update_joints(pos, vel, t)
@@ -103,6 +105,8 @@ class ControlledPolicy:
     def command(self, t, pos, vel):
         self.controller.update_joints(pos, vel, t)
         command = self.controller.tick(t)
+        if command is not None and command.holding:
+            self.holds.append((t, command.reasons))
         return None if command is None else command.positions
 
 

@@ -2,6 +2,7 @@
 """The process helpers: parameter literals, --ros-args, the node environment, package lookup."""
 
 import os
+import signal
 import subprocess
 import sys
 
@@ -88,3 +89,16 @@ def test_concurrent_processes_get_different_domain_ids(tmp_path, monkeypatch):
             h.wait()
     monkeypatch.setenv('SAGE_TEST_DOMAIN_ID', '42')
     assert processes.pick_domain_id(lock_dir=tmp_path) == 42
+
+
+def test_a_node_process_takes_sigint_even_when_its_parent_ignores_it(tmp_path):
+    # A shell's background job starts with SIGINT ignored, and exec keeps an ignored signal.
+    script = 'import signal, sys; sys.stdout.write(str(signal.getsignal(signal.SIGINT)))'
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        node = processes.NodeProcess([sys.executable, '-c', script], dict(os.environ),
+                                     tmp_path / 'child.log', 'child')
+        assert node.proc.wait(30) == 0
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert 'default_int_handler' in node.output()  # Python's own: SIGINT was not ignored

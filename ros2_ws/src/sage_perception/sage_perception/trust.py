@@ -23,8 +23,9 @@ third view (colour-depth, or the other camera stream against the joints):
 so a black colour image (cj and cd high, dj low) blames colour only, depth dropouts blame
 depth only, and a frozen or shifted camera (both streams against the joints) blames both. Two
 sources that disagree cannot say which is wrong without a third: a joint encoder stuck at a
-value reads as a conflict of both camera streams with the joints, i.e. distrusted
-exteroception, and the robot reacts as it does to a failing camera (the L-module's speed cap).
+value would read as a conflict of both camera streams with the joints (distrusted
+exteroception), but with the other joint still moving it mostly stays below the threshold;
+the L-module's following-error check (sage_hl_control.safety) is what finds it.
 
 A stream that stops changing while the arm moves is frozen (a stuck driver repeating its last
 frame with fresh stamps): its group is bit-identical to the previous frame's (the encoder is

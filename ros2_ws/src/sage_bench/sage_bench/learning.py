@@ -18,8 +18,6 @@ development seeds: 200000+ by default, never the held-out evaluation seeds (1000
     sage_effort         the default recipe with joint effort as an encoder input (copycat check)
     sage_no_film        the default recipe without the task modulating the colour keypoint
                         maps (FiLM): the task only in the fusion and the intentions group
-    sage_film_features  the default recipe with FiLM on the colour CNN's last hidden features
-                        instead of its keypoint maps
     sage_no_history     the default recipe without history: a register of the current frame
                         only, independent frames (sequences of 1)
     sage_window<N>      the default recipe with an H-module window of N contexts, a register
@@ -92,8 +90,6 @@ def variant_setup(name):
         return 'sage', {}, {}, {}
     if name == 'sage_no_film':
         return 'sage', {}, {'task_film': False}, {}
-    if name == 'sage_film_features':
-        return 'sage', {}, {'task_film_at': 'features'}, {}
     if name == 'sage_effort':
         return 'sage', {}, {'effort_scale': 0.01}, {}
     if name == 'sage_no_history':

@@ -15,11 +15,9 @@ import torch
 RED, BLUE = 'reach the red target', 'reach the blue target'
 
 
-@pytest.fixture(scope='module', params=['maps', 'features'])
-def version(tmp_path_factory, request):
-    """Publish an initial encoder whose task FiLM acts on the keypoint maps or features."""
-    return publish_initial_encoder(ModelRegistry(tmp_path_factory.mktemp('models')), seed=0,
-                                   task_film_at=request.param)
+@pytest.fixture(scope='module')
+def version(tmp_path_factory):
+    return publish_initial_encoder(ModelRegistry(tmp_path_factory.mktemp('models')), seed=0)
 
 
 def test_the_intentions_group_is_the_task_and_zero_without_one(version):
@@ -57,8 +55,6 @@ def test_a_version_from_before_the_task_input_still_loads(tmp_path):
     metadata = {'config': {k: v for k, v in old.metadata['config'].items()
                            if k != 'task_buckets'}}
     assert stored_encoder_config(metadata)['task_buckets'] == 0
-    # Versions from before task_film_at had FiLM on the keypoint maps.
-    assert stored_encoder_config({'config': {'task_film': True}})['task_film_at'] == 'maps'
 
 
 def test_a_version_whose_intentions_move_without_a_task_is_refused(tmp_path):

@@ -93,12 +93,11 @@ class SafetyFilter:
         """
         Check and keep the limits; slow_start: a SlowStart (default: its defaults).
 
-        stuck_after: seconds of unchanged readings that, with more than stuck_motion rad
-        commanded meanwhile, make a joint's encoder stuck (0: never judged).
-
         ramp_after_hold_s: a hold at least this long, and every e-stop, restart the slow
         start when commands resume; a shorter hold (a context late by a few ticks) resumes at
-        the speed scale of the moment. 0: every hold restarts it.
+        the speed scale of the moment. 0: every hold restarts it. stuck_after: seconds of
+        unchanged readings that, with more than stuck_motion rad commanded meanwhile, make a
+        joint's encoder stuck (0: never judged).
         """
         self.joint_names = list(joint_names)
         n = len(self.joint_names)

@@ -13,6 +13,7 @@ from rclpy.context import Context  # noqa: E402
 from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from sage_common import node  # noqa: E402
 from sage_common.node import spin_until_shutdown  # noqa: E402
+from sage_common.processes import default_stop_signals  # noqa: E402
 
 
 @pytest.fixture
@@ -151,7 +152,8 @@ def test_a_node_process_s_native_threads_never_take_a_stop_signal(ros_domain):
               'from sage_common.node import run_node\n'
               'sys.exit(run_node(lambda: rclpy.create_node("mask_test"), "mask_test"))\n')
     proc = subprocess.Popen([sys.executable, '-c', script], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+                            stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=default_stop_signals)  # a background suite ignores SIGINT
     try:
         tasks = Path(f'/proc/{proc.pid}/task')
         deadline = time.monotonic() + 30.0

@@ -204,6 +204,7 @@ class SimRobotNode(Node):
         self.camera_rate = RateMeter()
         self.physics_overruns = 0
         self.camera_overruns = 0
+        self.camera_repeats_skipped = 0
         self.render_ms = 0.0
 
         sensor = qos_from_name(p['sensor_qos'])
@@ -353,7 +354,7 @@ class SimRobotNode(Node):
         period = 1.0 / self.p['camera_rate']
         enc = self.p['depth_encoding']
         color, depth_msg = Image(), Image()
-        next_t = time.monotonic()
+        next_t, last_ns = time.monotonic(), None
         try:
             while not self._stop.is_set():
                 if not self._running.is_set() and self._camera_ready.is_set():
@@ -363,11 +364,20 @@ class SimRobotNode(Node):
                 with self._render_lock:
                     with self._sim_lock:
                         snap = self.robot.snapshot()
-                        stamp = self._stamp(snap.time)
-                    t0 = time.perf_counter()
-                    rgb, depth = self.robot.render(snap)
-                    self.render_ms = (time.perf_counter() - t0) * 1e3
-                    rgb, depth = self.faults.camera(snap.time, rgb, depth)
+                        stamp_ns = self.clock_map.stamp_ns(snap.time)
+                    # No physics step since the last frame (a starved physics thread): the
+                    # same state again would be a second frame with the same stamp.
+                    repeat = stamp_ns == last_ns
+                    if not repeat:
+                        last_ns, stamp = stamp_ns, Time(nanoseconds=stamp_ns).to_msg()
+                        t0 = time.perf_counter()
+                        rgb, depth = self.robot.render(snap)
+                        self.render_ms = (time.perf_counter() - t0) * 1e3
+                        rgb, depth = self.faults.camera(snap.time, rgb, depth)
+                if repeat:
+                    self.camera_repeats_skipped += 1
+                    self._stop.wait(0.002)
+                    continue
                 first = not self._camera_ready.is_set()
                 self._camera_ready.set()
                 for msg, pixels, encoding, frame in (
@@ -512,7 +522,9 @@ class SimRobotNode(Node):
         values = {'joint_state_hz': joint_hz, 'camera_hz': camera_hz,
                   'physics_hz_target': physics_hz, 'camera_hz_target': self.p['camera_rate'],
                   'physics_overruns': self.physics_overruns,
-                  'camera_overruns': self.camera_overruns, 'render_ms': self.render_ms,
+                  'camera_overruns': self.camera_overruns,
+                  'camera_repeats_skipped': self.camera_repeats_skipped,
+                  'render_ms': self.render_ms,
                   'rejected_total': self.rejects.total(), 'episode': self.runner.episode,
                   'episode_running': self.runner.running, 'sensor_fault': fault.kind,
                   'faulty_frames': self.faults.faulty_frames,

@@ -354,7 +354,7 @@ class SimRobotNode(Node):
         period = 1.0 / self.p['camera_rate']
         enc = self.p['depth_encoding']
         color, depth_msg = Image(), Image()
-        next_t, last_ns = time.monotonic(), None
+        next_t, last_stamp = time.monotonic(), None
         try:
             while not self._stop.is_set():
                 if not self._running.is_set() and self._camera_ready.is_set():
@@ -364,12 +364,12 @@ class SimRobotNode(Node):
                 with self._render_lock:
                     with self._sim_lock:
                         snap = self.robot.snapshot()
-                        stamp_ns = self.clock_map.stamp_ns(snap.time)
+                        stamp = self._stamp(snap.time)
                     # No physics step since the last frame (a starved physics thread): the
                     # same state again would be a second frame with the same stamp.
-                    repeat = stamp_ns == last_ns
+                    repeat = stamp == last_stamp
                     if not repeat:
-                        last_ns, stamp = stamp_ns, Time(nanoseconds=stamp_ns).to_msg()
+                        last_stamp = stamp
                         t0 = time.perf_counter()
                         rgb, depth = self.robot.render(snap)
                         self.render_ms = (time.perf_counter() - t0) * 1e3

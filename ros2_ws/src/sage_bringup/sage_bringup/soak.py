@@ -327,9 +327,15 @@ class Soak:
                                          graph_check=self.ros.missing)
         self.supervisor.start()
         names = [s.name for s in specs]
-        self.supervisor.wait_until_ready(
-            lambda: self.ros.missing(names, (RESET_SERVICE, SLEEP_SERVICE, PAUSE_SERVICE)),
-            self.config.startup_timeout)
+
+        def missing():
+            # Episodes begin once the monitor measures the arm: a reset moves it, and a
+            # command from the new pose is checked against the joint state that saw it.
+            waiting = self.ros.missing(names, (RESET_SERVICE, SLEEP_SERVICE, PAUSE_SERVICE))
+            if not _num(self.ros.monitor.get('joint_states')) > 0:
+                waiting = [*waiting, f'{MONITOR} receiving /joint_states']
+            return waiting
+        self.supervisor.wait_until_ready(missing, self.config.startup_timeout)
         self.say(f'soak {self.run_id}: {len(names)} nodes up (ROS_DOMAIN_ID '
                  f'{self.domain_id}); node output in {self.report_dir / "nodes.log"}')
 

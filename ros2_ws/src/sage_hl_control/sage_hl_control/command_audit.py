@@ -72,11 +72,13 @@ class CommandAudit:
         self.tolerance = float(tolerance)
         self.keep = int(keep)
         self.commands = 0
+        self.joint_states = 0     # valid measurements received: none, nothing to check from
         self.restarts = 0
         self.counts = collections.Counter()
         self.examples = []
         self._unlogged = []       # every violation confirmed since take_new(), uncapped
         self._previous = None
+        self._previous_time = None
         self._last_time = None
         self._sender = None
         self._ramp_start = None
@@ -84,7 +86,8 @@ class CommandAudit:
         self._measured = collections.deque()   # (sent at, positions), in arrival order
         self._joint_streams = {}                # joint-state sender -> its latest send time
         self._latest = float('-inf')            # the latest send time of anything seen
-        self.pending = []         # [time, positions, {kind: allowed scale or None}, detail]
+        # [time, positions, {kind: allowed scale or None}, detail, previous command, its time]
+        self.pending = []
 
     # -- inputs ----------------------------------------------------------------------------
     def joint_state(self, names, positions, now, sender=None):
@@ -102,6 +105,7 @@ class CommandAudit:
         if q is not None and np.all(np.isfinite(q)) and np.all(q >= self.lower - slack) and \
                 np.all(q <= self.upper + slack):
             measured = np.clip(q, self.lower, self.upper)
+            self.joint_states += 1
             self._measured.append((now, measured))
             for item in self.pending:
                 if item[0] - self.measured_window_s <= now <= item[0]:
@@ -161,8 +165,9 @@ class CommandAudit:
             suspect['moved_during_estop'] = None
             details.append('moved while latched')
         if suspect:
-            self.pending.append([now, q, suspect, f'{q.tolist()}: ' + '; '.join(details)])
-        self._previous = q
+            self.pending.append([now, q, suspect, f'{q.tolist()}: ' + '; '.join(details),
+                                 self._previous, self._previous_time])
+        self._previous, self._previous_time = q, now
         return found + list(suspect)
 
     def finish(self, now=float('inf')):
@@ -184,8 +189,9 @@ class CommandAudit:
         return sum(self.counts.values())
 
     def summary(self):
-        """Return a JSON-able summary: commands, restarts, counts per kind, examples."""
-        return {'commands': self.commands, 'restarts': self.restarts,
+        """Return a JSON-able summary: commands, joint states, restarts, counts, examples."""
+        return {'commands': self.commands, 'joint_states': self.joint_states,
+                'restarts': self.restarts,
                 'violations': self.violations,
                 'counts': {kind: self.counts.get(kind, 0) for kind in KINDS},
                 'examples': list(self.examples)}
@@ -226,13 +232,36 @@ class CommandAudit:
                 (bool(streams) and all(t > then for t in streams))
         settled = [item for item in self.pending if due(item[0])]
         self.pending = [item for item in self.pending if not due(item[0])]
-        for then, q, kinds, detail in settled:
+        for then, q, kinds, detail, previous, previous_time in settled:
             after = self._after_a_lost_measurement(then)
             if after is not None:
                 kinds = {k: scale for k, scale in kinds.items() if not self._satisfied(
                     q, after, 'velocity', self.scales[0] if scale is None else scale)}
             if kinds:
-                self._violate(then, list(kinds), detail)
+                self._violate(then, list(kinds),
+                              detail + self._references(then, q, previous, previous_time))
+
+    def _references(self, then, q, previous, previous_time):
+        """Describe what a flagged command was compared with (to find why it was flagged)."""
+        parts = []
+        if previous is not None:
+            parts.append(f'previous command {1e3 * (then - previous_time):.1f} ms before, '
+                         f'step {self._step(q, previous):.3f}')
+        before = [(t, m) for t, m in self._measured if t <= then]
+        after = [(t, m) for t, m in self._measured if t > then]
+        window = [(t, m) for t, m in before if t >= then - self.measured_window_s]
+        if window:
+            t, m = min(window, key=lambda tm: self._step(q, tm[1]))
+            parts.append(f'{len(window)} joint states in the window, nearest step '
+                         f'{self._step(q, m):.3f} sent {1e3 * (then - t):.1f} ms before')
+        if before:
+            t, m = max(before, key=lambda tm: tm[0])
+            parts.append(f'last joint state {1e3 * (then - t):.1f} ms before '
+                         f'(step {self._step(q, m):.3f})')
+        if after:
+            t, m = min(after, key=lambda tm: tm[0])
+            parts.append(f'next {1e3 * (t - then):.1f} ms after (step {self._step(q, m):.3f})')
+        return ' [' + '; '.join(parts or ['no reference']) + ']'
 
     def _after_a_lost_measurement(self, then):
         """Return the measurement sent next after then if the one before it was lost."""

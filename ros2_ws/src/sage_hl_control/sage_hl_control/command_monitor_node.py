@@ -131,7 +131,8 @@ class CommandMonitorNode(Node):
         summary = self.audit.summary()
         level, message = (OK, 'no unsafe command') if not summary['violations'] else \
             (ERROR, f'{summary["violations"]} unsafe commands')
-        values = {'commands': summary['commands'], 'restarts': summary['restarts'],
+        values = {'commands': summary['commands'], 'joint_states': summary['joint_states'],
+                  'restarts': summary['restarts'],
                   'violations': summary['violations'],
                   **{'violations_' + k: v for k, v in summary['counts'].items()}}
         self.diag_pub.publish(make_array(self.get_clock().now().to_msg(), [make_status(

@@ -259,3 +259,24 @@ def test_a_hold_at_a_lost_joint_state_lies_between_its_neighbours():
     assert run(0.51, [0.0800, -0.05489]) == 1   # far from where the arm was measured next
     # Nothing lost: the measurement after a command excuses nothing.
     assert run(0.51, [0.0674, -0.05489], lost=False) == 1
+
+
+def test_a_flagged_command_names_what_it_was_compared_with():
+    """The detail says which references were there, so a flag found in CI can be explained."""
+    audit = make_audit(slow_start_step=0.0, settle_s=1.0)
+    audit.command([0.0, 0.0], 0.0)
+    audit.command([0.1, 0.0], 0.01)                 # no joint state ever: 5x from the previous
+    audit.finish()
+    assert audit.joint_states == 0
+    assert audit.examples[0]['detail'].endswith(
+        '[previous command 10.0 ms before, step 5.000]')
+    audit = make_audit(slow_start_step=0.0, settle_s=1.0)
+    audit.joint_state(NAMES, [0.0, 0.0], 0.0)
+    audit.command([0.0, 0.0], 0.005)
+    audit.command([0.1, 0.0], 0.01)
+    audit.joint_state(NAMES, [0.0, 0.0], 0.02)
+    audit.finish()
+    assert audit.joint_states == 2 and audit.summary()['joint_states'] == 2
+    assert '1 joint states in the window, nearest step 5.000 sent 10.0 ms before' in \
+        audit.examples[0]['detail']
+    assert 'next 10.0 ms after (step 5.000)' in audit.examples[0]['detail']

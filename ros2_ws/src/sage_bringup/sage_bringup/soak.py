@@ -3,7 +3,8 @@
 `make soak`: the whole graph for hours with faults injected, and proof that nothing unsafe or lost.
 
     python -m sage_bringup.soak [--minutes 30] [--seed 0] [--driver sage|teacher]
-        [--sleep-every 10] [--fault-every 30] [--sample-every 60] [--window 300]
+        [--sleep-every 10] [--fault-every 30] [--faults kill,stall,...]
+        [--targets h_module,...] [--sample-every 60] [--window 300]
         [--out bench/results/soak.json]
 
 The repository's graph runs under the supervisor with respawn on (the simulated robot
@@ -40,7 +41,7 @@ from sage_bringup import supervisor as sup
 from sage_bringup.demo_ros import DemoFailure, PAUSE_SERVICE, RESET_SERVICE, RosLink, \
     SLEEP_SERVICE
 from sage_bringup.soak_metrics import check_bags, check_models, drift, FAULT_KINDS, \
-    plan_faults, sample_process, windows
+    NODE_TARGETS, plan_faults, sample_process, windows
 from sage_common.processes import pick_domain_id
 from sage_perception import layout
 import yaml
@@ -63,6 +64,7 @@ class SoakConfig:
     gate_episodes: int = 10          # closed-loop development episodes gating a deployment
     fault_every_s: float = 30.0
     kinds: tuple = FAULT_KINDS
+    targets: tuple = NODE_TARGETS    # the nodes kills and stalls pick from
     sample_every_s: float = 60.0
     window_s: float = 300.0
     warmup_s: float = 300.0
@@ -88,6 +90,11 @@ class SoakConfig:
         bad = sorted(set(self.kinds) - set(FAULT_KINDS))
         if bad:
             raise ValueError(f'unknown fault kinds {bad}; known: {FAULT_KINDS}')
+        self.targets = tuple(self.targets)
+        bad = sorted(set(self.targets) - set(NODE_TARGETS))
+        if bad or not self.targets:
+            raise ValueError(f'fault targets must be among {NODE_TARGETS}, got '
+                             f'{list(self.targets)}')
         if self.warmup_s < 0 or self.gate_episodes < 0 or self.burst_per_kind < 0:
             raise ValueError('warmup_s, gate_episodes and burst_per_kind must be >= 0')
 
@@ -369,7 +376,7 @@ class Soak:
         end = cfg.minutes * 60.0
         sleeps = list(np.arange(cfg.sleep_every_min * 60.0, end - 30.0,
                                 cfg.sleep_every_min * 60.0))
-        faults = plan_faults(self.rng, 20.0, end, cfg.fault_every_s, cfg.kinds)
+        faults = plan_faults(self.rng, 20.0, end, cfg.fault_every_s, cfg.kinds, cfg.targets)
         self.say(f'  {cfg.minutes:g} min: {len(faults)} faults planned, sleeps at '
                  f'{[round(s) for s in sleeps]} s')
         self.t0 = time.monotonic()
@@ -630,6 +637,13 @@ class Soak:
                 hold = next((ts for ts, h in holding if ts >= t and h), None)
                 if not was_holding and hold is not None:
                     event['hold_after_s'] = round(hold - t, 3)
+                    # Commands meanwhile: a steady stream means the L-module judged its
+                    # inputs fresh; a gap, that it (or this process) was not running.
+                    times = self.ros.command_times
+                    during = [t, *times[bisect.bisect_right(times, t):
+                                        bisect.bisect_right(times, hold)], hold]
+                    event['commands_before_hold'] = len(during) - 2
+                    event['longest_command_gap_s'] = round(float(np.max(np.diff(during))), 3)
             if target == 'l_module' and event['kind'] == 'kill':
                 times = self.ros.command_times
                 stopped = t
@@ -760,7 +774,8 @@ def write_report(results, path):
               f'{w["camera_to_command_p99_ms_median"]}, {w["camera_to_command_p99_ms_max"]} |'
               for w in results['windows']]
     lines += ['', '## Faults', '']
-    measured = ('hold_after_s', 'commands_stopped_after_s', 'respawned_after_s',
+    measured = ('hold_after_s', 'commands_before_hold', 'longest_command_gap_s',
+                'commands_stopped_after_s', 'respawned_after_s',
                 'full_operation_after_s', 'error')
     lines += [f'- t+{e["t"]} s {e["kind"]} {e.get("target", "")}: {e.get("result", "")} '
               f'{ {k: e[k] for k in measured if k in e} }' for e in results['events']]
@@ -783,6 +798,8 @@ def main(argv=None):
                         help='mean seconds between faults')
     parser.add_argument('--faults', default=','.join(FAULT_KINDS),
                         help='comma-separated fault kinds')
+    parser.add_argument('--targets', default=','.join(NODE_TARGETS),
+                        help='comma-separated nodes that kills and stalls pick from')
     parser.add_argument('--sample-every', type=float, default=SoakConfig.sample_every_s,
                         help='seconds between resource samples')
     parser.add_argument('--window', type=float, default=SoakConfig.window_s,
@@ -803,6 +820,7 @@ def main(argv=None):
             sleep_every_min=args.sleep_every, sleep_seconds=args.sleep_seconds,
             gate_episodes=args.gate_episodes, fault_every_s=args.fault_every,
             kinds=tuple(k for k in args.faults.split(',') if k),
+            targets=tuple(t for t in args.targets.split(',') if t),
             sample_every_s=args.sample_every, window_s=args.window, warmup_s=args.warmup,
             disk_headroom_mb=args.disk_headroom,
             out=args.out, run_root=args.run_root, report_root=args.report_root,

@@ -729,7 +729,7 @@ class Soak:
             'episodes': dict(self._episodes), 'sleeps': self.sleep_log,
             'monitor': monitor, 'bags': bags, 'models': models,
             'kill_recovery_s': {'median': _median(recover), 'max': max(recover, default=None)},
-            'resources': resources, 'windows': win,
+            'resources': resources, 'resource_samples': self.samples, 'windows': win,
             'events': [{k: v for k, v in e.items() if not k.endswith('mono')}
                        for e in self.events],
         }

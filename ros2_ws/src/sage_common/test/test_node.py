@@ -175,3 +175,37 @@ def test_a_node_process_s_native_threads_never_take_a_stop_signal(ros_domain):
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_the_model_service_trims_the_heap_once_the_owner_swapped_the_model_in(executor,
+                                                                               monkeypatch):
+    """A replaced model's freed pages go back to the OS after the swap, not at the next load."""
+    import time
+    import types
+
+    from sage_common import heap
+    from sage_interfaces.srv import LoadModel
+
+    trims = []
+    monkeypatch.setattr(heap, 'trim_heap', lambda: trims.append(time.monotonic()) or True)
+    owner = rclpy.create_node('load_model_service_test', context=executor.context)
+    model = types.SimpleNamespace(version='v0002', provider='CPUExecutionProvider')
+    service = node.LoadModelService(owner, load=lambda version: model,
+                                    running=lambda: 'v0001', takes_over='the next frame')
+    try:
+        response = service._on_request(LoadModel.Request(version='v0002'),
+                                       LoadModel.Response())
+        assert response.success and len(trims) == 1      # before the load
+        time.sleep(3 * service.TRIM_CHECK_S)
+        assert len(trims) == 1                            # not swapped in yet: nothing freed
+        assert service.take() is model and service.take() is None
+        swapped = time.monotonic()
+        deadline = swapped + 10 * service.TRIM_CHECK_S
+        while len(trims) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(trims) == 2 and trims[1] > swapped     # once, after the swap
+        time.sleep(3 * service.TRIM_CHECK_S)
+        assert len(trims) == 2
+    finally:
+        service.close()
+        owner.destroy_node()

@@ -177,8 +177,7 @@ def test_a_node_process_s_native_threads_never_take_a_stop_signal(ros_domain):
         proc.wait()
 
 
-def test_the_model_service_trims_the_heap_once_the_owner_swapped_the_model_in(executor,
-                                                                               monkeypatch):
+def test_the_model_service_trims_the_heap_after_the_swap(executor, monkeypatch):
     """A replaced model's freed pages go back to the OS after the swap, not at the next load."""
     import time
     import types

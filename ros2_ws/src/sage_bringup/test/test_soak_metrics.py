@@ -135,3 +135,15 @@ def test_check_models_finds_tampered_versions_and_deploys_no_sleep_passed(tmp_pa
                                             'sleep-001: deployed with decision hold']
     registry.publish('coherence', {'weights.pt': b'w'}, [], [])   # newest, never activated
     assert check_models(models, sleeps)['bad_deploys'] == found['bad_deploys']
+
+
+def test_soak_config_targets_narrow_the_kills_and_refuse_unknown_nodes():
+    from sage_bringup.soak import SoakConfig
+
+    config = SoakConfig(kinds=('kill',), targets=('h_module',))
+    faults = plan_faults(np.random.default_rng(0), 20.0, 600.0, 10.0, config.kinds,
+                         config.targets)
+    assert faults and {f.target for f in faults} == {'h_module'}
+    for targets in (('command_monitor',), ()):
+        with pytest.raises(ValueError, match='fault targets must be among'):
+            SoakConfig(targets=targets)

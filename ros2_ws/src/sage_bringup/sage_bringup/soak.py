@@ -627,6 +627,7 @@ class Soak:
         """Add to each kill/stall/e-stop: time to hold, and time to full operation again."""
         holding = self.ros.holding
         states = self.ros.l_states
+        times = self.ros.command_times
         for event in self.events:
             if 'mono' not in event or event['kind'] not in ('kill', 'stall', 'estop'):
                 continue
@@ -639,13 +640,11 @@ class Soak:
                     event['hold_after_s'] = round(hold - t, 3)
                     # Commands meanwhile: a steady stream means the L-module judged its
                     # inputs fresh; a gap, that it (or this process) was not running.
-                    times = self.ros.command_times
                     during = [t, *times[bisect.bisect_right(times, t):
                                         bisect.bisect_right(times, hold)], hold]
                     event['commands_before_hold'] = len(during) - 2
                     event['longest_command_gap_s'] = round(float(np.max(np.diff(during))), 3)
             if target == 'l_module' and event['kind'] == 'kill':
-                times = self.ros.command_times
                 stopped = t
                 for c in times[bisect.bisect_left(times, t):]:
                     if c - stopped > 0.5:            # the gap: the next is the new node's

@@ -40,6 +40,8 @@ def test_a_short_soak_with_every_fault_passes(command, tools, tmp_path, ros_doma
     for event in results['events']:
         if event['kind'] == 'kill' and 'respawned_after_s' in event:
             assert 2.0 <= event['respawned_after_s'] < 10.0, event
+        if event['kind'] == 'kill' and event['target'] != 'l_module':
+            assert 0.0 < event['command_gap_after_s'] <= 2.0, event
         if event['kind'] == 'corrupt_model':
             assert event['refused'], event
     report = next((tmp_path / 'reports').glob('soak-*/report.md')).read_text()

@@ -40,8 +40,8 @@ from sage_bringup import graph as graph_mod
 from sage_bringup import supervisor as sup
 from sage_bringup.demo_ros import DemoFailure, PAUSE_SERVICE, RESET_SERVICE, RosLink, \
     SLEEP_SERVICE
-from sage_bringup.soak_metrics import check_bags, check_models, drift, FAULT_KINDS, \
-    NODE_TARGETS, plan_faults, sample_process, windows
+from sage_bringup.soak_metrics import check_bags, check_models, command_gap, drift, \
+    FAULT_KINDS, NODE_TARGETS, plan_faults, sample_process, windows
 from sage_common.processes import pick_domain_id
 from sage_perception import layout
 import yaml
@@ -50,6 +50,7 @@ LOAD_SERVICES = {'encoder': '/context_node/load_model', 'h_module': '/h_module/l
                  'l_module': '/l_module/load_model'}
 HOLD_AFTER = ('context_node', 'h_module', 'sim_robot')   # the L-module's watchdog holds
 MONITOR = 'command_monitor'
+GAP_AFTER_KILL_S = 2.0   # how long after a peer's kill the command stream is watched for a gap
 
 
 @dataclasses.dataclass
@@ -640,10 +641,13 @@ class Soak:
                     event['hold_after_s'] = round(hold - t, 3)
                     # Commands meanwhile: a steady stream means the L-module judged its
                     # inputs fresh; a gap, that it (or this process) was not running.
-                    during = [t, *times[bisect.bisect_right(times, t):
-                                        bisect.bisect_right(times, hold)], hold]
-                    event['commands_before_hold'] = len(during) - 2
-                    event['longest_command_gap_s'] = round(float(np.max(np.diff(during))), 3)
+                    sent, gap = command_gap(times, t, hold)
+                    event['commands_before_hold'] = sent
+                    event['longest_command_gap_s'] = round(gap, 3)
+            if target != 'l_module' and event['kind'] == 'kill':
+                # A peer's death must not stop the L-module's command stream (holds included).
+                event['command_gap_after_s'] = round(
+                    command_gap(times, t, t + GAP_AFTER_KILL_S)[1], 3)
             if target == 'l_module' and event['kind'] == 'kill':
                 stopped = t
                 for c in times[bisect.bisect_left(times, t):]:
@@ -717,9 +721,11 @@ class Soak:
                 'first_ms': first, 'worst_ms': worst,
                 'met': None if first is None else worst <= 1.5 * first},
         }
-        kinds = {}
+        kinds, gaps = {}, {}
         for e in self.events:
             kinds[e['kind']] = kinds.get(e['kind'], 0) + 1
+            if 'command_gap_after_s' in e:
+                gaps.setdefault(e['target'], []).append(e['command_gap_after_s'])
         return {
             'run_id': self.run_id, 'config': dataclasses.asdict(cfg),
             'passed': all(passed.values()), 'checks': passed, 'goals': goals,
@@ -728,6 +734,8 @@ class Soak:
             'episodes': dict(self._episodes), 'sleeps': self.sleep_log,
             'monitor': monitor, 'bags': bags, 'models': models,
             'kill_recovery_s': {'median': _median(recover), 'max': max(recover, default=None)},
+            'command_gap_after_kill_s': {target: {'median': _median(g), 'max': max(g)}
+                                         for target, g in sorted(gaps.items())},
             'resources': resources, 'resource_samples': self.samples, 'windows': win,
             'events': [{k: v for k, v in e.items() if not k.endswith('mono')}
                        for e in self.events],
@@ -758,7 +766,9 @@ def write_report(results, path):
               f'{results["models"]["sleep_reports"]}, staging left '
               f'{results["models"]["staging_left"]}.', '', '## Goals', '']
     lines += [f'- {name}: {goal}' for name, goal in results['goals'].items()]
-    lines += ['', f'Kill -> full operation: {results["kill_recovery_s"]} s.', '',
+    lines += ['', f'Kill -> full operation: {results["kill_recovery_s"]} s.',
+              f'Longest gap in the commands within {GAP_AFTER_KILL_S:g} s of a kill, by the '
+              f'node killed: {results["command_gap_after_kill_s"]} s.', '',
               '## Resources (after warm-up)', '',
               '| node | incarnations | RSS MB first -> last | RSS %/h | fds first -> last '
               '| fd %/h | CPU % |', '|---|---|---|---|---|---|---|']
@@ -774,7 +784,7 @@ def write_report(results, path):
               for w in results['windows']]
     lines += ['', '## Faults', '']
     measured = ('hold_after_s', 'commands_before_hold', 'longest_command_gap_s',
-                'commands_stopped_after_s', 'respawned_after_s',
+                'command_gap_after_s', 'commands_stopped_after_s', 'respawned_after_s',
                 'full_operation_after_s', 'error')
     lines += [f'- t+{e["t"]} s {e["kind"]} {e.get("target", "")}: {e.get("result", "")} '
               f'{ {k: e[k] for k in measured if k in e} }' for e in results['events']]

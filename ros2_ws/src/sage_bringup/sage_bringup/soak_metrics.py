@@ -10,6 +10,7 @@ samples after warm-up and reports the growth per hour relative to the fitted sta
 model version and that every active one was deployed by a sleep whose validation passed.
 """
 
+import bisect
 import dataclasses
 import json
 import os
@@ -134,6 +135,17 @@ def drift(samples, warmup_s):
             })
         result[node] = entry
     return result
+
+
+def command_gap(times, start, end):
+    """
+    Return how long a command stream stopped between start and end.
+
+    (commands in sorted `times` within (start, end], the longest interval between start,
+    those commands and end).
+    """
+    inside = times[bisect.bisect_right(times, start):bisect.bisect_right(times, end)]
+    return len(inside), float(np.max(np.diff([start, *inside, end])))
 
 
 def windows(start_s, end_s, window_s, command_times, latency_samples, hold_times=(),

@@ -5,8 +5,9 @@ import os
 
 import numpy as np
 import pytest
-from sage_bringup.soak_metrics import (check_bags, check_models, drift, FAULT_KINDS,
-                                       plan_faults, sample_process, slope_per_hour, windows)
+from sage_bringup.soak_metrics import (check_bags, check_models, command_gap, drift,
+                                       FAULT_KINDS, plan_faults, sample_process,
+                                       slope_per_hour, windows)
 
 
 def test_the_plan_is_seeded_in_time_and_every_kind_comes_each_round():
@@ -65,6 +66,13 @@ def test_drift_fits_the_longest_incarnation_after_warmup():
     assert result['cpu_pct'] == pytest.approx(5.0)
     leak = drift([s for s in samples if s['pid'] == 1], warmup_s=0.0)['a']
     assert leak['rss_growth_pct_per_h'] == pytest.approx(60.0, rel=1e-3)
+
+
+def test_command_gap_counts_the_bounds_as_ends_of_a_gap():
+    times = [0.5, 1.0, 1.01, 1.02, 2.5, 2.51, 9.0]
+    assert command_gap(times, 1.0, 3.0) == (4, pytest.approx(1.48))  # 1.02 -> 2.5
+    assert command_gap(times, 2.51, 3.5) == (0, pytest.approx(0.99))  # none: start -> end
+    assert command_gap(times, 0.0, 0.6) == (1, pytest.approx(0.5))
 
 
 def test_windows_count_commands_and_leave_sleeps_out_of_the_latency():

@@ -84,6 +84,10 @@ PARAMETERS = {
     **JOINT_FACT_PARAMETERS,
     **LOOSER,
     'joint_states_qos': ('sensor', 'QoS of /joint_states', None),
+    # Best effort: only the newest context is acted on, and a reliable reader acknowledges
+    # into the H-module's shared-memory port, where an H-module killed mid-message makes
+    # Fast DDS stall every send of this process (commands included) for ~1 s.
+    'context_qos': ('sensor', 'QoS of /sage/context_compressed', None),
     'accepted_h_versions': ('', "comma-separated H versions; 'any'; empty: the versions of "
                             '`h_module` in the registry', None),
     'diagnostics_period': (1.0, '/diagnostics period (s)', (0.1, 60.0)),
@@ -146,7 +150,7 @@ class LModuleNode(LifecycleNode):
             'publisher': [self.diag_pub],
             'subscription': [
                 self.create_subscription(CompressedContext, '/sage/context_compressed',
-                                         self._on_context, reliable_qos()),
+                                         self._on_context, qos_from_name(p['context_qos'])),
                 self.create_subscription(JointState, '/joint_states', self._on_joints,
                                          qos_from_name(p['joint_states_qos'])),
                 self.create_subscription(Header, '/sage/episode_start', self._on_episode_start,

@@ -139,10 +139,10 @@ def drift(samples, warmup_s):
 
 def command_gap(times, start, end):
     """
-    Return how long a command stream stopped between start and end.
+    Return (commands sent, longest stop) of a command stream between start and end.
 
-    (commands in sorted `times` within (start, end], the longest interval between start,
-    those commands and end).
+    The commands are the times in sorted `times` within (start, end]; the longest stop is
+    the longest interval between start, those times and end.
     """
     inside = times[bisect.bisect_right(times, start):bisect.bisect_right(times, end)]
     return len(inside), float(np.max(np.diff([start, *inside, end])))

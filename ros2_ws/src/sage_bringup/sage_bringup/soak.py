@@ -734,8 +734,7 @@ class Soak:
             'episodes': dict(self._episodes), 'sleeps': self.sleep_log,
             'monitor': monitor, 'bags': bags, 'models': models,
             'kill_recovery_s': {'median': _median(recover), 'max': max(recover, default=None)},
-            'command_gap_after_kill_s': {target: {'median': round(float(np.median(g)), 3),
-                                                  'max': max(g)}
+            'command_gap_after_kill_s': {target: {'median': _median(g, 3), 'max': max(g)}
                                          for target, g in sorted(gaps.items())},
             'resources': resources, 'resource_samples': self.samples, 'windows': win,
             'events': [{k: v for k, v in e.items() if not k.endswith('mono')}
@@ -743,8 +742,8 @@ class Soak:
         }
 
 
-def _median(values):
-    return None if not values else round(float(np.median(values)), 2)
+def _median(values, digits=2):
+    return None if not values else round(float(np.median(values)), digits)
 
 
 def write_report(results, path):
